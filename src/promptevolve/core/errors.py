@@ -1,0 +1,128 @@
+"""The one exception tree of promptevolve.
+
+Every error the library raises on purpose is a ``PromptevolveError``; errors of third-party libraries
+(SQLAlchemy, Jinja2, openai, llama.cpp, httpx) are translated into it at the boundary where they occur,
+so callers catch one family and the CLI and API map it to exit codes and HTTP statuses in one place::
+
+    PromptevolveError
+    ├── ConfigurationError          bad settings, bad database URL
+    ├── StoreError                  the store cannot be reached or used
+    │   └── SchemaOutOfDateError    the database needs `promptevolve db upgrade`
+    ├── NotFoundError               an unknown prompt, variant, execution, experiment, …
+    ├── ConflictError               a state change that breaks an invariant
+    │   ├── DuplicateVersionError   a version already registered with other content
+    │   └── TrafficShareError       active shares of a prompt would exceed 100 %
+    ├── ValidationError             input that is malformed
+    │   ├── VersionFormatError      not a semantic version
+    │   └── TemplateError           a template that does not parse or render
+    │       ├── TemplateSyntaxError
+    │       └── MissingVariableError
+    ├── ProviderError               a model call failed
+    │   ├── ProviderTimeoutError
+    │   └── ProviderUnavailableError
+    └── BudgetExceededError         a spend that would pass its budget
+
+Each message names the thing at fault and, where there is one, the fix.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BudgetExceededError",
+    "ConfigurationError",
+    "ConflictError",
+    "DuplicateVersionError",
+    "MissingVariableError",
+    "NotFoundError",
+    "PromptevolveError",
+    "ProviderError",
+    "ProviderTimeoutError",
+    "ProviderUnavailableError",
+    "SchemaOutOfDateError",
+    "StoreError",
+    "TemplateError",
+    "TemplateSyntaxError",
+    "TrafficShareError",
+    "ValidationError",
+    "VersionFormatError",
+]
+
+
+class PromptevolveError(Exception):
+    """Base of every error promptevolve raises on purpose."""
+
+    #: A short machine-readable code, used by the API's problem+json bodies.
+    code: str = "error"
+
+
+class ConfigurationError(PromptevolveError):
+    code = "configuration"
+
+
+class StoreError(PromptevolveError):
+    code = "store"
+
+
+class SchemaOutOfDateError(StoreError):
+    code = "schema_out_of_date"
+
+
+class NotFoundError(PromptevolveError):
+    code = "not_found"
+
+
+class ConflictError(PromptevolveError):
+    code = "conflict"
+
+
+class DuplicateVersionError(ConflictError):
+    code = "duplicate_version"
+
+
+class TrafficShareError(ConflictError):
+    code = "traffic_share"
+
+
+class ValidationError(PromptevolveError):
+    code = "validation"
+
+
+class VersionFormatError(ValidationError):
+    code = "version_format"
+
+
+class TemplateError(ValidationError):
+    code = "template"
+
+
+class TemplateSyntaxError(TemplateError):
+    code = "template_syntax"
+
+
+class MissingVariableError(TemplateError):
+    code = "missing_variable"
+
+    def __init__(self, message: str, *, missing: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.missing = missing
+
+
+class ProviderError(PromptevolveError):
+    code = "provider"
+
+    #: Whether trying the same call again may succeed (rate limits, timeouts, 5xx).
+    retryable: bool = False
+
+
+class ProviderTimeoutError(ProviderError):
+    code = "provider_timeout"
+    retryable = True
+
+
+class ProviderUnavailableError(ProviderError):
+    code = "provider_unavailable"
+    retryable = True
+
+
+class BudgetExceededError(PromptevolveError):
+    code = "budget_exceeded"
