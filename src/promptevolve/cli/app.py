@@ -1,0 +1,105 @@
+"""The `promptevolve` command: a thin Typer app over the library; one module per noun."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from promptevolve.cli import prompt as prompt_cli
+from promptevolve.cli.common import ErrorMappingGroup, console, state_of
+from promptevolve.registry import Registry, install_baselines
+from promptevolve.store.engine import Store, describe_url
+from promptevolve.store.migrate import schema_status, upgrade
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    cls=ErrorMappingGroup,
+    help="promptevolve: prompts that get better on their own, safely.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+db_app = typer.Typer(help="The database: migrations and schema status.", no_args_is_help=True)
+app.add_typer(prompt_cli.app, name="prompt")
+app.add_typer(db_app, name="db")
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    database_url: Annotated[
+        str | None,
+        typer.Option("--database-url", envvar="PROMPTEVOLVE_DATABASE_URL", show_envvar=True,
+                     help="SQLAlchemy URL of the store [default: sqlite:///promptevolve.db]."),
+    ] = None,
+    actor: Annotated[
+        str | None, typer.Option(envvar="PROMPTEVOLVE_ACTOR", help="Who is recorded in the audit log.")
+    ] = None,
+) -> None:
+    state = state_of(ctx)
+    state.database_url, state.actor = database_url, actor
+
+
+def _migrated_store(ctx: typer.Context) -> Store:
+    settings = state_of(ctx).settings()
+    store = Store.from_url(settings.database_url)
+    before, head = schema_status(store)
+    if before != head:
+        upgrade(store)
+        console.print(f"database {describe_url(settings.database_url)} migrated: {before or 'empty'} → {head}")
+    else:
+        console.print(f"database {describe_url(settings.database_url)} is at schema {head}")
+    return store
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Migrate the database to this version's schema (safe to run twice)."""
+    _migrated_store(ctx).dispose()
+
+
+@db_app.command("status")
+def db_status(ctx: typer.Context) -> None:
+    """Show the schema revision of the database and the one this version needs."""
+    settings = state_of(ctx).settings()
+    store = Store.from_url(settings.database_url)
+    current, head = schema_status(store)
+    store.dispose()
+    state = "up to date" if current == head else "needs `promptevolve db upgrade`"
+    console.print(f"{describe_url(settings.database_url)}: schema {current or 'none'}, needs {head} ({state})")
+
+
+@app.command("init")
+def init(
+    ctx: typer.Context,
+    baselines: Annotated[bool, typer.Option(help="Register our first user's baseline prompts.")] = True,
+) -> None:
+    """Create (or migrate) the database and register the baseline prompts."""
+    store = _migrated_store(ctx)
+    try:
+        registry = Registry(store, actor=state_of(ctx).actor)
+        if not baselines:
+            return
+        table = Table(title="Baseline prompts")
+        for col in ("prompt", "version", "kind", "state", "variables", ""):
+            table.add_column(col)
+        for variant, created in install_baselines(registry):
+            state = f"active {variant.share:g} %" if variant.active else "inactive"
+            table.add_row(variant.prompt, variant.version, variant.kind.value, state,
+                          ", ".join(variant.variables), "registered" if created else "already there")
+        console.print(table)
+        console.print("next: [bold]promptevolve prompt show ai_enrichment_en[/] · "
+                      "[bold]promptevolve prompt list[/] · [bold]promptevolve prompt history ai_enrichment_fr[/]")
+    finally:
+        store.dispose()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""Settings, read from ``PROMPTEVOLVE_*`` environment variables, validated, and passed down.
+
+Nothing is read at import time: ``load_settings()`` builds a ``Settings`` when a surface (CLI, API, SDK)
+starts, and every part receives what it needs as arguments.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["DEFAULT_DATABASE_URL", "Settings", "load_settings"]
+
+DEFAULT_DATABASE_URL = "sqlite:///promptevolve.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PROMPTEVOLVE_", extra="ignore")
+
+    database_url: str = Field(
+        default=DEFAULT_DATABASE_URL,
+        description="SQLAlchemy URL of the store; SQLite in the working directory by default.",
+    )
+    auto_migrate: bool | None = Field(
+        default=None,
+        description=(
+            "Migrate an out-of-date database when it is opened. Unset: yes for SQLite (embedded use), "
+            "no for server databases, where several processes start at once and a person should decide."
+        ),
+    )
+    actor: str | None = Field(default=None, description="Who is recorded in the audit log.")
+    default_provider: str = Field(default="local", description="Provider used when a variant names none.")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit overrides (``None`` values are ignored)."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**given)  # type: ignore[arg-type]

@@ -1,0 +1,90 @@
+"""Schema migrations with Alembic, run from the package (no alembic.ini for users to find).
+
+``open_store`` is how every surface opens the database: it checks the schema revision and either
+migrates (the embedded default) or refuses with the command that fixes it. On PostgreSQL a
+transaction-scoped advisory lock serialises migrations, so several servers starting at once upgrade
+the schema exactly once.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from promptevolve.core.errors import SchemaOutOfDateError, StoreError
+from promptevolve.core.settings import Settings
+from promptevolve.store.engine import Store, describe_url
+
+__all__ = ["current_revision", "head_revision", "open_store", "schema_status", "upgrade"]
+
+_MIGRATION_LOCK_KEY = 0x70726F6D  # "prom": any constant shared by every promptevolve process
+
+
+def _config(connection: Connection | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(files("promptevolve.store") / "migrations"))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(_config()).get_current_head()
+    assert head is not None, "the package ships no migrations"
+    return head
+
+
+def _revision_on(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def current_revision(store: Store) -> str | None:
+    try:
+        with store.engine.connect() as conn:
+            return _revision_on(conn)
+    except OperationalError as exc:
+        raise StoreError(f"cannot reach the store at {describe_url(store.url)}: {exc.orig or exc}") from None
+
+
+def schema_status(store: Store) -> tuple[str | None, str]:
+    """(current revision, head revision)."""
+    return current_revision(store), head_revision()
+
+
+def upgrade(store: Store, revision: str = "head") -> str | None:
+    """Migrate to ``revision`` in one transaction; returns the revision now current."""
+    try:
+        with store.engine.connect().execution_options(promptevolve_begin_immediate=True) as conn:
+            with conn.begin():
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_KEY})
+                command.upgrade(_config(conn), revision)
+            return _revision_on(conn)
+    except OperationalError as exc:
+        raise StoreError(f"cannot migrate the store at {describe_url(store.url)}: {exc.orig or exc}") from None
+    except SQLAlchemyError as exc:
+        raise StoreError(f"migration failed at {describe_url(store.url)}: {exc}") from None
+
+
+def open_store(settings: Settings) -> Store:
+    """Open the configured store, migrated to the head revision or refused with how to fix it."""
+    store = Store.from_url(settings.database_url)
+    current, head = schema_status(store)
+    if current == head:
+        return store
+    auto = settings.auto_migrate if settings.auto_migrate is not None else store.dialect == "sqlite"
+    if auto:
+        upgrade(store)
+        return store
+    store.dispose()
+    state = "has no promptevolve schema" if current is None else f"is at schema revision {current}"
+    raise SchemaOutOfDateError(
+        f"the database {describe_url(settings.database_url)} {state}, but this promptevolve needs "
+        f"{head}: run `promptevolve db upgrade` (or set PROMPTEVOLVE_AUTO_MIGRATE=1)"
+    )

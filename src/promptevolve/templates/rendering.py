@@ -1,0 +1,158 @@
+"""Parsing and rendering prompt templates, text or chat, in a sandbox.
+
+Templates are Jinja2, rendered by a ``SandboxedEnvironment`` (a template is data that a team or an
+optimizer wrote, not code we trust) with ``StrictUndefined`` (a missing value is an error, never an
+empty string sent to a model). Variables are discovered once, when a template is parsed, from its AST:
+the registry stores them, and rendering checks the caller's variables against them before Jinja runs,
+so a missing variable is reported by name and all at once rather than one ``UndefinedError`` at a time.
+
+Compiled templates are cached by source: rendering is on the hot path of every model call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import jinja2
+from jinja2 import StrictUndefined, meta
+from jinja2.sandbox import SandboxedEnvironment
+
+from promptevolve.core.errors import MissingVariableError, TemplateError, TemplateSyntaxError
+from promptevolve.core.types import ChatMessage, RenderedPrompt, TemplateKind
+
+__all__ = [
+    "CHAT_ROLES",
+    "ParsedTemplate",
+    "RenderResult",
+    "parse_template",
+    "render",
+    "template_to_json",
+]
+
+CHAT_ROLES = frozenset({"system", "user", "assistant", "developer", "tool"})
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedTemplate:
+    """A validated template: its kind, its parts (one text, or one per message) and its variables."""
+
+    kind: TemplateKind
+    text: str | None
+    messages: tuple[ChatMessage, ...]
+    variables: tuple[str, ...]
+
+    def sources(self) -> tuple[str, ...]:
+        if self.kind is TemplateKind.TEXT:
+            return (self.text or "",)
+        return tuple(m.content for m in self.messages)
+
+
+@dataclass(frozen=True, slots=True)
+class RenderResult:
+    """A rendered prompt and the caller's variables the template did not use (reported, not fatal)."""
+
+    prompt: RenderedPrompt
+    unexpected_variables: tuple[str, ...]
+
+
+def _environment() -> SandboxedEnvironment:
+    # keep_trailing_newline: a prompt's final newline can matter for completion-style prompts.
+    return SandboxedEnvironment(
+        undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True, trim_blocks=False
+    )
+
+
+_ENV = _environment()
+
+
+@lru_cache(maxsize=4096)
+def _compile(source: str) -> jinja2.Template:
+    return _ENV.from_string(source)
+
+
+def _variables_of(source: str, where: str) -> set[str]:
+    try:
+        ast = _ENV.parse(source)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateSyntaxError(
+            f"template syntax error in {where}, line {exc.lineno}: {exc.message}"
+        ) from None
+    return set(meta.find_undeclared_variables(ast))
+
+
+def _parse_messages(raw: Sequence[Any]) -> tuple[ChatMessage, ...]:
+    if not raw:
+        raise TemplateError("a chat template needs at least one message")
+    messages = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, Mapping) or set(item) - {"role", "content"} or "content" not in item:
+            raise TemplateError(
+                f"chat message {i} must be an object with 'role' and 'content' only, got {item!r}"
+            )
+        role, content = item.get("role"), item["content"]
+        if role not in CHAT_ROLES:
+            raise TemplateError(
+                f"chat message {i} has role {role!r}; expected one of {', '.join(sorted(CHAT_ROLES))}"
+            )
+        if not isinstance(content, str):
+            raise TemplateError(f"chat message {i} content must be a string")
+        messages.append(ChatMessage(role=role, content=content))
+    return tuple(messages)
+
+
+def parse_template(source: str | Sequence[Mapping[str, Any]]) -> ParsedTemplate:
+    """Validate a template and find its variables; raises ``TemplateError`` naming what is wrong.
+
+    ``source`` is a string (a text template) or a list of ``{"role", "content"}`` messages (chat).
+    """
+    if isinstance(source, str):
+        if not source.strip():
+            raise TemplateError("the template is empty")
+        names = _variables_of(source, "the template")
+        return ParsedTemplate(TemplateKind.TEXT, source, (), tuple(sorted(names)))
+    if not isinstance(source, Sequence):
+        raise TemplateError(f"a template must be a string or a list of messages, got {type(source).__name__}")
+    messages = _parse_messages(source)
+    names: set[str] = set()
+    for i, message in enumerate(messages):
+        names |= _variables_of(message.content, f"message {i} ({message.role})")
+    return ParsedTemplate(TemplateKind.CHAT, None, messages, tuple(sorted(names)))
+
+
+def _render_one(source: str, variables: Mapping[str, Any]) -> str:
+    try:
+        return _compile(source).render(variables)
+    except jinja2.UndefinedError as exc:
+        # Reached only for names the AST could not see (attributes of a provided value, say).
+        raise MissingVariableError(f"template rendering failed: {exc.message}") from None
+    except jinja2.TemplateError as exc:
+        raise TemplateError(f"template rendering failed: {exc}") from None
+
+
+def render(template: ParsedTemplate, variables: Mapping[str, Any]) -> RenderResult:
+    """Fill a template in; every declared variable must be given, extra ones are reported back."""
+    declared = template.variables
+    missing = tuple(name for name in declared if name not in variables)
+    if missing:
+        raise MissingVariableError(
+            f"missing template variable{'s' if len(missing) > 1 else ''}: {', '.join(missing)}",
+            missing=missing,
+        )
+    unexpected = tuple(sorted(set(variables) - set(declared)))
+    if template.kind is TemplateKind.TEXT:
+        prompt = RenderedPrompt(TemplateKind.TEXT, text=_render_one(template.text or "", variables))
+    else:
+        rendered = tuple(ChatMessage(m.role, _render_one(m.content, variables)) for m in template.messages)
+        prompt = RenderedPrompt(TemplateKind.CHAT, messages=rendered)
+    return RenderResult(prompt=prompt, unexpected_variables=unexpected)
+
+
+def template_to_json(template: ParsedTemplate) -> str | list[dict[str, str]]:
+    """The storable form of a template: the text, or the list of messages."""
+    if template.kind is TemplateKind.TEXT:
+        return template.text or ""
+    return [{"role": m.role, "content": m.content} for m in template.messages]
+

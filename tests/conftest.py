@@ -1,0 +1,122 @@
+"""Shared fixtures: every store-backed test runs on SQLite and on PostgreSQL.
+
+``--db`` chooses the backends (``sqlite``, ``postgres`` or ``both``, the default). PostgreSQL tests
+each get a schema of their own in the configured database (``PROMPTEVOLVE_TEST_POSTGRES_URL``,
+default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``), selected through ``search_path`` in the
+URL, so they run in isolation and the schema is dropped afterwards. If PostgreSQL does not answer, the
+PostgreSQL tests fail: they are never skipped silently.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from sqlalchemy import create_engine, select, text
+
+from promptevolve.store.engine import Store
+from promptevolve.store.migrate import upgrade
+from promptevolve.store.tables import Base
+
+POSTGRES_URL = os.environ.get(
+    "PROMPTEVOLVE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--db", default="both", choices=("sqlite", "postgres", "both"),
+        help="Which databases store-backed tests run on.",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        choice = metafunc.config.getoption("--db")
+        backends = ["sqlite", "postgres"] if choice == "both" else [choice]
+        metafunc.parametrize("backend", backends, scope="function")
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (migrating once is faster than per test)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    store = Store.from_url(f"sqlite:///{path}")
+    upgrade(store)
+    store.dispose()
+    return path
+
+
+def _postgres_schema_url(schema: str) -> str:
+    return f"{POSTGRES_URL}?options={quote(f'-csearch_path={schema}')}"
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path, _sqlite_template: Path) -> Iterator[str]:
+    """The URL of a fresh, migrated database of the chosen backend."""
+    if backend == "sqlite":
+        path = tmp_path / "promptevolve.db"
+        shutil.copy(_sqlite_template, path)
+        yield f"sqlite:///{path}"
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = _postgres_schema_url(schema)
+    store = Store.from_url(url)
+    upgrade(store)
+    store.dispose()
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def blank_database_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """The URL of an empty database (no schema yet) of the chosen backend."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'blank.db'}"
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield _postgres_schema_url(schema)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    s = Store.from_url(database_url)
+    yield s
+    s.dispose()
+
+
+def snapshot(store: Store) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, in a stable order: to prove a refused change wrote nothing."""
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    with store.engine.connect() as conn:
+        for table in Base.metadata.sorted_tables:
+            rows = conn.execute(select(table)).all()
+            out[table.name] = sorted((tuple(r) for r in rows), key=repr)
+    return out
+
+
+@pytest.fixture
+def db_snapshot(store: Store) -> Any:
+    """Call it before and after a refused change; the two snapshots must be equal."""
+    return lambda: snapshot(store)

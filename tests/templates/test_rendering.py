@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from promptevolve.core.errors import MissingVariableError, TemplateError, TemplateSyntaxError
+from promptevolve.core.types import TemplateKind
+from promptevolve.templates import parse_template, render
+
+
+def test_variables_are_found_at_parse_time_including_loops_and_conditions():
+    parsed = parse_template("Hi {{ name }}{% if vip %}, VIP{% endif %}{% for x in items %}{{ x }}{% endfor %}")
+    assert parsed.variables == ("items", "name", "vip")
+
+
+def test_chat_variables_are_collected_from_every_message():
+    parsed = parse_template([
+        {"role": "system", "content": "You write for {{ audience }}."},
+        {"role": "user", "content": "Summarise {{ text }} for {{ audience }}"},
+    ])
+    assert parsed.kind is TemplateKind.CHAT
+    assert parsed.variables == ("audience", "text")
+
+
+def test_syntax_error_is_refused_with_its_line():
+    with pytest.raises(TemplateSyntaxError, match="line 2"):
+        parse_template("ok\n{% if %}")
+
+
+def test_syntax_error_in_a_chat_message_names_the_message():
+    with pytest.raises(TemplateSyntaxError, match="message 1 \\(user\\)"):
+        parse_template([{"role": "system", "content": "fine"}, {"role": "user", "content": "{{ x "}])
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        [],
+        [{"role": "wizard", "content": "x"}],
+        [{"role": "user"}],
+        [{"role": "user", "content": 3}],
+        [{"role": "user", "content": "x", "name": "extra"}],
+        "   ",
+    ],
+)
+def test_malformed_templates_are_refused(bad):
+    with pytest.raises(TemplateError):
+        parse_template(bad)
+
+
+def test_missing_variables_are_all_named():
+    parsed = parse_template("{{ a }} {{ b }} {{ c }}")
+    with pytest.raises(MissingVariableError, match="missing template variables: a, c") as info:
+        render(parsed, {"b": 1})
+    assert info.value.missing == ("a", "c")
+
+
+def test_extra_variables_are_reported_not_fatal():
+    result = render(parse_template("{{ a }}"), {"a": "x", "zz": 1, "b": 2})
+    assert result.prompt.text == "x"
+    assert result.unexpected_variables == ("b", "zz")
+
+
+def test_chat_rendering_keeps_roles_and_order():
+    parsed = parse_template([{"role": "system", "content": "S {{ a }}"}, {"role": "user", "content": "U {{ b }}"}])
+    prompt = render(parsed, {"a": 1, "b": 2}).prompt
+    assert prompt.as_messages() == [{"role": "system", "content": "S 1"}, {"role": "user", "content": "U 2"}]
+
+
+def test_sandbox_refuses_access_to_python_internals():
+    parsed = parse_template("{{ x.__class__.__mro__[1].__subclasses__() }}")
+    with pytest.raises(TemplateError):
+        render(parsed, {"x": ""})
+
+
+def test_missing_attribute_of_a_given_value_is_a_missing_variable_error():
+    with pytest.raises(MissingVariableError, match="has no attribute"):
+        render(parse_template("{{ lead.name }}"), {"lead": {}})
+
+
+@given(st.text(alphabet=st.characters(blacklist_characters="{}%#"), min_size=1).filter(str.strip))
+def test_text_without_template_syntax_renders_to_itself_with_newlines_normalised(text):
+    parsed = parse_template(text)
+    assert parsed.variables == ()
+    assert render(parsed, {}).prompt.text == text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+@given(st.dictionaries(st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True), st.text(max_size=20), min_size=1))
+def test_every_declared_variable_value_appears_in_the_output(values):
+    source = " | ".join(f"{{{{ {k} }}}}" for k in values)
+    out = render(parse_template(source), values).prompt.text
+    assert out == " | ".join(values.values())
