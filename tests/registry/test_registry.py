@@ -55,8 +55,9 @@ def test_versions_bump_by_what_changed(registry):
     assert (patch.version, patch.parent_version) == ("1.1.1", "1.1.0")
     major = _register(registry, [{"role": "user", "content": "{{ company }} {{ sector }}"}], parent="1.0.0")
     assert major.variant.version == "2.0.0"
-    sibling = _register(registry, [CHAT[0], {"role": "user", "content": "About {{ company }}, {{ country }}"}],
-                        parent="1.0.0").variant
+    sibling = _register(
+        registry, [CHAT[0], {"role": "user", "content": "About {{ company }}, {{ country }}"}], parent="1.0.0"
+    ).variant
     assert sibling.version == "1.2.0", "a taken minor version moves to the next free one"
 
 
@@ -165,7 +166,11 @@ def test_history_records_who_when_before_and_after(registry):
     registry.activate("p", "1.0.0", actor="bob")
     newest, oldest = registry.history("p")
     assert (newest.action, newest.actor, newest.before, newest.after) == (
-        "activate", "bob", {"active": False, "share": 0.0}, {"active": True, "share": 100.0})
+        "activate",
+        "bob",
+        {"active": False, "share": 0.0},
+        {"active": True, "share": 100.0},
+    )
     assert (oldest.action, oldest.actor) == ("register", "alice")
     assert newest.at >= oldest.at and newest.at.tzinfo is not None
 
@@ -187,7 +192,9 @@ def test_labels_point_at_one_version_and_can_be_removed(registry):
 def test_lineage_shows_parents_and_children(registry):
     _register(registry)
     _register(registry, "b {{ company }} {{ country }}", strategy="few_shot")
-    _register(registry, "c {{ company }} {{ country }}", parent="1.1.0", strategy="role", meta={"test_score": 0.8})
+    _register(
+        registry, "c {{ company }} {{ country }}", parent="1.1.0", strategy="role", meta={"test_score": 0.8}
+    )
     _register(registry, "d {{ company }} {{ country }}", parent="1.0.0")
     ancestors, tree = registry.lineage("p", "1.2.0")
     assert ancestors == ["1.0.0", "1.1.0"]
@@ -201,8 +208,11 @@ def test_lineage_shows_parents_and_children(registry):
 
 def test_diff_shows_template_variables_and_settings(registry):
     _register(registry)
-    _register(registry, [CHAT[0], {"role": "user", "content": "Describe {{ company }} ({{ sector }})."}],
-              settings=ModelSettings(temperature=0.5))
+    _register(
+        registry,
+        [CHAT[0], {"role": "user", "content": "Describe {{ company }} ({{ sector }})."}],
+        settings=ModelSettings(temperature=0.5),
+    )
     d = registry.diff("p", "1.0.0", "2.0.0")
     assert d.variables_added == ["sector"] and d.variables_removed == ["country"]
     assert d.settings_changed == {"temperature": (0.0, 0.5)}

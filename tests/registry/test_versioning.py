@@ -29,7 +29,10 @@ def test_prerelease_sorts_before_its_release():
     ],
 )
 def test_bump_rule_follows_the_contract_change(variables, template, settings, expected):
-    assert bump_kind(variables_changed=variables, template_changed=template, settings_changed=settings) is expected
+    assert (
+        bump_kind(variables_changed=variables, template_changed=template, settings_changed=settings)
+        is expected
+    )
 
 
 def test_taken_versions_are_skipped():

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from promptevolve.cli import prompt as prompt_cli
+from promptevolve.cli.demo import demo
 from promptevolve.cli.common import ErrorMappingGroup, console, state_of
 from promptevolve.registry import Registry, install_baselines
 from promptevolve.store.engine import Store, describe_url
@@ -25,6 +26,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="The database: migrations and schema status.", no_args_is_help=True)
 app.add_typer(prompt_cli.app, name="prompt")
 app.add_typer(db_app, name="db")
+app.command("demo")(demo)
 
 
 @app.callback()
@@ -32,8 +34,12 @@ def root(
     ctx: typer.Context,
     database_url: Annotated[
         str | None,
-        typer.Option("--database-url", envvar="PROMPTEVOLVE_DATABASE_URL", show_envvar=True,
-                     help="SQLAlchemy URL of the store [default: sqlite:///promptevolve.db]."),
+        typer.Option(
+            "--database-url",
+            envvar="PROMPTEVOLVE_DATABASE_URL",
+            show_envvar=True,
+            help="SQLAlchemy URL of the store (default: sqlite:///promptevolve.db in the working directory).",
+        ),
     ] = None,
     actor: Annotated[
         str | None, typer.Option(envvar="PROMPTEVOLVE_ACTOR", help="Who is recorded in the audit log.")
@@ -49,7 +55,9 @@ def _migrated_store(ctx: typer.Context) -> Store:
     before, head = schema_status(store)
     if before != head:
         upgrade(store)
-        console.print(f"database {describe_url(settings.database_url)} migrated: {before or 'empty'} → {head}")
+        console.print(
+            f"database {describe_url(settings.database_url)} migrated: {before or 'empty'} → {head}"
+        )
     else:
         console.print(f"database {describe_url(settings.database_url)} is at schema {head}")
     return store
@@ -69,7 +77,9 @@ def db_status(ctx: typer.Context) -> None:
     current, head = schema_status(store)
     store.dispose()
     state = "up to date" if current == head else "needs `promptevolve db upgrade`"
-    console.print(f"{describe_url(settings.database_url)}: schema {current or 'none'}, needs {head} ({state})")
+    console.print(
+        f"{describe_url(settings.database_url)}: schema {current or 'none'}, needs {head} ({state})"
+    )
 
 
 @app.command("init")
@@ -88,11 +98,19 @@ def init(
             table.add_column(col)
         for variant, created in install_baselines(registry):
             state = f"active {variant.share:g} %" if variant.active else "inactive"
-            table.add_row(variant.prompt, variant.version, variant.kind.value, state,
-                          ", ".join(variant.variables), "registered" if created else "already there")
+            table.add_row(
+                variant.prompt,
+                variant.version,
+                variant.kind.value,
+                state,
+                ", ".join(variant.variables),
+                "registered" if created else "already there",
+            )
         console.print(table)
-        console.print("next: [bold]promptevolve prompt show ai_enrichment_en[/] · "
-                      "[bold]promptevolve prompt list[/] · [bold]promptevolve prompt history ai_enrichment_fr[/]")
+        console.print(
+            "next: [bold]promptevolve prompt show ai_enrichment_en[/] · "
+            "[bold]promptevolve prompt list[/] · [bold]promptevolve prompt history ai_enrichment_fr[/]"
+        )
     finally:
         store.dispose()
 

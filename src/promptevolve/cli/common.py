@@ -38,6 +38,7 @@ __all__ = [
 
 EXIT_USAGE = 2
 
+
 def _console(stderr: bool = False) -> Console:
     # Piped output (scripts, CI logs) gets a wide page instead of Rich's 80 columns, so names and
     # versions in tables are not cut.

@@ -16,7 +16,9 @@ from promptevolve.core.errors import ValidationError
 from promptevolve.core.types import ModelSettings, VariantKind
 from promptevolve.registry import LineageNode, Registry, VariantCreate, VariantInfo
 
-app = typer.Typer(help="Register prompt variants, inspect them, and change what serves.", no_args_is_help=True)
+app = typer.Typer(
+    help="Register prompt variants, inspect them, and change what serves.", no_args_is_help=True
+)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
 ReasonOpt = Annotated[str | None, typer.Option(help="Why: recorded in the audit log.")]
@@ -78,7 +80,9 @@ def add(
     json_output: Annotated[
         bool, typer.Option("--json-output", help="The variant answers in JSON (parsed by the SDK).")
     ] = False,
-    setting: Annotated[list[str] | None, typer.Option(help="Other model setting KEY=VALUE (repeatable).")] = None,
+    setting: Annotated[
+        list[str] | None, typer.Option(help="Other model setting KEY=VALUE (repeatable).")
+    ] = None,
     strategy: Annotated[str | None, typer.Option(help="How the variant was made.")] = None,
     rationale: Annotated[str | None, typer.Option(help="Why this variant exists.")] = None,
     author: Annotated[str | None, typer.Option(help="Who wrote it.")] = None,
@@ -89,8 +93,13 @@ def add(
     """Register a new variant (content never changes once registered)."""
     body = _read_template(template, template_file)
     given: dict[str, Any] = dict(_parse_setting(s) for s in setting or [])
-    for key, value in {"model": model, "provider": provider, "temperature": temperature,
-                       "max_tokens": max_tokens, "stop": tuple(stop) if stop else None}.items():
+    for key, value in {
+        "model": model,
+        "provider": provider,
+        "temperature": temperature,
+        "max_tokens": max_tokens,
+        "stop": tuple(stop) if stop else None,
+    }.items():
         if value is not None:
             given[key] = value
     if json_output:
@@ -104,8 +113,17 @@ def add(
         else:
             settings = ModelSettings(**given)
         request = VariantCreate(
-            prompt=name, template=body, settings=settings, kind=kind, version=version, parent=parent,
-            strategy=strategy, rationale=rationale, author=author, description=description, locale=locale,
+            prompt=name,
+            template=body,
+            settings=settings,
+            kind=kind,
+            version=version,
+            parent=parent,
+            strategy=strategy,
+            rationale=rationale,
+            author=author,
+            description=description,
+            locale=locale,
         )
         result = registry.register(request)
     if as_json:
@@ -113,8 +131,10 @@ def add(
         return
     v = result.variant
     if result.created:
-        console.print(f"registered [bold]{v.ref}[/] ({v.kind.value}, parent {v.parent_version or '—'}, "
-                      f"variables: {', '.join(v.variables) or 'none'}); inactive until activated")
+        console.print(
+            f"registered [bold]{v.ref}[/] ({v.kind.value}, parent {v.parent_version or '—'}, "
+            f"variables: {', '.join(v.variables) or 'none'}); inactive until activated"
+        )
     else:
         console.print(f"identical content is already registered as [bold]{v.ref}[/]: nothing new written")
 
@@ -178,17 +198,26 @@ def _print_versions(name: str, variants: list[VariantInfo]) -> None:
     for col in ("version", "kind", "parent", "strategy", "active", "share", "labels", "created"):
         table.add_column(col)
     for v in variants:
-        table.add_row(v.version, v.kind.value, v.parent_version or "", v.strategy or "",
-                      "yes" if v.active else "", f"{v.share:g} %", ", ".join(v.labels),
-                      v.created_at.strftime("%Y-%m-%d %H:%M"))
+        table.add_row(
+            v.version,
+            v.kind.value,
+            v.parent_version or "",
+            v.strategy or "",
+            "yes" if v.active else "",
+            f"{v.share:g} %",
+            ", ".join(v.labels),
+            v.created_at.strftime("%Y-%m-%d %H:%M"),
+        )
     console.print(table)
 
 
 def _print_variant(v: VariantInfo) -> None:
     state = f"active at {v.share:g} %" if v.active else "inactive"
     console.print(f"[bold]{v.ref}[/] · {v.kind.value} · {state} · labels: {', '.join(v.labels) or 'none'}")
-    console.print(f"parent: {v.parent_version or '—'} · strategy: {v.strategy or '—'} · "
-                  f"by {v.created_by or '?'} at {v.created_at:%Y-%m-%d %H:%M} UTC")
+    console.print(
+        f"parent: {v.parent_version or '—'} · strategy: {v.strategy or '—'} · "
+        f"by {v.created_by or '?'} at {v.created_at:%Y-%m-%d %H:%M} UTC"
+    )
     if v.rationale:
         console.print(f"rationale: {v.rationale}")
     console.print(f"variables: {', '.join(v.variables) or 'none'}")
@@ -224,7 +253,9 @@ def activate(
     name: str,
     version: str,
     share: Annotated[float | None, typer.Option(help="Traffic share in percent (0–100].")] = None,
-    exclusive: Annotated[bool, typer.Option(help="Deactivate every other variant in the same change.")] = False,
+    exclusive: Annotated[
+        bool, typer.Option(help="Deactivate every other variant in the same change.")
+    ] = False,
     reason: ReasonOpt = None,
 ) -> None:
     """Make a variant serve (alone, or at a traffic share beside others)."""
@@ -314,8 +345,15 @@ def history(
     for col in ("when (UTC)", "action", "version", "who", "before", "after", "reason"):
         table.add_column(col)
     for r in records:
-        table.add_row(f"{r.at:%Y-%m-%d %H:%M:%S}", r.action, r.version or "", r.actor or "",
-                      _compact(r.before), _compact(r.after), r.reason or "")
+        table.add_row(
+            f"{r.at:%Y-%m-%d %H:%M:%S}",
+            r.action,
+            r.version or "",
+            r.actor or "",
+            _compact(r.before),
+            _compact(r.after),
+            r.reason or "",
+        )
     console.print(table)
 
 

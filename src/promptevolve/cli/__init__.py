@@ -1,0 +1,1 @@
+"""The `promptevolve` command line: thin Typer command groups over the library."""
