@@ -31,7 +31,9 @@ POSTGRES_URL = os.environ.get(
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
-        "--db", default="both", choices=("sqlite", "postgres", "both"),
+        "--db",
+        default="both",
+        choices=("sqlite", "postgres", "both"),
         help="Which databases store-backed tests run on.",
     )
 

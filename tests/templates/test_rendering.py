@@ -10,15 +10,19 @@ from promptevolve.templates import parse_template, render
 
 
 def test_variables_are_found_at_parse_time_including_loops_and_conditions():
-    parsed = parse_template("Hi {{ name }}{% if vip %}, VIP{% endif %}{% for x in items %}{{ x }}{% endfor %}")
+    parsed = parse_template(
+        "Hi {{ name }}{% if vip %}, VIP{% endif %}{% for x in items %}{{ x }}{% endfor %}"
+    )
     assert parsed.variables == ("items", "name", "vip")
 
 
 def test_chat_variables_are_collected_from_every_message():
-    parsed = parse_template([
-        {"role": "system", "content": "You write for {{ audience }}."},
-        {"role": "user", "content": "Summarise {{ text }} for {{ audience }}"},
-    ])
+    parsed = parse_template(
+        [
+            {"role": "system", "content": "You write for {{ audience }}."},
+            {"role": "user", "content": "Summarise {{ text }} for {{ audience }}"},
+        ]
+    )
     assert parsed.kind is TemplateKind.CHAT
     assert parsed.variables == ("audience", "text")
 
@@ -63,7 +67,9 @@ def test_extra_variables_are_reported_not_fatal():
 
 
 def test_chat_rendering_keeps_roles_and_order():
-    parsed = parse_template([{"role": "system", "content": "S {{ a }}"}, {"role": "user", "content": "U {{ b }}"}])
+    parsed = parse_template(
+        [{"role": "system", "content": "S {{ a }}"}, {"role": "user", "content": "U {{ b }}"}]
+    )
     prompt = render(parsed, {"a": 1, "b": 2}).prompt
     assert prompt.as_messages() == [{"role": "system", "content": "S 1"}, {"role": "user", "content": "U 2"}]
 
@@ -86,7 +92,9 @@ def test_text_without_template_syntax_renders_to_itself_with_newlines_normalised
     assert render(parsed, {}).prompt.text == text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-@given(st.dictionaries(st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True), st.text(max_size=20), min_size=1))
+@given(
+    st.dictionaries(st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True), st.text(max_size=20), min_size=1)
+)
 def test_every_declared_variable_value_appears_in_the_output(values):
     source = " | ".join(f"{{{{ {k} }}}}" for k in values)
     out = render(parse_template(source), values).prompt.text

@@ -8,8 +8,8 @@ import typer
 from rich.table import Table
 
 from promptevolve.cli import prompt as prompt_cli
-from promptevolve.cli.demo import demo
 from promptevolve.cli.common import ErrorMappingGroup, console, state_of
+from promptevolve.cli.demo import demo
 from promptevolve.registry import Registry, install_baselines
 from promptevolve.store.engine import Store, describe_url
 from promptevolve.store.migrate import schema_status, upgrade

@@ -37,8 +37,12 @@ def install_baselines(registry: Registry) -> list[tuple[VariantInfo, bool]]:
         summary = registry.get_prompt(request.prompt)
         variant = result.variant
         if not summary.active:
-            variant = registry.activate(request.prompt, variant.version, actor="promptevolve init",
-                                        reason="baseline installed by init")
+            variant = registry.activate(
+                request.prompt,
+                variant.version,
+                actor="promptevolve init",
+                reason="baseline installed by init",
+            )
             registry.set_label(request.prompt, "production", variant.version, actor="promptevolve init")
         results.append((registry.get_variant(request.prompt, variant.version), result.created))
     return results

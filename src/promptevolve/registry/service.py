@@ -135,8 +135,15 @@ class Registry:
             ).all()
             return [
                 AuditRecord(
-                    id=e.id, prompt=name, version=version, action=e.action, actor=e.actor,
-                    reason=e.reason, before=e.before, after=e.after, at=e.at,
+                    id=e.id,
+                    prompt=name,
+                    version=version,
+                    action=e.action,
+                    actor=e.actor,
+                    reason=e.reason,
+                    before=e.before,
+                    after=e.after,
+                    at=e.at,
                 )
                 for e, version in rows
             ]
@@ -156,8 +163,13 @@ class Registry:
             kids = sorted(children.get(v.id, []), key=lambda c: parse_version(c.version).sort_key())
             score = v.meta.get("test_score") if isinstance(v.meta, dict) else None
             return LineageNode(
-                version=v.version, kind=VariantKind(v.kind), strategy=v.strategy, rationale=v.rationale,
-                active=states.get(v.id, (False, 0))[0], score=score, children=[node(c) for c in kids],
+                version=v.version,
+                kind=VariantKind(v.kind),
+                strategy=v.strategy,
+                rationale=v.rationale,
+                active=states.get(v.id, (False, 0))[0],
+                score=score,
+                children=[node(c) for c in kids],
             )
 
         if version is None:
@@ -178,16 +190,22 @@ class Registry:
         b = self.get_variant(name, to_version)
         text_a, text_b = _template_text(a.template), _template_text(b.template)
         lines = difflib.unified_diff(
-            text_a.splitlines(keepends=True), text_b.splitlines(keepends=True),
-            fromfile=f"{name}@{a.version}", tofile=f"{name}@{b.version}",
+            text_a.splitlines(keepends=True),
+            text_b.splitlines(keepends=True),
+            fromfile=f"{name}@{a.version}",
+            tofile=f"{name}@{b.version}",
         )
         sa, sb = a.settings.model_dump(), b.settings.model_dump()
         changed = {k: (sa.get(k), sb.get(k)) for k in sorted(set(sa) | set(sb)) if sa.get(k) != sb.get(k)}
         return VariantDiff(
-            prompt=name, from_version=a.version, to_version=b.version, template_diff="".join(lines),
+            prompt=name,
+            from_version=a.version,
+            to_version=b.version,
+            template_diff="".join(lines),
             variables_added=sorted(set(b.variables) - set(a.variables)),
             variables_removed=sorted(set(a.variables) - set(b.variables)),
-            settings_changed=changed, kind=(a.kind.value, b.kind.value),
+            settings_changed=changed,
+            kind=(a.kind.value, b.kind.value),
         )
 
     # --- registration ------------------------------------------------------------------------------
@@ -233,27 +251,55 @@ class Registry:
                 version = next_free_version(parse_version(parent.version), bump, taken)
             kind = request.kind or (VariantKind.BASELINE if not siblings else VariantKind.OPTIMIZED)
             variant = PromptVariant(
-                prompt_id=prompt.id, version=str(version), major=version.major, minor=version.minor,
-                patch=version.patch, variant_key=content_hash[:12], content_hash=content_hash,
-                kind=kind.value, template_kind=parsed.kind.value, template=template,
-                variables=list(parsed.variables), settings=settings, strategy=request.strategy,
-                parent_id=parent.id if parent else None, rationale=request.rationale,
-                meta=request.meta, created_by=who,
+                prompt_id=prompt.id,
+                version=str(version),
+                major=version.major,
+                minor=version.minor,
+                patch=version.patch,
+                variant_key=content_hash[:12],
+                content_hash=content_hash,
+                kind=kind.value,
+                template_kind=parsed.kind.value,
+                template=template,
+                variables=list(parsed.variables),
+                settings=settings,
+                strategy=request.strategy,
+                parent_id=parent.id if parent else None,
+                rationale=request.rationale,
+                meta=request.meta,
+                created_by=who,
             )
             s.add(variant)
             s.flush()
-            s.add(VariantState(variant_id=variant.id, prompt_id=prompt.id, active=False, share_bp=0,
-                               updated_by=who))
-            self._audit(s, prompt, variant, "register", who, None, None,
-                        {"version": variant.version, "kind": kind.value, "parent": parent and parent.version})
+            s.add(
+                VariantState(
+                    variant_id=variant.id, prompt_id=prompt.id, active=False, share_bp=0, updated_by=who
+                )
+            )
+            self._audit(
+                s,
+                prompt,
+                variant,
+                "register",
+                who,
+                None,
+                None,
+                {"version": variant.version, "kind": kind.value, "parent": parent and parent.version},
+            )
             s.flush()
             return RegisterResult(variant=self._info(s, prompt, variant), created=True)
 
     # --- state changes -----------------------------------------------------------------------------
 
     def activate(
-        self, name: str, version: str, *, share: float | None = None, exclusive: bool = False,
-        actor: str | None = None, reason: str | None = None,
+        self,
+        name: str,
+        version: str,
+        *,
+        share: float | None = None,
+        exclusive: bool = False,
+        actor: str | None = None,
+        reason: str | None = None,
     ) -> VariantInfo:
         """Make a variant serve. ``exclusive`` deactivates every other variant in the same change.
 
@@ -264,13 +310,16 @@ class Registry:
         with self.store.write() as s:
             prompt = self._lock_prompt(s, name)
             target = self._variant(s, prompt, version)
-            states = {st.variant_id: st for st in s.scalars(
-                select(VariantState).where(VariantState.prompt_id == prompt.id))}
+            states = {
+                st.variant_id: st
+                for st in s.scalars(select(VariantState).where(VariantState.prompt_id == prompt.id))
+            }
             others = {vid: st for vid, st in states.items() if vid != target.id and st.active}
             if exclusive:
                 for vid, st in others.items():
-                    self._set_state(s, prompt, s.get_one(PromptVariant, vid), st, False, 0, who, reason,
-                                    "deactivate")
+                    self._set_state(
+                        s, prompt, s.get_one(PromptVariant, vid), st, False, 0, who, reason, "deactivate"
+                    )
                 new_bp = FULL_SHARE_BP if share is None else _bp(share)
             elif share is None:
                 if others:
@@ -295,8 +344,9 @@ class Registry:
         self._changed(name)
         return info
 
-    def deactivate(self, name: str, version: str, *, actor: str | None = None,
-                   reason: str | None = None) -> VariantInfo:
+    def deactivate(
+        self, name: str, version: str, *, actor: str | None = None, reason: str | None = None
+    ) -> VariantInfo:
         who = actor or self.actor
         with self.store.write() as s:
             prompt = self._lock_prompt(s, name)
@@ -307,15 +357,18 @@ class Registry:
         self._changed(name)
         return info
 
-    def set_shares(self, name: str, shares: Mapping[str, float], *, actor: str | None = None,
-                   reason: str | None = None) -> list[VariantInfo]:
+    def set_shares(
+        self, name: str, shares: Mapping[str, float], *, actor: str | None = None, reason: str | None = None
+    ) -> list[VariantInfo]:
         """Set several shares in one change (percent; 0 deactivates). The total is checked once."""
         who = actor or self.actor
         with self.store.write() as s:
             prompt = self._lock_prompt(s, name)
             targets = {self._variant(s, prompt, v).id: _bp(p) for v, p in shares.items()}
-            states = {st.variant_id: st for st in s.scalars(
-                select(VariantState).where(VariantState.prompt_id == prompt.id))}
+            states = {
+                st.variant_id: st
+                for st in s.scalars(select(VariantState).where(VariantState.prompt_id == prompt.id))
+            }
             total = {vid: st.share_bp for vid, st in states.items() if st.active}
             total.update(targets)
             if sum(total.values()) > FULL_SHARE_BP:
@@ -323,14 +376,24 @@ class Registry:
                     f"shares of {name!r} would sum to {_pct(sum(total.values())):g} %, over 100 %"
                 )
             for vid, bp in targets.items():
-                self._set_state(s, prompt, s.get_one(PromptVariant, vid), states[vid], bp > 0, bp, who,
-                                reason, "set_share")
+                self._set_state(
+                    s,
+                    prompt,
+                    s.get_one(PromptVariant, vid),
+                    states[vid],
+                    bp > 0,
+                    bp,
+                    who,
+                    reason,
+                    "set_share",
+                )
             infos = [self._info(s, prompt, s.get_one(PromptVariant, vid)) for vid in targets]
         self._changed(name)
         return infos
 
-    def rollback(self, name: str, version: str, *, actor: str | None = None,
-                 reason: str | None = None) -> VariantInfo:
+    def rollback(
+        self, name: str, version: str, *, actor: str | None = None, reason: str | None = None
+    ) -> VariantInfo:
         """Serve ``version`` alone again and point ``production`` at it, in one change."""
         info = self._rollback(name, version, actor or self.actor, reason or "rollback")
         self._changed(name)
@@ -372,11 +435,14 @@ class Registry:
                 raise NotFoundError(f"prompt {name!r} has no label {label!r}")
             variant = s.get_one(PromptVariant, row.variant_id)
             s.delete(row)
-            self._audit(s, prompt, variant, "unlabel", who, None, {"label": label, "version": variant.version},
-                        None)
+            self._audit(
+                s, prompt, variant, "unlabel", who, None, {"label": label, "version": variant.version}, None
+            )
         self._changed(name)
 
-    def update_config(self, name: str, changes: Mapping[str, Any], *, actor: str | None = None) -> dict[str, Any]:
+    def update_config(
+        self, name: str, changes: Mapping[str, Any], *, actor: str | None = None
+    ) -> dict[str, Any]:
         """Merge per-prompt configuration (score weights, policies, …); audited like any state."""
         who = actor or self.actor
         with self.store.write() as s:
@@ -403,8 +469,18 @@ class Registry:
                 f"{_pct(total):g} %, over 100 % (others hold {_pct(sum(others.values())):g} %)"
             )
 
-    def _set_state(self, s: Session, prompt: Prompt, variant: PromptVariant, state: VariantState,
-                   active: bool, share_bp: int, who: str, reason: str | None, action: str) -> None:
+    def _set_state(
+        self,
+        s: Session,
+        prompt: Prompt,
+        variant: PromptVariant,
+        state: VariantState,
+        active: bool,
+        share_bp: int,
+        who: str,
+        reason: str | None,
+        action: str,
+    ) -> None:
         before = {"active": state.active, "share": _pct(state.share_bp)}
         after = {"active": active, "share": _pct(share_bp)}
         if before == after:
@@ -413,8 +489,9 @@ class Registry:
         state.updated_at, state.updated_by = utcnow(), who
         self._audit(s, prompt, variant, action, who, reason, before, after)
 
-    def _move_label(self, s: Session, prompt: Prompt, label: str, variant: PromptVariant, who: str,
-                    reason: str | None) -> None:
+    def _move_label(
+        self, s: Session, prompt: Prompt, label: str, variant: PromptVariant, who: str, reason: str | None
+    ) -> None:
         row = s.get(PromptLabel, (prompt.id, label))
         before_version = s.get_one(PromptVariant, row.variant_id).version if row else None
         if row is not None and row.variant_id == variant.id:
@@ -423,14 +500,39 @@ class Registry:
             s.add(PromptLabel(prompt_id=prompt.id, label=label, variant_id=variant.id))
         else:
             row.variant_id, row.updated_at = variant.id, utcnow()
-        self._audit(s, prompt, variant, "label", who, reason, {"label": label, "version": before_version},
-                    {"label": label, "version": variant.version})
+        self._audit(
+            s,
+            prompt,
+            variant,
+            "label",
+            who,
+            reason,
+            {"label": label, "version": before_version},
+            {"label": label, "version": variant.version},
+        )
 
     @staticmethod
-    def _audit(s: Session, prompt: Prompt, variant: PromptVariant | None, action: str, who: str | None,
-               reason: str | None, before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
-        s.add(AuditEntry(prompt_id=prompt.id, variant_id=variant.id if variant else None, action=action,
-                         actor=who, reason=reason, before=before, after=after))
+    def _audit(
+        s: Session,
+        prompt: Prompt,
+        variant: PromptVariant | None,
+        action: str,
+        who: str | None,
+        reason: str | None,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+    ) -> None:
+        s.add(
+            AuditEntry(
+                prompt_id=prompt.id,
+                variant_id=variant.id if variant else None,
+                action=action,
+                actor=who,
+                reason=reason,
+                before=before,
+                after=after,
+            )
+        )
 
     @staticmethod
     def _prompt(s: Session, name: str) -> Prompt:
@@ -449,8 +551,14 @@ class Registry:
         insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
         s.execute(
             insert(Prompt)
-            .values(name=request.prompt, description=request.description, locale=request.locale,
-                    config={}, created_by=who, created_at=utcnow())
+            .values(
+                name=request.prompt,
+                description=request.description,
+                locale=request.locale,
+                config={},
+                created_by=who,
+                created_at=utcnow(),
+            )
             .on_conflict_do_nothing(index_elements=["name"])
         )
         return self._lock_prompt(s, request.prompt)
@@ -458,8 +566,11 @@ class Registry:
     @staticmethod
     def _variant(s: Session, prompt: Prompt, version: str) -> PromptVariant:
         parsed = parse_version(version)
-        variant = s.scalar(select(PromptVariant).where(
-            PromptVariant.prompt_id == prompt.id, PromptVariant.version == str(parsed)))
+        variant = s.scalar(
+            select(PromptVariant).where(
+                PromptVariant.prompt_id == prompt.id, PromptVariant.version == str(parsed)
+            )
+        )
         if variant is None:
             raise NotFoundError(f"prompt {prompt.name!r} has no version {parsed}")
         return variant
@@ -475,9 +586,11 @@ class Registry:
     def _serving(s: Session, prompt: Prompt) -> PromptVariant:
         """The active variant with the largest share; else the latest baseline; else the latest."""
         row = s.execute(
-            select(PromptVariant).join(VariantState, VariantState.variant_id == PromptVariant.id)
+            select(PromptVariant)
+            .join(VariantState, VariantState.variant_id == PromptVariant.id)
             .where(PromptVariant.prompt_id == prompt.id, VariantState.active.is_(True))
-            .order_by(VariantState.share_bp.desc(), PromptVariant.id.desc()).limit(1)
+            .order_by(VariantState.share_bp.desc(), PromptVariant.id.desc())
+            .limit(1)
         ).scalar()
         if row is not None:
             return row
@@ -487,8 +600,9 @@ class Registry:
         baselines = [v for v in variants if v.kind == VariantKind.BASELINE.value] or list(variants)
         return max(baselines, key=lambda v: parse_version(v.version).sort_key())
 
-    def _parent_for(self, s: Session, prompt: Prompt, parent: str | None,
-                    siblings: Any) -> PromptVariant | None:
+    def _parent_for(
+        self, s: Session, prompt: Prompt, parent: str | None, siblings: Any
+    ) -> PromptVariant | None:
         if parent is not None:
             return self._variant(s, prompt, parent)
         if not siblings:
@@ -497,22 +611,37 @@ class Registry:
 
     @staticmethod
     def _states(s: Session, prompt_id: int) -> dict[int, tuple[bool, int]]:
-        rows = s.execute(select(VariantState.variant_id, VariantState.active, VariantState.share_bp)
-                         .where(VariantState.prompt_id == prompt_id)).all()
+        rows = s.execute(
+            select(VariantState.variant_id, VariantState.active, VariantState.share_bp).where(
+                VariantState.prompt_id == prompt_id
+            )
+        ).all()
         return {vid: (active, bp) for vid, active, bp in rows}
 
     def _info(self, s: Session, prompt: Prompt, v: PromptVariant) -> VariantInfo:
         state = s.get(VariantState, v.id)
-        labels = s.scalars(select(PromptLabel.label).where(PromptLabel.variant_id == v.id)
-                           .order_by(PromptLabel.label)).all()
+        labels = s.scalars(
+            select(PromptLabel.label).where(PromptLabel.variant_id == v.id).order_by(PromptLabel.label)
+        ).all()
         parent_version = s.get_one(PromptVariant, v.parent_id).version if v.parent_id else None
         return VariantInfo(
-            id=v.id, prompt=prompt.name, version=v.version, variant_key=v.variant_key,
-            kind=VariantKind(v.kind), template_kind=TemplateKind(v.template_kind), template=v.template,
-            variables=list(v.variables), settings=ModelSettings(**v.settings), strategy=v.strategy,
-            parent_version=parent_version, rationale=v.rationale, meta=dict(v.meta or {}),
-            created_by=v.created_by, created_at=v.created_at,
-            active=bool(state and state.active), share=_pct(state.share_bp if state else 0),
+            id=v.id,
+            prompt=prompt.name,
+            version=v.version,
+            variant_key=v.variant_key,
+            kind=VariantKind(v.kind),
+            template_kind=TemplateKind(v.template_kind),
+            template=v.template,
+            variables=list(v.variables),
+            settings=ModelSettings(**v.settings),
+            strategy=v.strategy,
+            parent_version=parent_version,
+            rationale=v.rationale,
+            meta=dict(v.meta or {}),
+            created_by=v.created_by,
+            created_at=v.created_at,
+            active=bool(state and state.active),
+            share=_pct(state.share_bp if state else 0),
             labels=list(labels),
         )
 
@@ -530,9 +659,14 @@ class Registry:
         versions = [r[0] for r in rows]
         latest = max(versions, key=lambda v: parse_version(v).sort_key()) if versions else None
         return PromptSummary(
-            name=p.name, description=p.description, locale=p.locale, variants=len(rows),
-            latest_version=latest, active={v: _pct(bp) for v, a, bp in rows if a},
-            labels={label: version for label, version in labels}, created_at=p.created_at,
+            name=p.name,
+            description=p.description,
+            locale=p.locale,
+            variants=len(rows),
+            latest_version=latest,
+            active={v: _pct(bp) for v, a, bp in rows if a},
+            labels={label: version for label, version in labels},
+            created_at=p.created_at,
         )
 
 
@@ -540,4 +674,3 @@ def _template_text(template: str | list[dict[str, Any]]) -> str:
     if isinstance(template, str):
         return template if template.endswith("\n") else template + "\n"
     return "".join(f"[{m['role']}]\n{m['content']}\n" for m in template)
-

@@ -58,9 +58,7 @@ def parse_version(text: str) -> SemVer:
     return SemVer(int(major), int(minor), int(patch), pre or "")
 
 
-def bump_kind(
-    *, variables_changed: bool, template_changed: bool, settings_changed: bool
-) -> Bump | None:
+def bump_kind(*, variables_changed: bool, template_changed: bool, settings_changed: bool) -> Bump | None:
     """Which part of the version a change bumps; ``None`` when nothing changed."""
     if variables_changed:
         return Bump.MAJOR

@@ -67,7 +67,9 @@ def upgrade(store: Store, revision: str = "head") -> str | None:
                 command.upgrade(_config(conn), revision)
             return _revision_on(conn)
     except OperationalError as exc:
-        raise StoreError(f"cannot migrate the store at {describe_url(store.url)}: {exc.orig or exc}") from None
+        raise StoreError(
+            f"cannot migrate the store at {describe_url(store.url)}: {exc.orig or exc}"
+        ) from None
     except SQLAlchemyError as exc:
         raise StoreError(f"migration failed at {describe_url(store.url)}: {exc}") from None
 

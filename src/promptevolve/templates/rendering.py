@@ -155,4 +155,3 @@ def template_to_json(template: ParsedTemplate) -> str | list[dict[str, str]]:
     if template.kind is TemplateKind.TEXT:
         return template.text or ""
     return [{"role": m.role, "content": m.content} for m in template.messages]
-
