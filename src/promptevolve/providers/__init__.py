@@ -18,6 +18,7 @@ from promptevolve.providers.local import (
     LoadedModel,
     LocalProvider,
     default_model_path,
+    load_count,
     loaded_models,
     unload_models,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "cost_usd",
     "create_provider",
     "default_model_path",
+    "load_count",
     "loaded_models",
     "provider_factory",
     "translate_openai_error",

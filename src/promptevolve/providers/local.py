@@ -10,7 +10,8 @@ Design:
 * **One model per process.** Weights are loaded lazily on the first call and kept in a module-level cache
   keyed by ``(resolved path, n_ctx)``, guarded by a lock, so every ``LocalProvider`` in the process shares
   them. This is the one piece of global state in ``providers``, on purpose: the model *is* a process-wide
-  resource (about 200 MiB). ``loaded_models()`` reports the cache and ``unload_models()`` empties it.
+  resource (about 200 MiB). ``loaded_models()`` reports the cache, ``load_count()`` how often weights
+  were read, and ``unload_models()`` empties the cache.
 * **Calls are serialized.** A llama.cpp context is not re-entrant, so each loaded model carries its own
   lock and a call holds it for its whole duration. The provider itself keeps no run state, so it is safe
   to share between threads; ``acomplete`` runs ``complete`` in a worker thread.
@@ -62,6 +63,7 @@ __all__ = [
     "LoadedModel",
     "LocalProvider",
     "default_model_path",
+    "load_count",
     "loaded_models",
     "unload_models",
 ]
@@ -117,12 +119,19 @@ class _Entry:
 
 _MODELS: dict[tuple[str, int], _Entry] = {}
 _MODELS_LOCK = threading.Lock()
+_LOADS = [0]  # how many times weights were read from disk in this process (guarded by _MODELS_LOCK)
 
 
 def loaded_models() -> tuple[LoadedModel, ...]:
     """The models loaded in this process, in load order."""
     with _MODELS_LOCK:
         return tuple(entry.info for entry in _MODELS.values())
+
+
+def load_count() -> int:
+    """How many times this process has loaded model weights (unloading and reloading counts again)."""
+    with _MODELS_LOCK:
+        return _LOADS[0]
 
 
 def unload_models() -> None:
@@ -138,6 +147,7 @@ def _get_model(path: Path, n_ctx: int, n_threads: int) -> _Entry:
         if entry is None:
             entry = _load(path, n_ctx, n_threads)
             _MODELS[key] = entry
+            _LOADS[0] += 1
         return entry
 
 

@@ -5,11 +5,13 @@ llama-cpp-python's server, LM Studio, and the many hosted "OpenAI-compatible" AP
 
 Design:
 
-* **Two clients per provider, made once.** A sync ``OpenAI`` and an ``AsyncOpenAI`` are built in
-  ``__init__`` (each owns a connection pool) with ``max_retries=0``: retries are the job of
+* **Clients made once.** The sync ``OpenAI`` client is built in ``__init__``; an ``AsyncOpenAI`` is built
+  on first use in each event loop and reused in that loop. One async client for every loop is not
+  possible: its connection pool belongs to the loop that opened it, and a second ``asyncio.run`` would
+  fail with "Event loop is closed". Clients are made with ``max_retries=0``: retries are the job of
   ``promptevolve.providers.retry``, which knows our error classes and our deadlines, and retrying in two
-  layers multiplies attempts. The ``openai`` package is imported there, not at module import, so
-  ``import promptevolve.providers`` stays cheap.
+  layers multiplies attempts. The ``openai`` package is imported in ``__init__``, not at module import,
+  so ``import promptevolve.providers`` stays cheap.
 * **Chat and text.** ``TemplateKind.CHAT`` goes to ``/chat/completions``. ``TemplateKind.TEXT`` goes to the
   legacy ``/completions`` endpoint by default (vLLM, llama.cpp and Ollama serve it; it is what makes
   completion-style few-shot prompts work), or, with ``text_mode="chat"``, as one user message to
@@ -31,7 +33,10 @@ Design:
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
+import weakref
 from typing import TYPE_CHECKING, Any, Literal
 
 from promptevolve.core.errors import (
@@ -98,9 +103,13 @@ class OpenAICompatProvider:
             "default_headers": default_headers,
             "organization": organization,
         }
+        self._client_options = common
+        self._async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._async_lock = threading.Lock()
         try:
             self._client = openai.OpenAI(**common)
-            self._aclient = openai.AsyncOpenAI(**common)
         except openai.OpenAIError as exc:
             raise ConfigurationError(
                 f"cannot configure the OpenAI-compatible provider: {exc} "
@@ -123,7 +132,8 @@ class OpenAICompatProvider:
 
     async def acomplete(self, prompt: RenderedPrompt, settings: ModelSettings) -> Completion:
         endpoint, request = self._request(prompt, settings)
-        resource = self._aclient.chat.completions if endpoint == "chat" else self._aclient.completions
+        client = self._async_client()
+        resource = client.chat.completions if endpoint == "chat" else client.completions
         started = time.perf_counter()
         try:
             response = await resource.create(**request)
@@ -132,12 +142,27 @@ class OpenAICompatProvider:
         return _to_completion(response, endpoint, settings, (time.perf_counter() - started) * 1000.0)
 
     def close(self) -> None:
-        """Close the sync client's connections (the async client's close when collected or via ``aclose``)."""
+        """Close the sync client's connections (async clients close with ``aclose`` or when collected)."""
         self._client.close()
 
     async def aclose(self) -> None:
-        await self._aclient.close()
+        """Close the async client of the running event loop, and the sync client."""
+        with self._async_lock:
+            client = self._async_clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.close()
         self._client.close()
+
+    def _async_client(self) -> openai.AsyncOpenAI:
+        loop = asyncio.get_running_loop()
+        with self._async_lock:
+            client = self._async_clients.get(loop)
+            if client is None:
+                import openai
+
+                client = openai.AsyncOpenAI(**self._client_options)
+                self._async_clients[loop] = client
+            return client
 
     # ---------------------------------------------------------------------------------------------
 
