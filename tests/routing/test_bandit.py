@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import special
 from scipy import stats as sps
@@ -36,6 +36,7 @@ def exact_two_arm_probability(s: tuple[int, int], f: tuple[int, int]) -> float:
     return float(np.exp(logs - special.betaln(aa, ba)).sum())
 
 
+@settings(deadline=None)
 @given(arm_counts, st.floats(0.0, 0.1), st.integers(0, 2**32 - 1))
 def test_weights_sum_to_one_and_every_arm_keeps_at_least_the_floor(counts, floor, seed) -> None:
     successes, failures = counts

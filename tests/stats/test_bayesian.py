@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate, special
 from scipy import stats as sps
@@ -37,6 +37,7 @@ def exact_chance_b_beats_a(a: ProportionStats, b: ProportionStats) -> float:
     return float(np.exp(logs).sum())
 
 
+@settings(deadline=None)  # numerical integration: slow on a cold cache, never wrong for it
 @given(st.floats(-5, 5), st.floats(0.01, 3))
 def test_normal_risks_equal_the_integrals_of_the_expected_loss(mean, sd) -> None:
     control, treatment = normal_risks(mean, sd)

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy import stats as sps
@@ -28,6 +28,8 @@ proportions = st.tuples(st.integers(2, 5000), st.floats(0.0, 1.0)).map(
 )
 
 
+@pytest.mark.filterwarnings("ignore:Precision loss occurred:RuntimeWarning")  # SciPy's own reference
+@settings(deadline=None)
 @given(samples, samples, st.sampled_from([0.01, 0.05, 0.2]))
 def test_welch_matches_scipy_ttest_ind(a, b, alpha) -> None:
     """Statistic, Welch–Satterthwaite df, p-value and interval equal SciPy's to 1e-6 relative."""
