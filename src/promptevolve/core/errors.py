@@ -6,7 +6,8 @@ so callers catch one family and the CLI and API map it to exit codes and HTTP st
 
     PromptevolveError
     ├── ConfigurationError          bad settings, bad database URL
-    ├── StoreError                  the store cannot be reached or used
+    ├── StoreError                  the store cannot be used
+    │   ├── StoreUnavailableError   … cannot be reached (worth retrying)
     │   └── SchemaOutOfDateError    the database needs `promptevolve db upgrade`
     ├── NotFoundError               an unknown prompt, variant, execution, experiment, …
     ├── ConflictError               a state change that breaks an invariant
@@ -40,6 +41,7 @@ __all__ = [
     "ProviderUnavailableError",
     "SchemaOutOfDateError",
     "StoreError",
+    "StoreUnavailableError",
     "TemplateError",
     "TemplateSyntaxError",
     "TrafficShareError",
@@ -61,6 +63,10 @@ class ConfigurationError(PromptevolveError):
 
 class StoreError(PromptevolveError):
     code = "store"
+
+
+class StoreUnavailableError(StoreError):
+    code = "store_unavailable"
 
 
 class SchemaOutOfDateError(StoreError):

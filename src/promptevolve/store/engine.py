@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from promptevolve.core.errors import ConfigurationError, PromptevolveError, StoreError
+from promptevolve.core.errors import ConfigurationError, PromptevolveError, StoreError, StoreUnavailableError
 
 __all__ = ["Store", "create_store_engine", "describe_url"]
 
@@ -103,7 +103,7 @@ class Store:
         except PromptevolveError:
             raise
         except OperationalError as exc:
-            raise StoreError(
+            raise StoreUnavailableError(
                 f"the store at {describe_url(self.url)} failed: {exc.orig or exc}".strip()
             ) from exc
         except SQLAlchemyError as exc:

@@ -17,7 +17,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from promptevolve.core.errors import SchemaOutOfDateError, StoreError
+from promptevolve.core.errors import SchemaOutOfDateError, StoreError, StoreUnavailableError
 from promptevolve.core.settings import Settings
 from promptevolve.store.engine import Store, describe_url
 
@@ -49,7 +49,9 @@ def current_revision(store: Store) -> str | None:
         with store.engine.connect() as conn:
             return _revision_on(conn)
     except OperationalError as exc:
-        raise StoreError(f"cannot reach the store at {describe_url(store.url)}: {exc.orig or exc}") from None
+        raise StoreUnavailableError(
+            f"cannot reach the store at {describe_url(store.url)}: {exc.orig or exc}"
+        ) from None
 
 
 def schema_status(store: Store) -> tuple[str | None, str]:
@@ -67,7 +69,7 @@ def upgrade(store: Store, revision: str = "head") -> str | None:
                 command.upgrade(_config(conn), revision)
             return _revision_on(conn)
     except OperationalError as exc:
-        raise StoreError(
+        raise StoreUnavailableError(
             f"cannot migrate the store at {describe_url(store.url)}: {exc.orig or exc}"
         ) from None
     except SQLAlchemyError as exc:

@@ -1,0 +1,81 @@
+"""What the SDK hands back: run results, prompt handles, and its own health counters."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from promptevolve.core.types import ModelSettings, RenderedPrompt
+from promptevolve.templates import ParsedTemplate, render
+
+__all__ = ["OptimizerStats", "PromptHandle", "RunResult"]
+
+
+class RunResult(BaseModel):
+    """The outcome of ``PromptOptimizer.run``. ``status`` is ``ok`` (the routed variant answered),
+    ``fallback`` (the baseline or the caller's fallback prompt answered; ``fallback_reason`` says why)
+    or ``error`` (nothing could answer; ``error`` says why, and ``text`` is None)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: Literal["ok", "fallback", "error"]
+    text: str | None
+    parsed: Any | None = Field(default=None, description="The output parsed as JSON, for JSON variants")
+    parse_error: str | None = None
+    prompt: str
+    version: str | None = Field(description="Version that answered; None for the caller's fallback")
+    variant_id: int | None = None
+    experiment_id: int | None = None
+    arm: str | None = None
+    execution_id: str | None = None
+    model: str | None = None
+    latency_ms: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None
+    is_fallback: bool = False
+    fallback_reason: str | None = None
+    error: str | None = None
+    unexpected_variables: list[str] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PromptHandle:
+    """A prompt chosen for an app that calls the model itself (``get_prompt``); ``track`` records it."""
+
+    prompt: str
+    version: str | None
+    variant_id: int | None
+    template: ParsedTemplate
+    settings: ModelSettings
+    experiment_id: int | None = None
+    arm: str | None = None
+    unit_id: str | None = None
+    is_fallback: bool = False
+    fallback_reason: str | None = None
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        return self.template.variables
+
+    def render(self, variables: Mapping[str, Any]) -> RenderedPrompt:
+        return render(self.template, variables).prompt
+
+    def messages(self, variables: Mapping[str, Any]) -> list[dict[str, str]]:
+        """OpenAI-style messages, ready for ``client.chat.completions.create(messages=…)``."""
+        return self.render(variables).as_messages()
+
+
+@dataclass
+class OptimizerStats:
+    """Counters of the layer's own health; every fallback is counted by reason."""
+
+    runs: int = 0
+    ok: int = 0
+    errors: int = 0
+    fallbacks: dict[str, int] = field(default_factory=dict)
+    recorder: dict[str, Any] = field(default_factory=dict)
+    cache: dict[str, Any] = field(default_factory=dict)

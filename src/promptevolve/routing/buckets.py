@@ -1,0 +1,78 @@
+"""Sticky assignment of units (users, leads, sessions) to arms through 10,000 hash buckets.
+
+A unit's bucket is ``blake2b(seed ":" unit) mod 10,000``: the same in every process, on every machine,
+after every restart, and independent between experiments (each has its own seed). No unit id → a random
+bucket from the caller's generator.
+
+Buckets are mapped to arms by **weighted rendezvous hashing** (highest random weight): bucket ``b`` goes
+to the arm maximising ``share / -ln(u(seed, arm, b))`` with ``u`` uniform in (0, 1). This is an
+exponential race, so each bucket lands on an arm with probability exactly ``share / Σ shares``; and
+because each arm's score for a bucket depends only on that arm, changing one arm's share moves buckets
+only to or from *that* arm: no unit ever swaps between two arms whose shares did not change. The simpler
+cumulative layout (arm 1 takes buckets 0–4,999, arm 2 the rest, …) lacks that property: growing arm 1
+would shift every later arm's range and reshuffle units between arms nobody touched.
+
+The bucket → arm table (10,000 entries) is computed once per (seed, arms, shares) and cached, so
+routing a call costs one hash and one list lookup.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+from collections.abc import Sequence
+from functools import lru_cache
+
+from promptevolve.core.errors import ValidationError
+
+__all__ = ["BUCKETS", "Arm", "arm_for_bucket", "assign", "bucket_of", "bucket_table"]
+
+BUCKETS = 10_000
+
+#: (arm key, share in basis points)
+Arm = tuple[str, int]
+
+
+def bucket_of(seed: str, unit_id: str) -> int:
+    """The unit's bucket in ``[0, 10,000)`` for this seed; stable everywhere and forever."""
+    digest = hashlib.blake2b(f"{seed}:{unit_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % BUCKETS
+
+
+def _uniform(seed: str, arm: str, bucket: int) -> float:
+    digest = hashlib.blake2b(f"{seed}|{arm}|{bucket}".encode(), digest_size=8).digest()
+    # (n + 0.5) / 2^64 lies strictly inside (0, 1): the logarithm below is always finite and negative.
+    return (int.from_bytes(digest, "big") + 0.5) / 2.0**64
+
+
+@lru_cache(maxsize=256)
+def bucket_table(seed: str, arms: tuple[Arm, ...]) -> tuple[str, ...]:
+    """The arm of each of the 10,000 buckets (arms with share 0 receive none)."""
+    live = [(key, share) for key, share in arms if share > 0]
+    if not live:
+        raise ValidationError("at least one arm needs a share above 0")
+    if len({key for key, _ in arms}) != len(arms):
+        raise ValidationError(f"arm keys must be unique, got {[key for key, _ in arms]}")
+    table = []
+    for b in range(BUCKETS):
+        best_key, best_score = live[0][0], -1.0
+        for key, share in live:
+            score = share / -math.log(_uniform(seed, key, b))
+            if score > best_score:
+                best_key, best_score = key, score
+        table.append(best_key)
+    return tuple(table)
+
+
+def arm_for_bucket(seed: str, arms: Sequence[Arm], bucket: int) -> str:
+    return bucket_table(seed, tuple(arms))[bucket]
+
+
+def assign(seed: str, arms: Sequence[Arm], unit_id: str | None, rng: random.Random | None = None) -> str:
+    """The arm serving ``unit_id`` (sticky); without a unit id, a random bucket from ``rng``."""
+    if unit_id is None:
+        bucket = rng.randrange(BUCKETS) if rng is not None else random.randrange(BUCKETS)
+    else:
+        bucket = bucket_of(seed, unit_id)
+    return bucket_table(seed, tuple(arms))[bucket]

@@ -1,0 +1,131 @@
+"""Feedback and scores, linked to execution ids, written synchronously and validated.
+
+Unlike executions, feedback is written at once (it is rare, and a caller wants to know it landed): one
+transaction per call, all kinds of one call together or none. Feedback on an unknown execution id is a
+``NotFoundError`` naming the id. Values are normalised on the way in so analysis never guesses:
+thumbs → 1.0 / 0.0, rating → 1…5 as given, score → [0, 1], correction → text (a gold label).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy import select
+
+from promptevolve.core.errors import NotFoundError, ValidationError
+from promptevolve.core.ids import new_id
+from promptevolve.store.engine import Store
+from promptevolve.store.tables import Execution, Feedback, Score
+
+__all__ = ["FEEDBACK_KINDS", "FeedbackIn", "existing_execution_ids", "record_feedback", "record_scores"]
+
+FEEDBACK_KINDS = ("thumbs", "rating", "score", "correction")
+
+
+class FeedbackIn(BaseModel):
+    """Feedback on one execution; give at least one of thumbs, rating, score, correction."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    execution_id: str = Field(min_length=1, max_length=64)
+    thumbs: bool | None = Field(default=None, description="Thumbs up (true) or down (false)")
+    rating: int | None = Field(default=None, ge=1, le=5, description="A 1–5 rating")
+    score: float | None = Field(default=None, ge=0.0, le=1.0, description="A score in [0, 1]")
+    correction: str | None = Field(
+        default=None, min_length=1, max_length=100_000, description="The right output: becomes a gold label"
+    )
+    comment: str | None = Field(default=None, max_length=10_000)
+    source: Literal["user", "evaluator", "judge"] = "user"
+    created_by: str | None = Field(default=None, max_length=200)
+
+    @model_validator(mode="after")
+    def _something_given(self) -> FeedbackIn:
+        if self.thumbs is None and self.rating is None and self.score is None and self.correction is None:
+            raise ValueError("give at least one of thumbs, rating, score or correction")
+        return self
+
+    def rows(self) -> list[tuple[str, float | None, str | None]]:
+        out: list[tuple[str, float | None, str | None]] = []
+        if self.thumbs is not None:
+            out.append(("thumbs", 1.0 if self.thumbs else 0.0, self.comment))
+        if self.rating is not None:
+            out.append(("rating", float(self.rating), self.comment))
+        if self.score is not None:
+            out.append(("score", float(self.score), self.comment))
+        if self.correction is not None:
+            out.append(("correction", None, self.correction))
+        return out
+
+
+def record_feedback(store: Store, feedback: FeedbackIn, *, ts: float | None = None) -> list[str]:
+    """Store every kind given in one transaction; returns the new feedback ids."""
+    rows = feedback.rows()
+    now = time.time() if ts is None else ts
+    with store.write() as s:
+        if s.scalar(select(Execution.id).where(Execution.id == feedback.execution_id)) is None:
+            raise NotFoundError(
+                f"unknown execution id {feedback.execution_id!r}: feedback must name a recorded execution"
+            )
+        ids = []
+        for kind, value, text in rows:
+            fid = new_id()
+            s.add(
+                Feedback(
+                    id=fid,
+                    execution_id=feedback.execution_id,
+                    kind=kind,
+                    value=value,
+                    text=text,
+                    source=feedback.source,
+                    created_by=feedback.created_by,
+                    ts=now,
+                )
+            )
+            ids.append(fid)
+    return ids
+
+
+def record_scores(
+    store: Store,
+    execution_id: str,
+    scores: Mapping[str, float],
+    *,
+    details: Mapping[str, str] | None = None,
+    ts: float | None = None,
+) -> list[str]:
+    """Store metric scores (each in [0, 1]) of one execution in one transaction."""
+    for metric, value in scores.items():
+        if not 0.0 <= float(value) <= 1.0:
+            raise ValidationError(f"score {metric}={value} is outside [0, 1]")
+    now = time.time() if ts is None else ts
+    with store.write() as s:
+        if s.scalar(select(Execution.id).where(Execution.id == execution_id)) is None:
+            raise NotFoundError(f"unknown execution id {execution_id!r}")
+        ids = []
+        for metric, value in scores.items():
+            sid = new_id()
+            s.add(
+                Score(
+                    id=sid,
+                    execution_id=execution_id,
+                    metric=metric,
+                    value=float(value),
+                    detail=(details or {}).get(metric),
+                    ts=now,
+                )
+            )
+            ids.append(sid)
+    return ids
+
+
+def existing_execution_ids(store: Store, ids: Sequence[str]) -> set[str]:
+    """Which of ``ids`` are stored (for imports that validate many rows at once)."""
+    found: set[str] = set()
+    with store.read() as s:
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            found.update(s.scalars(select(Execution.id).where(Execution.id.in_(chunk))))
+    return found
