@@ -38,6 +38,7 @@ Design:
 from __future__ import annotations
 
 import asyncio
+import atexit
 import functools
 import importlib.metadata
 import json
@@ -120,6 +121,7 @@ class _Entry:
 _MODELS: dict[tuple[str, int], _Entry] = {}
 _MODELS_LOCK = threading.Lock()
 _LOADS = [0]  # how many times weights were read from disk in this process (guarded by _MODELS_LOCK)
+_EXIT_HOOK = [False]  # whether _close_at_exit is registered (guarded by _MODELS_LOCK)
 
 
 def loaded_models() -> tuple[LoadedModel, ...]:
@@ -148,7 +150,27 @@ def _get_model(path: Path, n_ctx: int, n_threads: int) -> _Entry:
             entry = _load(path, n_ctx, n_threads)
             _MODELS[key] = entry
             _LOADS[0] += 1
+            if not _EXIT_HOOK[0]:
+                atexit.register(_close_at_exit)
+                _EXIT_HOOK[0] = True
         return entry
+
+
+def _close_at_exit() -> None:
+    """Free cached models before interpreter teardown.
+
+    Left to the garbage collector, ``Llama.__del__`` runs after ctypes is half torn down and prints
+    "TypeError: 'NoneType' object is not callable". A model still busy in a daemon thread is skipped.
+    """
+    with _MODELS_LOCK:
+        entries = list(_MODELS.values())
+        _MODELS.clear()
+    for entry in entries:
+        if entry.lock.acquire(timeout=1.0):
+            try:
+                entry.llama.close()
+            finally:
+                entry.lock.release()
 
 
 def _load(path: Path, n_ctx: int, n_threads: int) -> _Entry:

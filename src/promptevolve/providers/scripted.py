@@ -6,10 +6,11 @@ against ``LocalProvider``.
 
 What it can do:
 
-* **Reply** from a list (in order; an item may be a ``ProviderError`` instance, raised at that call; when
-  the list runs out it starts again if ``cycle=True``, else raises ``ConfigurationError``), from a
-  callable ``(prompt, settings) -> str``, or from a mapping (the key equal to the prompt's text, else the
-  first key contained in it, else ``default``).
+* **Reply** "ok" to everything by default; or from a list, in order (an item may be a
+  ``ProviderError`` instance, raised at that call; when the list runs out it starts again if
+  ``cycle=True``, else raises ``ConfigurationError``); or from a callable ``(prompt, settings) -> str``;
+  or from a mapping (the key equal to the prompt's text, else the first key contained in it, else
+  ``default``).
 * **Fail**: ``fail_with`` (or ``set_failure`` later) makes every call raise a copy of that error until
   cleared.
 * **Take time**: ``latency_s`` is reported as the completion's latency; with ``sleep=True`` the call
@@ -47,7 +48,7 @@ class ScriptedProvider:
 
     def __init__(
         self,
-        replies: Script = ("ok",),
+        replies: Script | None = None,
         *,
         cycle: bool = False,
         default: str | None = None,
@@ -60,6 +61,8 @@ class ScriptedProvider:
             raise ConfigurationError("ScriptedProvider replies must be a list of strings, not one string")
         if latency_s < 0:
             raise ConfigurationError(f"ScriptedProvider latency_s cannot be negative ({latency_s})")
+        if replies is None:
+            replies, cycle = ("ok",), True
         self.name = name
         self._replies = replies if callable(replies) or isinstance(replies, Mapping) else tuple(replies)
         self._cycle = cycle
