@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -142,6 +143,20 @@ def test_a_passed_deadline_raises_provider_timeout_error_and_leaves_the_model_us
 
     assert raised.value.retryable
     assert local_provider.complete(CAPITAL_QUESTION, GREEDY).text == reference.text
+
+
+@pytest.mark.slow
+def test_the_deadline_also_covers_waiting_for_a_busy_model(local_provider: LocalProvider) -> None:
+    # Seeded sampling makes the story's length fixed; hundreds of tokens keep the model busy for seconds.
+    story = ModelSettings(temperature=0.8, seed=0, repeat_penalty=1.0, max_tokens=100)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        busy = pool.submit(
+            local_provider.complete, chat(("user", "Write a long story about a dragon.")), story
+        )
+        time.sleep(0.3)
+        with pytest.raises(ProviderTimeoutError, match="busy"):
+            local_provider.complete(CAPITAL_QUESTION, GREEDY.model_copy(update={"timeout_s": 0.05}))
+        assert busy.result().completion_tokens > 40
 
 
 def test_async_completion_runs_in_a_worker_thread(local_provider: LocalProvider) -> None:

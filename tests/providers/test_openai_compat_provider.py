@@ -112,6 +112,21 @@ def test_settings_are_sent_as_max_tokens_and_body_fields(
     assert "model_path" not in body
 
 
+def test_a_json_schema_is_sent_as_openai_structured_output(
+    provider: OpenAICompatProvider, openai_server: ServerHandle
+) -> None:
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+
+    provider.complete(CAPITAL_QUESTION, ModelSettings(model="smollm2", max_tokens=2, json_schema=schema))
+
+    body = last_request(openai_server)["body"]
+    assert body["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "response", "schema": schema},
+    }
+    assert "json_schema" not in body
+
+
 def test_unset_optional_settings_are_not_sent(
     provider: OpenAICompatProvider, openai_server: ServerHandle
 ) -> None:

@@ -41,6 +41,7 @@ __all__ = ["Reply", "Script", "ScriptedCall", "ScriptedProvider"]
 Reply: TypeAlias = str | ProviderError
 Script: TypeAlias = Sequence[Reply] | Callable[[RenderedPrompt, ModelSettings], str] | Mapping[str, str]
 ScriptedCall: TypeAlias = tuple[RenderedPrompt, ModelSettings]
+_ReplyFunction: TypeAlias = Callable[[RenderedPrompt, ModelSettings], str]
 
 
 class ScriptedProvider:
@@ -104,7 +105,7 @@ class ScriptedProvider:
 
     # ---------------------------------------------------------------------------------------------
 
-    def _next(self, prompt: RenderedPrompt, settings: ModelSettings) -> Reply:
+    def _next(self, prompt: RenderedPrompt, settings: ModelSettings) -> Reply | _ReplyFunction:
         """Record the call and pick its reply (under the lock, so list replies go out in order)."""
         with self._lock:
             index = len(self._calls)
@@ -147,7 +148,7 @@ class ScriptedProvider:
 
     def _finish(
         self,
-        reply: Reply | Callable[..., str],
+        reply: Reply | _ReplyFunction,
         prompt: RenderedPrompt,
         settings: ModelSettings,
         timed_out: bool,
