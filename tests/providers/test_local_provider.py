@@ -118,7 +118,7 @@ def test_json_schema_constrains_a_text_completion(local_provider: LocalProvider)
 def test_concurrent_calls_from_four_threads_all_succeed_on_one_loaded_model() -> None:
     unload_models()
     loads_before = load_count()
-    provider = LocalProvider()
+    provider = LocalProvider(n_threads=1)
     questions = [chat(("user", f"What is {n} plus {n}?")) for n in range(8)]
     settings = ModelSettings(temperature=0.0, seed=0, max_tokens=12)
 
@@ -182,6 +182,18 @@ def test_model_path_in_settings_overrides_the_default_and_names_the_file(
     assert completion.model == "local/smollm2-135m-instruct.q4_1"
 
 
+def test_providers_with_other_thread_counts_share_the_model_and_answer_alike(
+    local_provider: LocalProvider,
+) -> None:
+    loads_before = load_count()
+    short = GREEDY.model_copy(update={"max_tokens": 6})
+
+    two_threads = LocalProvider(n_threads=2).complete(CAPITAL_QUESTION, short)
+
+    assert two_threads.text == local_provider.complete(CAPITAL_QUESTION, short).text
+    assert load_count() == loads_before
+
+
 def test_a_missing_model_file_is_a_configuration_error(tmp_path) -> None:
     provider = LocalProvider(model_path=tmp_path / "absent.gguf")
 
@@ -200,7 +212,7 @@ def test_a_file_that_is_not_gguf_is_a_non_retryable_provider_error(tmp_path) -> 
 
 
 def test_a_prompt_longer_than_the_context_is_a_non_retryable_provider_error() -> None:
-    provider = LocalProvider(n_ctx=128)
+    provider = LocalProvider(n_ctx=128, n_threads=1)
 
     with pytest.raises(ProviderError, match="n_ctx") as raised:
         provider.complete(text("word " * 400), GREEDY)

@@ -10,24 +10,25 @@ Every prompt goes to ``litellm.completion`` / ``acompletion`` as chat messages (
 message). Settings map as in the OpenAI-compatible provider: ``temperature``, ``max_tokens``, ``top_p``,
 ``stop``, ``seed``, ``response_format="json"`` → ``{"type": "json_object"}``, ``timeout_s`` → ``timeout``;
 ``repeat_penalty`` is sent as ``repetition_penalty`` only when set; other extra keys pass through.
-LiteLLM's own retries are off (``num_retries=0``): ``promptevolve.providers.retry`` does them. Its
-exceptions mirror OpenAI's and carry ``status_code``; they are translated the same way (timeouts →
-``ProviderTimeoutError``; connection errors, 429 and 5xx → ``ProviderUnavailableError``; other 4xx → a
-non-retryable ``ProviderError``).
+LiteLLM's own retries are off (``num_retries=0``, ``max_retries=0``): ``promptevolve.providers.retry``
+does them. Its exceptions subclass the ``openai`` client's, so they are translated by the same function
+(timeouts → ``ProviderTimeoutError``; connection errors, 429 and 5xx → ``ProviderUnavailableError``;
+other 4xx → a non-retryable ``ProviderError``); anything else becomes a non-retryable ``ProviderError``.
+
+On import LiteLLM downloads its model price map from GitHub, which blocks for seconds and logs warnings
+when offline. Costs come from ``promptevolve.providers.pricing``, so before importing LiteLLM this
+module sets ``LITELLM_LOCAL_MODEL_COST_MAP=True`` unless the environment already sets it.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
-from promptevolve.core.errors import (
-    ConfigurationError,
-    ProviderError,
-    ProviderTimeoutError,
-    ProviderUnavailableError,
-)
+from promptevolve.core.errors import ConfigurationError, ProviderError
 from promptevolve.core.types import Completion, ModelSettings, RenderedPrompt
+from promptevolve.providers.openai_compat import translate_openai_error
 
 __all__ = ["LiteLLMProvider"]
 
@@ -35,6 +36,7 @@ _NOT_FOR_VENDOR = frozenset({"model_path", "json_schema"})
 
 
 def _import_litellm() -> Any:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     try:
         import litellm
     except ImportError as exc:
@@ -81,6 +83,7 @@ class LiteLLMProvider:
             "max_tokens": settings.max_tokens,
             "timeout": settings.timeout_s or self._timeout_s,
             "num_retries": 0,
+            "max_retries": 0,
         }
         optional = {
             "top_p": settings.top_p,
@@ -111,14 +114,9 @@ def _to_completion(response: Any, settings: ModelSettings, latency_ms: float) ->
 
 
 def _translate(exc: Exception, model: str) -> ProviderError:
-    """Map a LiteLLM exception by its class name and ``status_code`` (LiteLLM mirrors OpenAI's tree)."""
-    if isinstance(exc, ProviderError):
-        return exc
-    kind = type(exc).__name__
-    status = getattr(exc, "status_code", None)
-    message = f"LiteLLM call to {model!r} failed: {kind}: {exc}"
-    if kind in ("Timeout", "APITimeoutError") or status == 408:
-        return ProviderTimeoutError(message)
-    if kind == "APIConnectionError" or (isinstance(status, int) and (status >= 500 or status in (409, 429))):
-        return ProviderUnavailableError(message)
-    return ProviderError(message)
+    """The ``ProviderError`` for a LiteLLM exception (they subclass the ``openai`` client's)."""
+    import openai
+
+    if isinstance(exc, openai.OpenAIError):
+        return translate_openai_error(exc, f"LiteLLM ({model})")
+    return ProviderError(f"LiteLLM call to {model!r} failed: {type(exc).__name__}: {exc}")

@@ -116,6 +116,15 @@ class _Entry:
     llama: Any
     info: LoadedModel
     lock: threading.Lock = field(default_factory=threading.Lock)
+    n_threads: int = 0  # the context's current thread count (changed under ``lock``)
+
+    def use_threads(self, n_threads: int) -> None:
+        """Set the context's threads for this call (the cache is shared by providers of any n_threads)."""
+        if n_threads != self.n_threads:
+            import llama_cpp
+
+            llama_cpp.llama_set_n_threads(self.llama.ctx, n_threads, n_threads)
+            self.n_threads = n_threads
 
 
 _MODELS: dict[tuple[str, int], _Entry] = {}
@@ -183,7 +192,7 @@ def _load(path: Path, n_ctx: int, n_threads: int) -> _Entry:
     except Exception as exc:  # llama.cpp raises ValueError/RuntimeError with little detail
         raise ProviderError(f"llama.cpp could not load {path} (is it a GGUF file?): {exc}") from exc
     info = LoadedModel(path=str(path), n_ctx=n_ctx, load_seconds=time.perf_counter() - started)
-    return _Entry(llama=llama, info=info)
+    return _Entry(llama=llama, info=info, n_threads=n_threads)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -245,8 +254,9 @@ class LocalProvider:
     """Runs a GGUF model in process (SmolLM2-135M-Instruct by default). Safe to share between threads.
 
     ``model_path`` picks another GGUF file (``ModelSettings`` extra key ``model_path`` overrides it per
-    call); ``n_ctx`` is the context window in tokens; ``n_threads`` defaults to ``os.cpu_count()``;
-    ``default_repeat_penalty`` applies when the settings give none.
+    call); ``n_ctx`` is the context window in tokens; ``n_threads`` (for prompt evaluation and
+    generation) defaults to ``os.cpu_count()`` and applies to this provider's calls even when another
+    provider loaded the shared model; ``default_repeat_penalty`` applies when the settings give none.
     """
 
     name = "local"
@@ -279,6 +289,7 @@ class LocalProvider:
             )
         token = _CURRENT_DEADLINE.set(deadline)
         try:
+            entry.use_threads(self._n_threads)
             response = self._generate(entry.llama, prompt, settings)
         except ProviderError:
             raise
