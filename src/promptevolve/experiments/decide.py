@@ -1,0 +1,596 @@
+"""The decision rule: from a plan, a state and this look's sums to the next state (pure).
+
+``decide(plan, state, observation, now=…, rng=…)`` does no I/O and reads no clock: the service gives it
+the sums it read from the store under a lock and persists the ``Outcome``; the rollout simulation
+(``bench/rollout_sim.py``) drives the very same function with simulated sums. In order, at each look of
+an experiment that routes traffic:
+
+1. **Guardrails** (every look, every stage, also in bandit mode). For each guardrail metric and each
+   live treatment, the confidence sequence at ``guardrail_alpha / m`` (``m`` treatments) tests the null
+   "worse than control by exactly the tolerance"; its running minimum p-value over the looks in which
+   the estimate was beyond the tolerance, Holm-adjusted across the treatments, below
+   ``guardrail_alpha`` means **harm**. Guardrails always use the confidence sequence, whatever the
+   primary procedure, because they are read at every look. A harmed treatment is dropped (its share
+   goes to the control); when no treatment is left, or the harmed one is the winner being ramped, the
+   experiment is **rolled back**.
+2. **Sample-ratio mismatch** on the units exposed since the current shares took effect (after a grace
+   period for caches that still route by the old shares): χ² p < 0.001 blocks every decision below.
+3. **Bandit mode**: Thompson sampling (normal posteriors of the primary metric, floored) sets the shares
+   once every live arm has ``bandit_min_units`` units; shares change only when an arm moves by at least
+   ``bandit_min_change_bp``, so Monte Carlo noise does not churn the router.
+4. **Ramp steps** (``rollout.py``): a step is left when it has lasted ``min_units_per_step`` units per
+   treatment and ``min_seconds_per_step``.
+5. **Measurement** (status ``running``), with ``m`` live treatments, each compared with the control at
+   ``alpha / m`` by the plan's procedure:
+
+   - nothing is decided until every live arm has ``min_sample`` units;
+   - **winner**: the Holm-adjusted running-minimum p-value of "better" below ``alpha`` (for the Bayesian
+     procedure: chance to win above ``1 − alpha``); the best estimate wins among several. It then climbs
+     the rest of the ladder, or is promoted at once;
+   - a treatment significantly **worse** is dropped; when all are, the control stays (``control_better``);
+   - **no difference**: every live treatment's always-valid interval lies inside ``(−mde, +mde)``;
+   - ``fixed`` procedure: the first look at the planned sample size is final; without a winner it
+     concludes ``no_difference`` or ``inconclusive``.
+
+Every change of state comes with ``Note``s (action, reason, figures) for the decision log; a look that
+changes nothing but the trackers has none.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from promptevolve.experiments.plan import (
+    FULL_BP,
+    ROUTING,
+    ExperimentStatus,
+    Guardrail,
+    Mode,
+    Plan,
+    State,
+    Tracker,
+)
+from promptevolve.experiments.procedures import (
+    ALWAYS_VALID,
+    Comparison,
+    Procedure,
+    TestSettings,
+    compare,
+    directional_p,
+)
+from promptevolve.experiments.rollout import (
+    live_treatments,
+    ramp_up_complete,
+    ramp_up_shares,
+    step_ready,
+    test_shares,
+    weights_to_bp,
+    winner_shares,
+    winner_step_after,
+)
+from promptevolve.routing.bandit import thompson_weights_normal
+from promptevolve.stats import ArmStats, SampleStats, SrmResult, holm, srm_test
+
+__all__ = ["ArmLook", "GuardrailLook", "Note", "Observation", "Outcome", "decide"]
+
+_EMPTY = SampleStats(0, 0.0, 0.0)
+_S = ExperimentStatus
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What the store measured for this look: units exposed per arm in the current phase (after the
+    grace period), the primary metric per arm over the measurement window, and each guardrail metric
+    per arm since the start."""
+
+    units: Mapping[str, int]
+    primary: Mapping[str, ArmStats]
+    guardrails: Mapping[str, Mapping[str, ArmStats]]
+
+
+@dataclass(frozen=True)
+class Note:
+    """One entry for the decision log."""
+
+    action: str
+    reason: str
+    figures: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class GuardrailLook:
+    metric: str
+    arm: str
+    comparison: Comparison
+    tracker: Tracker
+    p_adjusted: float
+    harmed: bool
+
+
+@dataclass(frozen=True)
+class PrimaryLook:
+    comparison: Comparison
+    tracker: Tracker
+    p_adjusted: float
+
+
+@dataclass(frozen=True)
+class ArmLook:
+    """One arm at one look; ``primary`` compares it with the control (``None`` for the control)."""
+
+    arm: str
+    share_bp: int
+    exposed: int
+    stats: ArmStats
+    primary: PrimaryLook | None
+    probability_best: float | None
+    guardrails: tuple[GuardrailLook, ...]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The next state, a one-word verdict with its reason, the notes to log, and this look's figures."""
+
+    state: State
+    verdict: str
+    reason: str
+    notes: tuple[Note, ...]
+    arms: tuple[ArmLook, ...]
+    srm: SrmResult | None
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.notes)
+
+
+@dataclass(frozen=True)
+class _Look:
+    """What the steps of one look share."""
+
+    plan: Plan
+    obs: Observation
+    now: float
+    guardrails: tuple[GuardrailLook, ...] = ()
+    primary: Mapping[str, PrimaryLook] | None = None
+    srm: SrmResult | None = None
+    probability_best: Mapping[str, float] | None = None
+
+
+# --- comparisons --------------------------------------------------------------------------------------
+
+
+def _track(
+    old: Tracker | None, c: Comparison, settings: TestSettings, sign: int, accumulate: bool
+) -> Tracker:
+    if not c.ok:
+        return old or Tracker()
+    better = directional_p(c, settings, side=sign)
+    worse = directional_p(c, settings, side=-sign)
+    if old is None or not accumulate:
+        return Tracker(1, c.ci_low, c.ci_high, better, worse)
+    return Tracker(
+        old.looks + 1,
+        max(old.low, c.ci_low),
+        min(old.high, c.ci_high),
+        min(old.p_better, better),
+        min(old.p_worse, worse),
+        old.p_harm,
+    )
+
+
+def _guarded_arms(plan: Plan, state: State) -> tuple[str, ...]:
+    if state.winner is not None:
+        return (state.winner,)
+    return live_treatments(plan, state)
+
+
+def _check_guardrail(
+    plan: Plan, state: State, obs: Observation, g: Guardrail, arms: Sequence[str]
+) -> list[GuardrailLook]:
+    settings = TestSettings(Procedure.SEQUENTIAL, plan.guardrail_alpha / len(arms), g.relative, plan.tuning)
+    stats = obs.guardrails.get(g.metric, {})
+    control = stats.get(plan.control, _EMPTY)
+    sign = g.spec.sign
+    old = state.guardrails.get(g.metric, {})
+    looks = []
+    for arm in arms:
+        c = compare(control, stats.get(arm, _EMPTY), settings)
+        tracker = _track(old.get(arm), c, settings, sign, accumulate=True)
+        harm = directional_p(c, settings, null=-sign * g.tolerance, side=-sign)
+        looks.append((arm, c, replace(tracker, p_harm=min(tracker.p_harm, harm))))
+    adjusted = holm([t.p_harm for _, _, t in looks])
+    return [
+        GuardrailLook(g.metric, arm, c, t, float(p), bool(p < plan.guardrail_alpha))
+        for (arm, c, t), p in zip(looks, adjusted, strict=True)
+    ]
+
+
+def _guardrails(plan: Plan, state: State, obs: Observation) -> tuple[GuardrailLook, ...]:
+    arms = _guarded_arms(plan, state)
+    if not arms:
+        return ()
+    return tuple(g for rail in plan.guardrails for g in _check_guardrail(plan, state, obs, rail, arms))
+
+
+def _with_guardrail_trackers(state: State, looks: Sequence[GuardrailLook]) -> State:
+    trackers = {metric: dict(arms) for metric, arms in state.guardrails.items()}
+    for g in looks:
+        trackers.setdefault(g.metric, {})[g.arm] = g.tracker
+    return replace(state, guardrails=trackers)
+
+
+def _srm(plan: Plan, state: State, obs: Observation) -> SrmResult | None:
+    arms = [a for a in plan.arms if state.shares_bp.get(a, 0) > 0 or obs.units.get(a, 0) > 0]
+    counts = [obs.units.get(a, 0) for a in arms]
+    if sum(counts) == 0 or len(arms) < 2:
+        return None
+    return srm_test(counts, [state.shares_bp.get(a, 0) for a in arms])
+
+
+def _primary(plan: Plan, state: State, obs: Observation) -> dict[str, PrimaryLook]:
+    """Live treatments against the control on the primary metric; trackers updated; Holm on p-better."""
+    arms = live_treatments(plan, state)
+    if state.measure_since is None or not arms:
+        return {}
+    settings = TestSettings(plan.procedure, plan.alpha / len(arms), plan.relative, plan.tuning, plan.tau_sq)
+    control = obs.primary.get(plan.control, _EMPTY)
+    accumulate = plan.procedure in ALWAYS_VALID
+    pairs = {}
+    for arm in arms:
+        c = compare(control, obs.primary.get(arm, _EMPTY), settings)
+        pairs[arm] = (c, _track(state.primary.get(arm), c, settings, plan.spec.sign, accumulate))
+    adjusted = holm([t.p_better for _, t in pairs.values()])
+    return {
+        arm: PrimaryLook(c, t, float(p)) for (arm, (c, t)), p in zip(pairs.items(), adjusted, strict=True)
+    }
+
+
+# --- figures and words --------------------------------------------------------------------------------
+
+
+def _fmt(value: float, relative: bool) -> str:
+    if not math.isfinite(value):
+        return "n/a"
+    return f"{value * 100:+.2f} %" if relative else f"{value:+.4g}"
+
+
+def _interval(t: Tracker, relative: bool) -> str:
+    return f"[{_fmt(t.low, relative)}, {_fmt(t.high, relative)}]"
+
+
+def _pct(bp: int) -> str:
+    return f"{bp / 100:g} %"
+
+
+def _lift_figures(c: Comparison, t: Tracker) -> dict[str, Any]:
+    return {
+        "estimate": c.estimate,
+        "ci_low": t.low,
+        "ci_high": t.high,
+        "p_look": c.p_value,
+        "p_better": t.p_better,
+        "p_worse": t.p_worse,
+        "chance_to_win": c.chance_to_win,
+        "looks": t.looks,
+    }
+
+
+def _figures(look: _Look, before: State, after: State, **extra: Any) -> dict[str, Any]:
+    arms: dict[str, Any] = {}
+    for arm in look.plan.arms:
+        stats = look.obs.primary.get(arm, _EMPTY)
+        entry: dict[str, Any] = {"units": stats.n, "mean": stats.mean, "exposed": look.obs.units.get(arm, 0)}
+        if look.primary and arm in look.primary:
+            p = look.primary[arm]
+            entry.update(_lift_figures(p.comparison, p.tracker), p_adjusted=p.p_adjusted)
+        if look.probability_best and arm in look.probability_best:
+            entry["probability_best"] = look.probability_best[arm]
+        arms[arm] = entry
+    guardrails = [
+        {"metric": g.metric, "arm": g.arm, "p_harm": g.p_adjusted, "harmed": g.harmed}
+        | _lift_figures(g.comparison, g.tracker)
+        for g in look.guardrails
+    ]
+    return {
+        "metric": look.plan.metric,
+        "procedure": look.plan.procedure.value,
+        "relative": look.plan.relative,
+        "alpha": look.plan.alpha,
+        "mde": look.plan.mde,
+        "min_sample": look.plan.min_sample,
+        "status_before": before.status.value,
+        "status_after": after.status.value,
+        "shares_before_bp": dict(before.shares_bp),
+        "shares_after_bp": dict(after.shares_bp),
+        "srm_p": look.srm.p_value if look.srm else None,
+        "arms": arms,
+        "guardrails": guardrails,
+        **extra,
+    }
+
+
+def _note(look: _Look, before: State, after: State, action: str, reason: str, **extra: Any) -> Note:
+    return Note(action, reason, _figures(look, before, after, **extra))
+
+
+def _harm_words(plan: Plan, g: GuardrailLook) -> str:
+    rail = next(x for x in plan.guardrails if x.metric == g.metric)
+    tolerance = _fmt(rail.tolerance, rail.relative).lstrip("+")
+    return (
+        f"{g.metric} of {g.arm} is worse than control beyond its {tolerance} tolerance: "
+        f"{_fmt(g.comparison.estimate, rail.relative)} {_interval(g.tracker, rail.relative)}, "
+        f"p = {g.p_adjusted:.2g} (always valid, Holm)"
+    )
+
+
+def _outcome(look: _Look, state: State, verdict: str, reason: str, notes: Sequence[Note] = ()) -> Outcome:
+    arms = tuple(
+        ArmLook(
+            arm=arm,
+            share_bp=state.shares_bp.get(arm, 0),
+            exposed=look.obs.units.get(arm, 0),
+            stats=look.obs.primary.get(arm, _EMPTY),
+            primary=(look.primary or {}).get(arm),
+            probability_best=(look.probability_best or {}).get(arm),
+            guardrails=tuple(g for g in look.guardrails if g.arm == arm),
+        )
+        for arm in look.plan.arms
+    )
+    return Outcome(state, verdict, reason, tuple(notes), arms, look.srm)
+
+
+# --- the steps ----------------------------------------------------------------------------------------
+
+
+def _end(state: State, status: ExperimentStatus, shares: Mapping[str, int]) -> State:
+    return replace(state, status=status, shares_bp=dict(shares))
+
+
+def _on_harm(look: _Look, state: State, harmed: Sequence[GuardrailLook]) -> Outcome:
+    plan = look.plan
+    arms = sorted({g.arm for g in harmed})
+    reasons = "; ".join(_harm_words(plan, g) for g in harmed)
+    remaining = [t for t in live_treatments(plan, state) if t not in arms]
+    where = f"at {_pct(max(state.shares_bp.get(a, 0) for a in arms))}"
+    if state.winner in arms or not remaining:
+        control_only = {a: (FULL_BP if a == plan.control else 0) for a in plan.arms}
+        after = replace(_end(state, _S.ROLLED_BACK, control_only), phase_since=look.now)
+        reason = f"rolled back {where}: {reasons}"
+        return _outcome(look, after, "rolled_back", reason, [_note(look, state, after, "rollback", reason)])
+    dropped = (*state.dropped, *arms)
+    if plan.mode is Mode.BANDIT:
+        shares = weights_to_bp({a: float(state.shares_bp.get(a, 0)) for a in plan.arms if a not in dropped})
+    elif state.status is _S.RAMPING:
+        shares = ramp_up_shares(plan, state.step or 0, dropped)
+    else:
+        shares = test_shares(plan, dropped)
+    after = replace(
+        state, dropped=dropped, shares_bp={a: shares.get(a, 0) for a in plan.arms}, phase_since=look.now
+    )
+    reason = f"dropped {', '.join(arms)} {where}: {reasons}"
+    return _outcome(look, after, "dropped", reason, [_note(look, state, after, "drop_arm", reason)])
+
+
+def _srm_gate(look: _Look, state: State) -> tuple[State, list[Note], Outcome | None]:
+    srm = look.srm
+    if srm is not None and srm.blocks:
+        counts = ", ".join(f"{a} {look.obs.units.get(a, 0)}" for a in look.plan.arms)
+        expected = ", ".join(f"{a} {_pct(state.shares_bp.get(a, 0))}" for a in look.plan.arms)
+        reason = (
+            f"sample-ratio mismatch blocks every decision: units {counts} against shares {expected}, "
+            f"χ² p = {srm.p_value:.2g} < 0.001; look for lost exposures or failing routing"
+        )
+        if state.srm_blocked:
+            return state, [], _outcome(look, state, "srm_blocked", reason)
+        after = replace(state, srm_blocked=True)
+        return (
+            after,
+            [],
+            _outcome(look, after, "srm_blocked", reason, [_note(look, state, after, "srm_blocked", reason)]),
+        )
+    if state.srm_blocked:
+        after = replace(state, srm_blocked=False)
+        p = "n/a" if srm is None else f"{srm.p_value:.2g}"
+        note = _note(look, state, after, "srm_cleared", f"sample ratio matches the shares again (p = {p})")
+        return after, [note], None
+    return state, [], None
+
+
+def _ramp_up(look: _Look, state: State, notes: list[Note]) -> Outcome:
+    plan = look.plan
+    step = state.step or 0
+    ready, waiting = step_ready(plan, state, look.obs.units, live_treatments(plan, state), look.now)
+    shares_now = ", ".join(f"{a} {_pct(state.shares_bp.get(a, 0))}" for a in live_treatments(plan, state))
+    if not ready:
+        return _outcome(
+            look, state, "ramping", f"ramp-up step {step + 1} ({shares_now}): waiting for {waiting}", notes
+        )
+    shares = ramp_up_shares(plan, step + 1, state.dropped)
+    after = replace(state, step=step + 1, shares_bp=shares, phase_since=look.now)
+    listing = ", ".join(f"{a} {_pct(shares[a])}" for a in live_treatments(plan, state))
+    if ramp_up_complete(plan, step + 1, state.dropped):
+        after = replace(after, status=_S.RUNNING, measure_since=look.now)
+        reason = f"ramp-up complete, no guardrail harmed: test shares reached ({listing}); measurement starts"
+        return _outcome(
+            look, after, "running", reason, [*notes, _note(look, state, after, "measure", reason)]
+        )
+    reason = f"ramp step {step + 2}: {listing} (no guardrail harmed, SRM ok, {waiting})"
+    return _outcome(look, after, "ramping", reason, [*notes, _note(look, state, after, "ramp_step", reason)])
+
+
+def _promote(look: _Look, state: State, winner: str, notes: list[Note], why: str) -> Outcome:
+    shares = {a: (FULL_BP if a == winner else 0) for a in look.plan.arms}
+    after = replace(_end(state, _S.CONCLUDED, shares), winner=winner, phase_since=look.now)
+    reason = f"{winner} promoted to 100 %: {why}"
+    return _outcome(
+        look, after, "promoted", reason, [*notes, _note(look, state, after, "promote", reason, winner=winner)]
+    )
+
+
+def _climb(look: _Look, state: State, winner: str, notes: list[Note], why: str) -> Outcome:
+    """Move the winner to the next ladder step, or promote it when the next step is 100 %."""
+    current = state.shares_bp.get(winner, 0)
+    step = winner_step_after(look.plan, current)
+    if step is None:
+        return _promote(look, state, winner, notes, why)
+    shares = winner_shares(look.plan, winner, look.plan.ladder_bp[step])
+    after = replace(
+        state, status=_S.RAMPING, winner=winner, step=step, shares_bp=shares, phase_since=look.now
+    )
+    reason = f"{winner} ramps to {_pct(shares[winner])}: {why}"
+    return _outcome(look, after, "ramping", reason, [*notes, _note(look, state, after, "ramp_step", reason)])
+
+
+def _ramp_winner(look: _Look, state: State, notes: list[Note]) -> Outcome:
+    winner = state.winner
+    assert winner is not None
+    ready, waiting = step_ready(look.plan, state, look.obs.units, (winner,), look.now)
+    if not ready:
+        share = _pct(state.shares_bp.get(winner, 0))
+        return _outcome(look, state, "ramping", f"{winner} at {share}: waiting for {waiting}", notes)
+    return _climb(
+        look, state, winner, notes, f"step at {_pct(state.shares_bp.get(winner, 0))} passed its guardrails"
+    )
+
+
+def _too_small(look: _Look, state: State) -> str | None:
+    plan = look.plan
+    short = [
+        f"{a} {look.obs.primary.get(a, _EMPTY).n}"
+        for a in (plan.control, *live_treatments(plan, state))
+        if look.obs.primary.get(a, _EMPTY).n < plan.min_sample
+    ]
+    return f"collecting: {', '.join(short)} of {plan.min_sample} units per arm" if short else None
+
+
+def _winner_words(look: _Look, arm: str) -> str:
+    plan, p = look.plan, (look.primary or {})[arm]
+    if plan.procedure is Procedure.BAYESIAN:
+        evidence = f"chance to win {p.comparison.chance_to_win:.1%}"
+    else:
+        holm_note = ", Holm" if len(look.primary or {}) > 1 else ""
+        evidence = f"p = {p.p_adjusted:.2g} ({plan.procedure.value}{holm_note})"
+    srm = f"SRM p = {look.srm.p_value:.2g}" if look.srm else "SRM n/a"
+    return (
+        f"{plan.metric} {_fmt(p.comparison.estimate, plan.relative)} {_interval(p.tracker, plan.relative)}, "
+        f"{evidence}, every arm ≥ {plan.min_sample} units, {srm}, no guardrail harmed"
+    )
+
+
+def _measure(look: _Look, state: State, notes: list[Note]) -> Outcome:
+    plan, primary = look.plan, look.primary or {}
+    small = _too_small(look, state)
+    if small is not None:
+        return _outcome(look, state, "collecting", small, notes)
+    sign = plan.spec.sign
+    winners = [a for a, p in primary.items() if p.p_adjusted < plan.alpha]
+    if winners:
+        best = max(winners, key=lambda a: sign * primary[a].comparison.estimate)
+        why = f"{best} beats control: {_winner_words(look, best)}"
+        note = _note(look, state, state, "winner", why, winner=best)
+        return _climb(look, state, best, [*notes, note], why)
+    worse_p = holm([p.tracker.p_worse for p in primary.values()])
+    worse = [a for a, q in zip(primary, worse_p, strict=True) if q < plan.alpha]
+    if worse and len(worse) == len(primary):
+        shares = {a: (FULL_BP if a == plan.control else 0) for a in plan.arms}
+        after = _end(state, _S.CONCLUDED, shares)
+        reason = (
+            f"control is better than every treatment on {plan.metric}: {', '.join(worse)} significantly worse"
+        )
+        return _outcome(
+            look,
+            after,
+            "control_better",
+            reason,
+            [*notes, _note(look, state, after, "control_better", reason)],
+        )
+    if worse:
+        dropped = (*state.dropped, *worse)
+        after = replace(state, dropped=dropped, shares_bp=test_shares(plan, dropped), phase_since=look.now)
+        reason = f"dropped {', '.join(worse)}: significantly worse than control on {plan.metric}"
+        return _outcome(
+            look, after, "running", reason, [*notes, _note(look, state, after, "drop_arm", reason)]
+        )
+    inside = all(-plan.mde < p.tracker.low and p.tracker.high < plan.mde for p in primary.values())
+    if inside or plan.procedure is Procedure.FIXED:
+        shares = {a: (FULL_BP if a == plan.control else 0) for a in plan.arms}
+        after = _end(state, _S.CONCLUDED, shares)
+        verdict = "no_difference" if inside else "inconclusive"
+        intervals = ", ".join(f"{a} {_interval(p.tracker, plan.relative)}" for a, p in primary.items())
+        mde = _fmt(plan.mde, plan.relative).lstrip("+")
+        reason = (
+            f"no difference on {plan.metric}: every interval lies within ±{mde} ({intervals})"
+            if inside
+            else f"fixed horizon reached without a significant difference on {plan.metric} ({intervals})"
+        )
+        return _outcome(look, after, verdict, reason, [*notes, _note(look, state, after, verdict, reason)])
+    best = max(primary, key=lambda a: sign * primary[a].comparison.estimate)
+    p = primary[best]
+    return _outcome(
+        look,
+        state,
+        "running",
+        f"no decision yet: best {best} {_fmt(p.comparison.estimate, plan.relative)} "
+        f"{_interval(p.tracker, plan.relative)}, p = {p.p_adjusted:.2g}",
+        notes,
+    )
+
+
+def _bandit(look: _Look, state: State, notes: list[Note], rng: np.random.Generator) -> Outcome:
+    plan = look.plan
+    live = [a for a in plan.arms if a not in state.dropped]
+    stats = {a: look.obs.primary.get(a, _EMPTY) for a in live}
+    short = [f"{a} {s.n}" for a, s in stats.items() if s.n < plan.bandit_min_units]
+    if short:
+        reason = f"bandit collecting: {', '.join(short)} of {plan.bandit_min_units} units before weighting"
+        return _outcome(look, state, "collecting", reason, notes)
+    sign = plan.spec.sign
+    means = [sign * s.mean for s in stats.values()]
+    errors = [math.sqrt(s.variance / s.n) for s in stats.values()]
+    floor = min(plan.bandit_floor, 1.0 / len(live))
+    weights = thompson_weights_normal(means, errors, rng=rng, floor=floor)
+    best = dict(zip(live, (float(w) for w in weights), strict=True))
+    look = replace(look, probability_best={a: (w - floor) / (1 - len(live) * floor) for a, w in best.items()})
+    shares = {a: 0 for a in plan.arms} | weights_to_bp(best)
+    moved = max(abs(shares[a] - state.shares_bp.get(a, 0)) for a in plan.arms)
+    if moved < plan.bandit_min_change_bp:
+        return _outcome(look, state, "running", f"bandit weights steady (largest move {_pct(moved)})", notes)
+    after = replace(state, shares_bp=shares, phase_since=look.now)
+    listing = ", ".join(f"{a} {_pct(shares[a])}" for a in live)
+    reason = f"bandit weights (Thompson on {plan.metric}, floor {plan.bandit_floor:.0%}): {listing}"
+    return _outcome(
+        look, after, "running", reason, [*notes, _note(look, state, after, "bandit_weights", reason)]
+    )
+
+
+def decide(plan: Plan, state: State, obs: Observation, *, now: float, rng: np.random.Generator) -> Outcome:
+    """The next state of an experiment after one look at ``obs``; see the module docstring."""
+    look = _Look(plan, obs, now)
+    if state.status not in ROUTING:
+        return _outcome(
+            look, state, state.status.value, f"experiment is {state.status.value}: nothing to decide"
+        )
+    state = replace(state, looks=state.looks + 1)
+    guardrails = _guardrails(plan, state, obs)
+    state = _with_guardrail_trackers(state, guardrails)
+    look = replace(look, guardrails=guardrails, srm=_srm(plan, state, obs))
+    harmed = [g for g in guardrails if g.harmed]
+    if harmed:
+        return _on_harm(look, state, harmed)
+    state, notes, blocked = _srm_gate(look, state)
+    if blocked is not None:
+        return blocked
+    if plan.mode is Mode.BANDIT:
+        return _bandit(look, state, notes, rng)
+    if state.winner is not None:
+        return _ramp_winner(look, state, notes)
+    if state.status is _S.RAMPING:
+        return _ramp_up(look, state, notes)
+    primary = _primary(plan, state, obs)
+    state = replace(state, primary={**state.primary, **{a: p.tracker for a, p in primary.items()}})
+    return _measure(replace(look, primary=primary), state, notes)
