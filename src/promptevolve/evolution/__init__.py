@@ -1,0 +1,98 @@
+"""Evolution: proposing new prompt variants and proving them on held-out data before they may serve.
+
+- ``datasets``: JSONL import with seeded, locale-stratified splits; datasets from production feedback;
+- ``parts``: prompts as editable parts (instruction, demos, query, cue), rendered back to templates;
+- ``strategies``: few-shot, role, context, OPRO rewrite, critique of failures, crossover (one a module);
+- ``budget``: calls and tokens reserved before each call, never exceeded;
+- ``runner``: candidates on items (cached per run), the proposal model;
+- ``search``: generations with Pareto parent selection, successive halving on train, validation, test;
+- ``gate``: paired bootstrap interval of the improvement on the test split;
+- ``service``: ``EvolutionService`` (evolve, evaluate) records variants and ``evolutions`` rows;
+- ``quick``: a short evolution round on the bundled lead dataset, for the README's main job.
+"""
+
+from promptevolve.evolution.budget import Budget, BudgetMeter, Spend, estimate_tokens
+from promptevolve.evolution.candidates import Candidate, ItemResult, Unusable
+from promptevolve.evolution.datasets import (
+    DEFAULT_FRACTIONS,
+    SPLITS,
+    DatasetInfo,
+    Example,
+    ItemIn,
+    ProductionReport,
+    build_from_production,
+    get_dataset,
+    import_items,
+    import_jsonl,
+    list_datasets,
+    load_examples,
+    read_jsonl,
+    split_keys,
+)
+from promptevolve.evolution.gate import GateResult, Interval, bootstrap_mean, gate
+from promptevolve.evolution.parts import Demo, PromptParts, check_candidate, parts_from_template
+from promptevolve.evolution.search import (
+    Progress,
+    ScoredCandidate,
+    SearchConfig,
+    SearchData,
+    SearchResult,
+    run_search,
+)
+from promptevolve.evolution.service import EvalReport, EvolutionReport, EvolutionService, EvolveRequest
+from promptevolve.evolution.strategies import (
+    DEFAULT_STRATEGIES,
+    Evidence,
+    Proposals,
+    Strategy,
+    available_strategies,
+    create_strategy,
+)
+
+__all__ = [
+    "DEFAULT_FRACTIONS",
+    "DEFAULT_STRATEGIES",
+    "SPLITS",
+    "Budget",
+    "BudgetMeter",
+    "Candidate",
+    "DatasetInfo",
+    "Demo",
+    "EvalReport",
+    "Evidence",
+    "EvolutionReport",
+    "EvolutionService",
+    "EvolveRequest",
+    "Example",
+    "GateResult",
+    "Interval",
+    "ItemIn",
+    "ItemResult",
+    "ProductionReport",
+    "Progress",
+    "PromptParts",
+    "Proposals",
+    "ScoredCandidate",
+    "SearchConfig",
+    "SearchData",
+    "SearchResult",
+    "Spend",
+    "Strategy",
+    "Unusable",
+    "available_strategies",
+    "bootstrap_mean",
+    "build_from_production",
+    "check_candidate",
+    "create_strategy",
+    "estimate_tokens",
+    "gate",
+    "get_dataset",
+    "import_items",
+    "import_jsonl",
+    "list_datasets",
+    "load_examples",
+    "parts_from_template",
+    "read_jsonl",
+    "run_search",
+    "split_keys",
+]

@@ -1,0 +1,440 @@
+"""Evolution as a service: load the parent and the data, search, register the winner, record the run.
+
+``EvolutionService.evolve(EvolveRequest)``:
+
+1. resolves the parent (a version, or the serving variant), the dataset (built from production feedback
+   first with ``from_feedback``), the evaluator (the request's, else the dataset's, else ``exact``) and
+   the items for the prompt's locale when the dataset mixes locales;
+2. checks everything that can be checked before spending: strategies exist, splits are not empty, the
+   budget covers validation and test. A refused run raises a ``PromptevolveError`` and writes nothing;
+3. runs the search (``search.run_search``) with the evaluated model (the variant's provider) and the
+   proposal model (``proposer``, the same provider by default);
+4. registers the winner as an **inactive** ``evolved`` variant whose parent is the evolved version, with
+   the strategy, rationale and, in ``meta``, the evidence: scores on train, validation and test (the
+   lineage tree shows ``meta["test_score"]``), the gate's verdict and interval, calls and tokens spent,
+   the dataset, seed and evaluator, and the prompt's parts (so a later run can keep editing them);
+5. writes one ``evolutions`` row per finalist (the winner with its variant, status ``passed`` or
+   ``rejected`` by the gate; others ``not_selected``), in one transaction;
+6. with ``auto_ab``, and only when the gate passed, creates and starts an A/B test of the parent
+   against the winner through ``ExperimentService``; if that is refused (another experiment is live),
+   the report says why and the evolution stands.
+
+``evaluate`` scores one variant on a split with a bootstrap interval (``promptevolve eval``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from promptevolve.core.errors import PromptevolveError, ValidationError
+from promptevolve.core.ids import new_id
+from promptevolve.core.protocols import Provider
+from promptevolve.core.types import VariantKind
+from promptevolve.evolution.budget import Budget, BudgetMeter, Spend
+from promptevolve.evolution.candidates import Candidate, ItemResult, mean
+from promptevolve.evolution.datasets import (
+    SPLITS,
+    Example,
+    build_from_production,
+    get_dataset,
+    load_examples,
+)
+from promptevolve.evolution.gate import Interval, bootstrap_mean
+from promptevolve.evolution.parts import parts_from_meta, parts_to_meta
+from promptevolve.evolution.runner import CandidateRunner
+from promptevolve.evolution.search import Progress, SearchConfig, SearchData, SearchResult, run_search
+from promptevolve.evolution.strategies import DEFAULT_STRATEGIES, create_strategy
+from promptevolve.experiments import ExperimentCreate, ExperimentService
+from promptevolve.providers.registry import create_provider
+from promptevolve.registry import Registry, VariantCreate, VariantInfo
+from promptevolve.scoring.evaluators import Evaluator, create_evaluator
+from promptevolve.store.engine import Store
+from promptevolve.store.tables import Evolution, PromptVariant
+
+__all__ = ["EvalReport", "EvolutionReport", "EvolutionService", "EvolveRequest"]
+
+
+class EvolveRequest(BaseModel):
+    """What to evolve, on which data, with which budget (the CLI and API build one)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str
+    dataset: str
+    budget: int = Field(ge=1, description="Model calls, proposals and evaluations together")
+    max_tokens: int | None = Field(default=None, ge=1, description="Token budget (prompt + completion)")
+    version: str | None = Field(default=None, description="Parent version; default: the serving variant")
+    strategies: list[str] = Field(default_factory=lambda: list(DEFAULT_STRATEGIES))
+    seed: int = 0
+    evaluator: str | None = Field(default=None, description="Default: the dataset's evaluator, else exact")
+    locale: str | None = Field(default=None, description="Items of this locale; default: the prompt's")
+    from_feedback: bool = Field(default=False, description="(Re)build the dataset from production first")
+    minibatch: int = Field(default=6, ge=1)
+    children: int = Field(default=2, ge=1, le=8)
+    finalists: int = Field(default=2, ge=1, le=8)
+    max_generations: int = Field(default=60, ge=1)
+    length_penalty: float = Field(default=0.01, ge=0.0)
+    max_prompt_chars: int | None = Field(default=None, ge=100)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    proposer: str | None = Field(default=None, description="Provider that writes candidates; default: same")
+    auto_ab: bool = False
+    max_items: int | None = Field(default=None, ge=2, description="Use at most this many items per split")
+
+
+@dataclass(frozen=True, slots=True)
+class EvolutionReport:
+    run_id: str
+    parent: VariantInfo
+    dataset: str
+    evaluator: str
+    result: SearchResult
+    child: VariantInfo | None
+    status: str  # passed | rejected | untested | no_candidate
+    experiment_id: int | None
+    auto_ab_note: str | None
+
+    @property
+    def spend(self) -> Spend:
+        return self.result.spend
+
+
+@dataclass(frozen=True, slots=True)
+class EvalReport:
+    variant: VariantInfo
+    dataset: str
+    split: str
+    evaluator: str
+    score: Interval | None
+    fields: Mapping[str, float]
+    unparsable: int
+    errors: int
+    results: tuple[ItemResult, ...]
+    spend: Spend
+    wall_seconds: float
+    complete: bool
+
+
+class EvolutionService:
+    """``providers`` maps provider names to ready instances (tests pass a ``ScriptedProvider``)."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        registry: Registry | None = None,
+        providers: Mapping[str, Provider] | None = None,
+        default_provider: str = "local",
+        actor: str | None = None,
+    ) -> None:
+        self.store = store
+        self.registry = registry or Registry(store, actor=actor)
+        self.actor = actor
+        self._providers = dict(providers or {})
+        self._default_provider = default_provider
+
+    # --- evolve ----------------------------------------------------------------------------------
+
+    def evolve(
+        self, request: EvolveRequest, *, on_progress: Callable[[Progress], None] | None = None
+    ) -> EvolutionReport:
+        parent = self.registry.get_variant(request.prompt, request.version)
+        strategies = tuple(create_strategy(name) for name in dict.fromkeys(request.strategies))
+        if not strategies:
+            raise ValidationError("give at least one strategy")
+        if request.from_feedback:
+            build_from_production(
+                self.store, request.dataset, prompt=request.prompt, seed=request.seed, replace=True
+            )
+        evaluator_name, evaluator = self._evaluator(request.dataset, request.evaluator)
+        data = self._data(request, parent)
+        provider = self._provider(parent.settings.provider)
+        proposer = self._provider(request.proposer) if request.proposer else provider
+        config = SearchConfig(
+            strategies=strategies,
+            budget=Budget(max_calls=request.budget, max_tokens=request.max_tokens),
+            seed=request.seed,
+            minibatch=request.minibatch,
+            children=request.children,
+            max_generations=request.max_generations,
+            finalists=request.finalists,
+            length_penalty=request.length_penalty,
+            max_prompt_chars=request.max_prompt_chars,
+            confidence=request.confidence,
+        )
+        result = run_search(
+            parent=_candidate(parent),
+            data=data,
+            config=config,
+            evaluator=evaluator,
+            provider=provider,
+            proposer_provider=proposer,
+            on_progress=on_progress,
+        )
+        return self._record(request, parent, evaluator_name, result)
+
+    def _record(
+        self, request: EvolveRequest, parent: VariantInfo, evaluator: str, result: SearchResult
+    ) -> EvolutionReport:
+        run_id = new_id()
+        child: VariantInfo | None = None
+        status = "no_candidate"
+        if result.winner is not None:
+            status = "untested" if result.gate is None else "passed" if result.gate.passed else "rejected"
+            meta = _meta(request, evaluator, result, run_id, status)
+            child = self.registry.register(
+                VariantCreate(
+                    prompt=parent.prompt,
+                    template=result.winner.template,
+                    settings=result.winner.settings,
+                    kind=VariantKind.EVOLVED,
+                    parent=parent.version,
+                    strategy=result.winner.strategy,
+                    rationale=result.winner.rationale,
+                    author=self.actor or "promptevolve evolve",
+                    meta=meta,
+                ),
+            ).variant
+        self._write_rows(run_id, parent, child, result, status, request, evaluator)
+        experiment_id, note = self._auto_ab(request, parent, child, status, run_id)
+        return EvolutionReport(
+            run_id, parent, request.dataset, evaluator, result, child, status, experiment_id, note
+        )
+
+    def _write_rows(
+        self,
+        run_id: str,
+        parent: VariantInfo,
+        child: VariantInfo | None,
+        result: SearchResult,
+        status: str,
+        request: EvolveRequest,
+        evaluator: str,
+    ) -> None:
+        summary = _run_summary(request, evaluator, result)
+        rows = []
+        for finalist in result.finalists:
+            is_winner = result.winner is not None and finalist.candidate.key == result.winner.key
+            verdict = result.gate if is_winner else None
+            rows.append(
+                Evolution(
+                    prompt_id=_prompt_id(self.store, parent.id),
+                    run_id=run_id,
+                    parent_variant_id=parent.id,
+                    child_variant_id=child.id if is_winner and child is not None else None,
+                    strategy=finalist.candidate.strategy,
+                    evidence={
+                        "rationale": finalist.candidate.rationale,
+                        "candidate_key": finalist.candidate.key,
+                        "train_score": finalist.train_score,
+                        "train_items": finalist.train_items,
+                        "validation_score": finalist.validation_score,
+                        "parent_validation_score": result.parent_validation,
+                        "template_chars": finalist.candidate.chars,
+                        "run": summary,
+                    },
+                    calls_spent=result.spend.calls,
+                    tokens_spent=result.spend.tokens,
+                    parent_score=verdict.parent.mean if verdict else result.parent_validation,
+                    parent_ci_low=verdict.parent.low if verdict else None,
+                    parent_ci_high=verdict.parent.high if verdict else None,
+                    child_score=verdict.child.mean if verdict else finalist.validation_score,
+                    child_ci_low=verdict.child.low if verdict else None,
+                    child_ci_high=verdict.child.high if verdict else None,
+                    improvement=verdict.improvement.mean if verdict else None,
+                    improvement_ci_low=verdict.improvement.low if verdict else None,
+                    improvement_ci_high=verdict.improvement.high if verdict else None,
+                    status=status if is_winner else "not_selected",
+                )
+            )
+        if rows:
+            with self.store.write() as s:
+                s.add_all(rows)
+
+    def _auto_ab(
+        self, request: EvolveRequest, parent: VariantInfo, child: VariantInfo | None, status: str, run_id: str
+    ) -> tuple[int | None, str | None]:
+        if not request.auto_ab:
+            return None, None
+        if child is None or status != "passed":
+            return None, "no A/B test: the candidate did not pass the held-out gate"
+        experiments = ExperimentService(self.store, registry=self.registry, actor=self.actor)
+        try:
+            created = experiments.create(
+                ExperimentCreate(
+                    prompt=parent.prompt,
+                    control=parent.version,
+                    treatments=[child.version],
+                    name=f"evolution {run_id[:12]}: {parent.version} vs {child.version}",
+                )
+            )
+            started = experiments.start(created.id)
+        except PromptevolveError as exc:
+            return None, f"A/B test not started: {exc}"
+        return started.id, f"A/B test {started.id} started ({parent.version} vs {child.version})"
+
+    # --- evaluate --------------------------------------------------------------------------------
+
+    def evaluate(
+        self,
+        prompt: str,
+        version: str | None,
+        *,
+        dataset: str,
+        split: str = "test",
+        evaluator: str | None = None,
+        budget: int | None = None,
+        seed: int = 0,
+        max_items: int | None = None,
+        on_call: Callable[[str], None] | None = None,
+    ) -> EvalReport:
+        """Score one variant on a split of a dataset, with a bootstrap interval of the mean."""
+        if split not in SPLITS:
+            raise ValidationError(f"unknown split {split!r}: use one of {', '.join(SPLITS)}")
+        variant = self.registry.get_variant(prompt, version)
+        evaluator_name, judge = self._evaluator(dataset, evaluator)
+        locale = self._locale(dataset, variant.prompt, None)
+        examples = load_examples(self.store, dataset, split=split, locale=locale)[:max_items]
+        if not examples:
+            raise ValidationError(
+                f"dataset {dataset!r} has no {split} items{f' for locale {locale}' if locale else ''}"
+            )
+        meter = BudgetMeter(Budget(max_calls=budget or len(examples)))
+        runner = CandidateRunner(
+            provider=self._provider(variant.settings.provider), evaluator=judge, meter=meter, on_call=on_call
+        )
+        started = time.perf_counter()
+        outcome = runner.run(_candidate(variant), examples)
+        results = outcome.results
+        interval = (
+            bootstrap_mean([r.score for r in results], rng=np.random.default_rng(seed)) if results else None
+        )
+        names = sorted({k for r in results for k in r.fields})
+        fields = {k: mean([r.fields.get(k, 0.0) for r in results]) for k in names}
+        return EvalReport(
+            variant=variant,
+            dataset=dataset,
+            split=split,
+            evaluator=evaluator_name,
+            score=interval,
+            fields=fields,
+            unparsable=sum(not r.parsed for r in results),
+            errors=sum(r.error is not None for r in results),
+            results=results,
+            spend=meter.spend(),
+            wall_seconds=time.perf_counter() - started,
+            complete=outcome.complete,
+        )
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    def _provider(self, name: str | None) -> Provider:
+        key = name or self._default_provider
+        if key not in self._providers:
+            self._providers[key] = create_provider(key)
+        return self._providers[key]
+
+    def _evaluator(self, dataset: str, name: str | None) -> tuple[str, Evaluator]:
+        chosen = name or get_dataset(self.store, dataset).evaluator or "exact"
+        options: dict[str, Any] = {}
+        if chosen == "judge":
+            options["provider"] = self._provider(None)
+        return chosen, create_evaluator(chosen, **options)
+
+    def _locale(self, dataset: str, prompt: str, requested: str | None) -> str | None:
+        if requested is not None:
+            return requested
+        info = get_dataset(self.store, dataset)
+        if len(info.locales) < 2:
+            return None
+        locale = self.registry.get_prompt(prompt).locale
+        return locale if locale in info.locales else None
+
+    def _data(self, request: EvolveRequest, parent: VariantInfo) -> SearchData:
+        locale = self._locale(request.dataset, request.prompt, request.locale)
+        splits: dict[str, tuple[Example, ...]] = {
+            split: load_examples(self.store, request.dataset, split=split, locale=locale)[: request.max_items]
+            for split in SPLITS
+        }
+        for split in ("train", "test"):
+            if not splits[split]:
+                raise ValidationError(
+                    f"dataset {request.dataset!r} has no {split} items"
+                    + (f" for locale {locale!r}" if locale else "")
+                    + ": import more items or change the split fractions"
+                )
+        summary = self.registry.get_prompt(request.prompt)
+        task = summary.description or f"the task of prompt {request.prompt}"
+        return SearchData(splits["train"], splits["validation"], splits["test"], task)
+
+
+def _candidate(variant: VariantInfo) -> Candidate:
+    return Candidate(
+        parts=parts_from_meta(variant.meta, variant.template),
+        settings=variant.settings,
+        strategy=variant.strategy or variant.kind.value,
+        rationale=variant.rationale or "",
+    )
+
+
+def _prompt_id(store: Store, variant_id: int) -> int:
+    with store.read() as s:
+        return s.get_one(PromptVariant, variant_id).prompt_id
+
+
+def _run_summary(request: EvolveRequest, evaluator: str, result: SearchResult) -> dict[str, Any]:
+    spend = result.spend
+    return {
+        "dataset": request.dataset,
+        "evaluator": evaluator,
+        "seed": request.seed,
+        "strategies": list(request.strategies),
+        "budget_calls": request.budget,
+        "budget_tokens": request.max_tokens,
+        "calls": spend.calls,
+        "tokens": spend.tokens,
+        "proposal_calls": spend.proposal_calls,
+        "evaluation_calls": spend.evaluation_calls,
+        "failed_calls": spend.failed_calls,
+        "candidates": len(result.candidates),
+        "unusable_proposals": len(result.unusable),
+        "invalid_candidates": len(result.invalid),
+        "generations": result.generations,
+        "stopped": result.stopped,
+        "wall_seconds": round(result.wall_seconds, 2),
+    }
+
+
+def _meta(
+    request: EvolveRequest, evaluator: str, result: SearchResult, run_id: str, status: str
+) -> dict[str, Any]:
+    assert result.winner is not None
+    finalist = next((f for f in result.finalists if f.candidate.key == result.winner.key), None)
+    verdict = result.gate
+    meta: dict[str, Any] = {
+        "evolution_run": run_id,
+        "gate": status,
+        "train_score": finalist.train_score if finalist else None,
+        "validation_score": finalist.validation_score if finalist else None,
+        "parent_validation_score": result.parent_validation,
+        "calls_spent": result.spend.calls,
+        "tokens_spent": result.spend.tokens,
+        "run": _run_summary(request, evaluator, result),
+        "parts": parts_to_meta(result.winner.parts),
+    }
+    if verdict is not None:
+        meta |= {
+            "test_score": round(verdict.child.mean, 4),
+            "parent_test_score": round(verdict.parent.mean, 4),
+            "improvement": round(verdict.improvement.mean, 4),
+            "improvement_ci": [round(verdict.improvement.low, 4), round(verdict.improvement.high, 4)],
+            "confidence": verdict.confidence,
+            "test_items": verdict.improvement.n,
+            "gate_reason": verdict.reason,
+        }
+    return meta
