@@ -7,9 +7,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from promptevolve.cli import dataset as dataset_cli
 from promptevolve.cli import prompt as prompt_cli
 from promptevolve.cli.common import ErrorMappingGroup, console, state_of
 from promptevolve.cli.demo import demo
+from promptevolve.cli.evolve import eval_, evolve
 from promptevolve.registry import Registry, install_baselines
 from promptevolve.store.engine import Store, describe_url
 from promptevolve.store.migrate import schema_status, upgrade
@@ -27,6 +29,9 @@ db_app = typer.Typer(help="The database: migrations and schema status.", no_args
 app.add_typer(prompt_cli.app, name="prompt")
 app.add_typer(db_app, name="db")
 app.command("demo")(demo)
+app.add_typer(dataset_cli.app, name="dataset")
+app.command("evolve")(evolve)
+app.command("eval")(eval_)
 
 
 @app.callback()

@@ -98,6 +98,7 @@ class EvolutionReport:
     status: str  # passed | rejected | untested | no_candidate
     experiment_id: int | None
     auto_ab_note: str | None
+    budget_calls: int = 0
 
     @property
     def spend(self) -> Spend:
