@@ -9,18 +9,26 @@ from pathlib import Path
 from promptevolve.store.engine import Store
 from promptevolve.store.tables import Experiment, ExperimentArm
 
-GREETING = [{"role": "system", "content": "You greet people."}, {"role": "user", "content": "Greet {{ who }}."}]
+GREETING = [
+    {"role": "system", "content": "You greet people."},
+    {"role": "user", "content": "Greet {{ who }}."},
+]
 
 
-def start_experiment(store: Store, prompt_id: int, arms: dict[str, tuple[int, int]], seed: str = "exp-seed") -> int:
+def start_experiment(
+    store: Store, prompt_id: int, arms: dict[str, tuple[int, int]], seed: str = "exp-seed"
+) -> int:
     """Insert a running experiment: arms = {arm: (variant_id, share_bp)}, first arm is control."""
     with store.write() as s:
         exp = Experiment(prompt_id=prompt_id, name="t", status="running", seed=seed)
         s.add(exp)
         s.flush()
         for i, (arm, (variant_id, share)) in enumerate(arms.items()):
-            s.add(ExperimentArm(experiment_id=exp.id, arm=arm, variant_id=variant_id, share_bp=share,
-                                is_control=i == 0))
+            s.add(
+                ExperimentArm(
+                    experiment_id=exp.id, arm=arm, variant_id=variant_id, share_bp=share, is_control=i == 0
+                )
+            )
         return exp.id
 
 

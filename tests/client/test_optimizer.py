@@ -7,6 +7,7 @@ from collections import Counter
 
 import pytest
 from sqlalchemy import func, select
+from tests.client.support import GREETING, Outage, start_experiment
 
 from promptevolve.client import PromptOptimizer
 from promptevolve.core.errors import (
@@ -20,7 +21,6 @@ from promptevolve.providers.scripted import ScriptedProvider
 from promptevolve.registry import VariantCreate
 from promptevolve.store.engine import Store
 from promptevolve.store.tables import Execution, Exposure, Feedback, Score
-from tests.client.support import GREETING, Outage, start_experiment
 
 
 def _executions(store):
@@ -35,14 +35,24 @@ def test_run_answers_and_records_the_execution(optimizer, store):
     assert result.completion_tokens == 4 and result.prompt_tokens > 0
     assert optimizer.flush()
     [row] = _executions(store)
-    assert (row.id, row.status, row.output, row.variables) == (result.execution_id, "ok", result.text, {"who": "Ada"})
+    assert (row.id, row.status, row.output, row.variables) == (
+        result.execution_id,
+        "ok",
+        result.text,
+        {"who": "Ada"},
+    )
     assert row.unit_hash and row.unit_hash != "lead-1", "unit ids are stored hashed"
     assert row.latency_ms is not None and row.prompt_tokens == result.prompt_tokens
 
 
 def test_json_variants_are_parsed_and_their_validity_recorded(store, registry, optimizer, scripted):
-    registry.register(VariantCreate(prompt="j", template="Give JSON for {{ x }}",
-                                    settings=ModelSettings(provider="scripted", response_format="json")))
+    registry.register(
+        VariantCreate(
+            prompt="j",
+            template="Give JSON for {{ x }}",
+            settings=ModelSettings(provider="scripted", response_format="json"),
+        )
+    )
     registry.activate("j", "1.0.0")
     good = ScriptedProvider(['```json\n{"a": 1}\n```', "Sure! here it is: {oops"])
     optimizer._providers["scripted"] = good
@@ -51,40 +61,57 @@ def test_json_variants_are_parsed_and_their_validity_recorded(store, registry, o
     assert second.parsed is None and "JSON" in second.parse_error and second.status == "ok"
     optimizer.flush()
     with store.read() as s:
-        scores = dict(s.execute(select(Score.execution_id, Score.value).where(Score.metric == "format_valid")).all())
+        scores = dict(
+            s.execute(select(Score.execution_id, Score.value).where(Score.metric == "format_valid")).all()
+        )
     assert scores == {first.execution_id: 1.0, second.execution_id: 0.0}
 
 
 def test_experiment_routing_is_sticky_and_logs_exposures(store, registry, optimizer, scripted):
-    b = registry.register(VariantCreate(prompt="greet", template=[GREETING[0], {"role": "user", "content": "Hi {{ who }}!"}],
-                                        settings=ModelSettings(provider="scripted"))).variant
+    b = registry.register(
+        VariantCreate(
+            prompt="greet",
+            template=[GREETING[0], {"role": "user", "content": "Hi {{ who }}!"}],
+            settings=ModelSettings(provider="scripted"),
+        )
+    ).variant
     a = registry.get_variant("greet", "1.0.0")
     prompt_id = registry.get_prompt("greet")
     with store.read() as s:
         from promptevolve.store.tables import Prompt
+
         pid = s.scalar(select(Prompt.id).where(Prompt.name == prompt_id.name))
     exp_id = start_experiment(store, pid, {"control": (a.id, 5000), "treatment": (b.id, 5000)})
     optimizer.cache.invalidate("greet")
     first = {f"u{i}": optimizer.run("greet", {"who": "x"}, unit_id=f"u{i}").arm for i in range(60)}
-    other = PromptOptimizer(store, settings=Settings(database_url=store.url), providers={"scripted": scripted})
+    other = PromptOptimizer(
+        store, settings=Settings(database_url=store.url), providers={"scripted": scripted}
+    )
     again = {f"u{i}": other.run("greet", {"who": "x"}, unit_id=f"u{i}").arm for i in range(60)}
     assert first == again, "a unit keeps its arm across optimizer instances"
     assert set(Counter(first.values())) == {"control", "treatment"}
     optimizer.flush(), other.flush()
     other.close()
     with store.read() as s:
-        exposures = s.scalar(select(func.count()).select_from(Exposure).where(Exposure.experiment_id == exp_id))
+        exposures = s.scalar(
+            select(func.count()).select_from(Exposure).where(Exposure.experiment_id == exp_id)
+        )
         arms = dict(s.execute(select(Execution.arm, func.count()).group_by(Execution.arm)).all())
     assert exposures == 120
     assert arms["control"] + arms["treatment"] == 120
 
 
 def test_shares_between_active_variants_route_by_unit(registry, optimizer):
-    registry.register(VariantCreate(prompt="greet", template=[GREETING[0], {"role": "user", "content": "Yo {{ who }}"}]))
+    registry.register(
+        VariantCreate(prompt="greet", template=[GREETING[0], {"role": "user", "content": "Yo {{ who }}"}])
+    )
     registry.set_shares("greet", {"1.0.0": 50, "1.1.0": 50})
     versions = Counter(optimizer.run("greet", {"who": "x"}, unit_id=f"u{i}").version for i in range(400))
     assert 150 < versions["1.1.0"] < 250
-    assert optimizer.run("greet", {"who": "x"}, unit_id="u7").version == optimizer.run("greet", {"who": "y"}, unit_id="u7").version
+    assert (
+        optimizer.run("greet", {"who": "x"}, unit_id="u7").version
+        == optimizer.run("greet", {"who": "y"}, unit_id="u7").version
+    )
 
 
 def test_feedback_is_linked_even_before_the_execution_is_flushed(optimizer, store):
@@ -92,8 +119,11 @@ def test_feedback_is_linked_even_before_the_execution_is_flushed(optimizer, stor
     ids = optimizer.feedback(result.execution_id, thumbs=True, rating=4, correction="Hello, Ada!")
     assert len(ids) == 3
     with store.read() as s:
-        rows = s.execute(select(Feedback.kind, Feedback.value, Feedback.text).where(
-            Feedback.execution_id == result.execution_id).order_by(Feedback.kind)).all()
+        rows = s.execute(
+            select(Feedback.kind, Feedback.value, Feedback.text)
+            .where(Feedback.execution_id == result.execution_id)
+            .order_by(Feedback.kind)
+        ).all()
     assert rows == [("correction", None, "Hello, Ada!"), ("rating", 4.0, None), ("thumbs", 1.0, None)]
 
 
@@ -103,8 +133,13 @@ def test_feedback_on_an_unknown_execution_is_a_clear_error(optimizer):
 
 
 def test_provider_down_falls_back_to_the_baseline_and_records_both(store, registry, optimizer, scripted):
-    registry.register(VariantCreate(prompt="greet", template=[GREETING[0], {"role": "user", "content": "Hey {{ who }}"}],
-                                    settings=ModelSettings(provider="flaky")))
+    registry.register(
+        VariantCreate(
+            prompt="greet",
+            template=[GREETING[0], {"role": "user", "content": "Hey {{ who }}"}],
+            settings=ModelSettings(provider="flaky"),
+        )
+    )
     registry.activate("greet", "1.1.0", exclusive=True)
     optimizer._providers["flaky"] = ScriptedProvider(fail_with=ProviderUnavailableError("model server down"))
     result = optimizer.run("greet", {"who": "Ada"})
@@ -117,8 +152,13 @@ def test_provider_down_falls_back_to_the_baseline_and_records_both(store, regist
 
 
 def test_timeout_falls_back_to_the_baseline(registry, optimizer):
-    registry.register(VariantCreate(prompt="greet", template=[GREETING[0], {"role": "user", "content": "Slow {{ who }}"}],
-                                    settings=ModelSettings(provider="slow", timeout_s=0.01)))
+    registry.register(
+        VariantCreate(
+            prompt="greet",
+            template=[GREETING[0], {"role": "user", "content": "Slow {{ who }}"}],
+            settings=ModelSettings(provider="slow", timeout_s=0.01),
+        )
+    )
     registry.activate("greet", "1.1.0", exclusive=True)
     optimizer._providers["slow"] = ScriptedProvider(["late"], latency_s=5.0)
     result = optimizer.run("greet", {"who": "Ada"})
@@ -126,7 +166,11 @@ def test_timeout_falls_back_to_the_baseline(registry, optimizer):
 
 
 def test_bad_template_output_falls_back_to_the_baseline(registry, optimizer):
-    registry.register(VariantCreate(prompt="greet", template=[GREETING[0], {"role": "user", "content": "{{ who }} from {{ city }}"}]))
+    registry.register(
+        VariantCreate(
+            prompt="greet", template=[GREETING[0], {"role": "user", "content": "{{ who }} from {{ city }}"}]
+        )
+    )
     registry.activate("greet", "2.0.0", exclusive=True)
     result = optimizer.run("greet", {"who": "Ada"})
     assert (result.status, result.version, result.fallback_reason) == ("fallback", "1.0.0", "variant_failed")
@@ -159,9 +203,13 @@ def test_store_down_serves_the_last_good_cached_variant(backend, database_url, t
     outage = Outage(backend, database_url, tmp_path)
     store = Store.from_url(outage.url)
     from promptevolve.registry import Registry
-    Registry(store).register(VariantCreate(prompt="greet", template=GREETING, settings=ModelSettings(provider="scripted")))
-    po = PromptOptimizer(store, settings=Settings(database_url=outage.url), providers={"scripted": scripted},
-                         cache_ttl_s=0.0)
+
+    Registry(store).register(
+        VariantCreate(prompt="greet", template=GREETING, settings=ModelSettings(provider="scripted"))
+    )
+    po = PromptOptimizer(
+        store, settings=Settings(database_url=outage.url), providers={"scripted": scripted}, cache_ttl_s=0.0
+    )
     assert po.run("greet", {"who": "Ada"}).status == "ok"
     po.flush()
     outage.start(store)
@@ -178,10 +226,18 @@ def test_store_down_without_cache_serves_the_callers_fallback(backend, database_
     outage = Outage(backend, database_url, tmp_path)
     store = Store.from_url(outage.url)
     outage.start(store)
-    po = PromptOptimizer(store, settings=Settings(database_url=outage.url), providers={"scripted": scripted},
-                         default_provider="scripted")
+    po = PromptOptimizer(
+        store,
+        settings=Settings(database_url=outage.url),
+        providers={"scripted": scripted},
+        default_provider="scripted",
+    )
     result = po.run("greet", {"who": "Ada"}, fallback=GREETING)
-    assert (result.status, result.fallback_reason, result.text) == ("fallback", "registry_unavailable", "reply to: Greet Ada.")
+    assert (result.status, result.fallback_reason, result.text) == (
+        "fallback",
+        "registry_unavailable",
+        "reply to: Greet Ada.",
+    )
     assert po.get_prompt("greet", fallback=GREETING).is_fallback
     po.recorder.close(timeout_s=0.1)
 
@@ -190,8 +246,15 @@ def test_get_prompt_and_track_record_an_external_call(store, optimizer):
     handle = optimizer.get_prompt("greet", unit_id="u1")
     messages = handle.messages({"who": "Ada"})
     assert messages[-1] == {"role": "user", "content": "Greet Ada."}
-    execution_id = optimizer.track(handle, variables={"who": "Ada"}, output="Hello Ada", latency_ms=120.0,
-                                   prompt_tokens=10, completion_tokens=2, model="gpt-4o-mini")
+    execution_id = optimizer.track(
+        handle,
+        variables={"who": "Ada"},
+        output="Hello Ada",
+        latency_ms=120.0,
+        prompt_tokens=10,
+        completion_tokens=2,
+        model="gpt-4o-mini",
+    )
     optimizer.flush()
     [row] = _executions(store)
     assert (row.id, row.source, row.output, row.model) == (execution_id, "track", "Hello Ada", "gpt-4o-mini")
@@ -200,7 +263,9 @@ def test_get_prompt_and_track_record_an_external_call(store, optimizer):
 
 def test_activation_through_the_optimizer_invalidates_its_cache(registry, optimizer):
     assert optimizer.run("greet", {"who": "x"}).version == "1.0.0"
-    optimizer.registry.register(VariantCreate(prompt="greet", template=[GREETING[0], {"role": "user", "content": "New {{ who }}"}]))
+    optimizer.registry.register(
+        VariantCreate(prompt="greet", template=[GREETING[0], {"role": "user", "content": "New {{ who }}"}])
+    )
     optimizer.registry.activate("greet", "1.1.0", exclusive=True)
     assert optimizer.run("greet", {"who": "x"}).version == "1.1.0"
 

@@ -99,3 +99,38 @@ def test_every_declared_variable_value_appears_in_the_output(values):
     source = " | ".join(f"{{{{ {k} }}}}" for k in values)
     out = render(parse_template(source), values).prompt.text
     assert out == " | ".join(values.values())
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.text(alphabet=st.characters(blacklist_characters="{}%#"), max_size=15),
+            st.sampled_from(["{{ a }}", "{{b}}", "{{  c  }}", "{{ a }}\n", "\r\n"]),
+        ),
+        max_size=8,
+    ),
+    st.fixed_dictionaries(
+        {
+            "a": st.one_of(st.text(max_size=5), st.integers(), st.none()),
+            "b": st.floats(allow_nan=False),
+            "c": st.booleans(),
+        }
+    ),
+)
+def test_fast_path_renders_exactly_like_jinja(parts, values):
+    from promptevolve.templates.rendering import _compile, _segments
+
+    source = "".join(parts) or "x"
+    assert _segments(source) is not None
+    fast = render(parse_template(source), values).prompt.text if source.strip() else None
+    if fast is not None:
+        assert fast == _compile(source).render(values)
+
+
+def test_templates_with_logic_take_the_jinja_path():
+    from promptevolve.templates.rendering import _segments
+
+    assert _segments("{% if a %}x{% endif %}") is None
+    assert _segments("{{ a | upper }}") is None
+    assert _segments("{{ a.b }}") is None
+    assert render(parse_template("{{ a | upper }}!"), {"a": "hi"}).prompt.text == "HI!"

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from promptevolve.cli import calls as calls_cli
 from promptevolve.cli import dataset as dataset_cli
 from promptevolve.cli import prompt as prompt_cli
 from promptevolve.cli.common import ErrorMappingGroup, console, state_of
@@ -32,6 +33,9 @@ app.command("demo")(demo)
 app.add_typer(dataset_cli.app, name="dataset")
 app.command("evolve")(evolve)
 app.command("eval")(eval_)
+app.command("run")(calls_cli.run)
+app.add_typer(calls_cli.feedback_app, name="feedback")
+app.add_typer(calls_cli.executions_app, name="executions")
 
 
 @app.callback()

@@ -1,7 +1,10 @@
 """`promptevolve demo`: the README's main job on the embedded defaults.
 
-It grows with the project: today it creates the database, registers the baselines, and shows how the
-registry serves a bundled example lead (which variant, which version, the rendered messages).
+One run of the real loop on the bundled example: create the database, register the baselines, enrich a
+handful of English and French example leads with the local model *through the registry* (routing,
+rendering, the model call, tracking), give each execution the feedback a user would (graded against
+the lead's gold labels, and said so), and print what happened. Later stages of the loop (evolution,
+A/B test, autopilot) append their steps here as they land.
 """
 
 from __future__ import annotations
@@ -11,14 +14,14 @@ from importlib.resources import files
 from typing import Annotated, Any
 
 import typer
-from rich.panel import Panel
 from rich.table import Table
 
 from promptevolve.cli.common import console, state_of
-from promptevolve.registry import Registry, install_baselines
+from promptevolve.client import PromptOptimizer, RunResult
+from promptevolve.examples.lead_enrichment.grading import grade
+from promptevolve.registry import install_baselines
 from promptevolve.store.engine import Store
 from promptevolve.store.migrate import schema_status, upgrade
-from promptevolve.templates import parse_template, render
 
 __all__ = ["bundled_leads", "demo"]
 
@@ -30,42 +33,78 @@ def bundled_leads(locale: str | None = None) -> list[dict[str, Any]]:
     return [lead for lead in leads if locale is None or lead["locale"] == locale]
 
 
-def demo(
-    ctx: typer.Context,
-    leads: Annotated[int, typer.Option(min=1, max=50, help="How many example leads per language.")] = 1,
-) -> None:
-    """Set up the embedded store and walk through the registry with the bundled example leads."""
-    settings = state_of(ctx).settings()
-    store = Store.from_url(settings.database_url)
+def _prepare(database_url: str, actor: str) -> None:
+    store = Store.from_url(database_url)
     try:
         current, head = schema_status(store)
         if current != head:
             upgrade(store)
-        registry = Registry(store, actor=settings.actor or "promptevolve demo")
-        installed = install_baselines(registry)
-        table = Table(title=f"Prompts in {settings.database_url}")
-        for col in ("prompt", "serving", "kind", "labels", "variables"):
-            table.add_column(col)
-        for variant, _ in installed:
-            table.add_row(
-                variant.prompt,
-                f"{variant.version} ({variant.share:g} %)",
-                variant.kind.value,
-                ", ".join(variant.labels),
-                ", ".join(variant.variables),
-            )
-        console.print(table)
-        for variant, _ in installed:
-            parsed = parse_template(variant.template)
-            for lead in bundled_leads(variant.prompt.rsplit("_", 1)[-1])[:leads]:
-                rendered = render(parsed, lead["inputs"]).prompt
-                user = rendered.as_messages()[-1]["content"]
-                console.print(
-                    Panel(
-                        user,
-                        title=f"{variant.ref} renders lead {lead['id']}",
-                        subtitle=f"gold: {json.dumps(lead['expected'], ensure_ascii=False)}",
-                    )
-                )
+            console.print(f"database {database_url}: migrated to schema {head}")
+        from promptevolve.registry import Registry
+
+        for variant, created in install_baselines(Registry(store, actor=actor)):
+            state = "registered" if created else "already registered"
+            console.print(f"{variant.ref} ({variant.kind.value}, {state}, serving {variant.share:g} %)")
     finally:
         store.dispose()
+
+
+def _row(lead: dict[str, Any], result: RunResult, grades: dict[str, float] | None) -> list[str]:
+    parsed = result.parsed if isinstance(result.parsed, dict) else {}
+    want = lead["expected"]
+
+    def cell(field: str) -> str:
+        got = parsed.get(field, "—")
+        mark = "✓" if grades and grades[field] >= 1.0 else "✗"
+        return f"{mark} {got} ({want[field]})" if grades else str(got)
+
+    return [
+        lead["id"],
+        lead["inputs"]["company_name"],
+        f"{result.version or 'fallback'}",
+        result.status,
+        f"{result.latency_ms / 1000:.1f}s",
+        f"{result.prompt_tokens}+{result.completion_tokens}",
+        cell("industry"),
+        cell("size_band"),
+        f"{grades['overall']:.2f}" if grades else "unparsable",
+    ]
+
+
+def demo(
+    ctx: typer.Context,
+    leads: Annotated[int, typer.Option(min=1, max=50, help="Example leads per language.")] = 3,
+) -> None:
+    """Run the loop on the bundled example: enrich leads with the local model, record, give feedback."""
+    settings = state_of(ctx).settings()
+    _prepare(settings.database_url, settings.actor or "promptevolve demo")
+    table = Table(title="Enrichments by the local model, through the registry (gold label in brackets)")
+    for col in ("lead", "company", "version", "status", "time", "tokens", "industry", "size band", "grade"):
+        table.add_column(col)
+    with PromptOptimizer(settings=settings) as po:
+        for prompt, locale in (("ai_enrichment_en", "en"), ("ai_enrichment_fr", "fr")):
+            for lead in bundled_leads(locale)[:leads]:
+                result = po.run(prompt, lead["inputs"], unit_id=lead["id"])
+                grades = grade(result.parsed, lead["expected"]) if result.parsed is not None else None
+                if result.execution_id and result.status != "error":
+                    overall = grades["overall"] if grades else 0.0
+                    po.feedback(
+                        result.execution_id,
+                        score=overall,
+                        thumbs=overall >= 0.5,
+                        comment="demo: graded against the bundled gold labels",
+                        source="evaluator",
+                    )
+                table.add_row(*_row(lead, result, grades))
+        po.flush()
+        stats = po.stats()
+    console.print(table)
+    fallbacks = ", ".join(f"{k}: {v}" for k, v in stats.fallbacks.items()) or "none"
+    console.print(
+        f"{stats.runs} runs · {stats.ok} ok · fallbacks {fallbacks} · "
+        f"{stats.recorder['written']} rows written · {stats.recorder['dropped']} dropped"
+    )
+    console.print(
+        "see them: [bold]promptevolve executions list[/] · a variant: "
+        "[bold]promptevolve prompt show ai_enrichment_fr[/]"
+    )

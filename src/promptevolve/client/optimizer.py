@@ -129,7 +129,8 @@ class PromptOptimizer:
         self.store_variables = store_variables
         self._default_provider = default_provider or self.settings.default_provider
         self._providers: dict[str, Provider] = dict(providers or {})
-        self._retry = retry or RetryPolicy(max_attempts=2, base_delay_s=0.2, deadline_s=30.0)
+        # Per-call time limits come from the variant's settings (timeout_s); retries only add attempts.
+        self._retry = retry or RetryPolicy(max_attempts=2, base_delay_s=0.2, deadline_s=None)
         self._prices = prices or PriceTable.default()
         self._rng = rng or random.Random()
         self._lock = threading.Lock()
@@ -436,7 +437,8 @@ class PromptOptimizer:
                 self._stats.ok += 1
         if attempt.fallback_reason is not None:
             self._count_fallback(attempt.fallback_reason)
-        return RunResult(
+        # model_construct: every value is built here, so validating it again would only cost time.
+        return RunResult.model_construct(
             status=status,
             text=completion.text,
             parsed=parsed,
@@ -542,7 +544,8 @@ class PromptOptimizer:
         try:
             variables_json = canonical_json(variables)
         except (TypeError, ValueError):
-            variables_json = canonical_json({k: str(v) for k, v in variables.items()})
+            variables = {k: str(v) for k, v in variables.items()}  # stored as text when JSON cannot
+            variables_json = canonical_json(variables)
         self.recorder.enqueue(
             "executions",
             {
@@ -553,7 +556,7 @@ class PromptOptimizer:
                 "arm": arm,
                 "unit_hash": unit_hash(unit_id),
                 "variables_hash": hashlib.sha256(variables_json.encode()).hexdigest(),
-                "variables": json.loads(variables_json) if self.store_variables else None,
+                "variables": variables if self.store_variables else None,
                 "output": output,
                 "model": model,
                 "latency_ms": latency_ms,

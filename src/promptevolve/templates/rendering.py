@@ -6,7 +6,12 @@ empty string sent to a model). Variables are discovered once, when a template is
 the registry stores them, and rendering checks the caller's variables against them before Jinja runs,
 so a missing variable is reported by name and all at once rather than one ``UndefinedError`` at a time.
 
-Compiled templates are cached by source: rendering is on the hot path of every model call.
+Rendering is on the hot path of every model call, so it takes a fast path when it can: a template (or
+a chat message) made only of literal text and plain ``{{ name }}`` substitutions is reduced, once, from
+its Jinja AST to a list of segments and rendered by joining strings (a few µs instead of ~15 µs per
+part for ``Template.render``). The segments come from Jinja's own parse, so the output is identical
+(``tests/templates`` checks it on random templates); anything else (filters, blocks, attributes) goes
+through Jinja. Compiled templates and segment lists are cached by source.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from functools import lru_cache
 from typing import Any
 
 import jinja2
-from jinja2 import StrictUndefined, meta
+from jinja2 import StrictUndefined, meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from promptevolve.core.errors import MissingVariableError, TemplateError, TemplateSyntaxError
@@ -73,6 +78,27 @@ def _compile(source: str) -> jinja2.Template:
     return _ENV.from_string(source)
 
 
+Segments = tuple[tuple[str, str | None], ...]
+
+
+@lru_cache(maxsize=4096)
+def _segments(source: str) -> Segments | None:
+    """Literal text and plain ``{{ name }}`` parts in order, or None if the template needs Jinja."""
+    body = _ENV.parse(source).body
+    out: list[tuple[str, str | None]] = []
+    for node in body:
+        if not isinstance(node, nodes.Output):
+            return None
+        for part in node.nodes:
+            if isinstance(part, nodes.TemplateData):
+                out.append((part.data, None))
+            elif isinstance(part, nodes.Name) and part.ctx == "load":
+                out.append(("", part.name))
+            else:
+                return None
+    return tuple(out)
+
+
 def _variables_of(source: str, where: str) -> set[str]:
     try:
         ast = _ENV.parse(source)
@@ -123,6 +149,9 @@ def parse_template(source: str | Sequence[Mapping[str, Any]]) -> ParsedTemplate:
 
 
 def _render_one(source: str, variables: Mapping[str, Any]) -> str:
+    segments = _segments(source)
+    if segments is not None:
+        return "".join(text if name is None else str(variables[name]) for text, name in segments)
     try:
         return _compile(source).render(variables)
     except jinja2.UndefinedError as exc:

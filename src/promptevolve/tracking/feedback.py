@@ -20,7 +20,14 @@ from promptevolve.core.ids import new_id
 from promptevolve.store.engine import Store
 from promptevolve.store.tables import Execution, Feedback, Score
 
-__all__ = ["FEEDBACK_KINDS", "FeedbackIn", "existing_execution_ids", "record_feedback", "record_scores"]
+__all__ = [
+    "FEEDBACK_KINDS",
+    "FeedbackIn",
+    "existing_execution_ids",
+    "record_feedback",
+    "record_feedback_many",
+    "record_scores",
+]
 
 FEEDBACK_KINDS = ("thumbs", "rating", "score", "correction")
 
@@ -129,3 +136,26 @@ def existing_execution_ids(store: Store, ids: Sequence[str]) -> set[str]:
             chunk = list(ids[start : start + 500])
             found.update(s.scalars(select(Execution.id).where(Execution.id.in_(chunk))))
     return found
+
+
+def record_feedback_many(store: Store, items: Sequence[FeedbackIn], *, ts: float | None = None) -> int:
+    """Store many validated feedback items in one transaction (ids must exist: check them first)."""
+    now = time.time() if ts is None else ts
+    count = 0
+    with store.write() as s:
+        for item in items:
+            for kind, value, text in item.rows():
+                s.add(
+                    Feedback(
+                        id=new_id(),
+                        execution_id=item.execution_id,
+                        kind=kind,
+                        value=value,
+                        text=text,
+                        source=item.source,
+                        created_by=item.created_by,
+                        ts=now,
+                    )
+                )
+                count += 1
+    return count

@@ -1,0 +1,116 @@
+"""Executions written per second by the batch writer, on SQLite and PostgreSQL.
+
+Question: how many execution rows a second can the tracking path store? The SDK's ``Recorder`` takes
+realistic rows (ids, variant, arm, hashes, a 200-character output, four variables, tokens, cost) as fast
+as the producer can enqueue them and writes them in batches (executemany on SQLite, COPY on
+PostgreSQL); the clock runs from the first enqueue to the moment the last row is committed.
+
+    python bench/ingest.py [--rows 1000000] [--batch 5000] [--postgres URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+import uuid
+
+from sqlalchemy import create_engine, func, select, text
+
+from promptevolve.core.ids import new_id
+from promptevolve.registry import Registry, VariantCreate
+from promptevolve.store.engine import Store
+from promptevolve.store.migrate import upgrade
+from promptevolve.store.tables import Execution
+from promptevolve.tracking.recorder import Recorder
+
+OUTPUT = (
+    '{"industry": "software", "size_band": "11-50", "ai_maturity": 4, "growth_signals": ["hiring"], '
+    '"recommended_pitch": "Automate contract review with AI to close deals faster."}'
+)
+
+
+def rows(n: int, prompt_id: int, variant_id: int):
+    now = time.time()
+    for i in range(n):
+        yield {
+            "id": new_id(),
+            "prompt_id": prompt_id,
+            "variant_id": variant_id,
+            "experiment_id": None,
+            "arm": None,
+            "unit_hash": f"{i:032x}",
+            "variables_hash": f"{i:064x}",
+            "variables": {
+                "company_name": f"Company {i}",
+                "website": "example.com",
+                "country": "FR",
+                "description": "A mid-sized company.",
+            },
+            "output": OUTPUT,
+            "model": "smollm2-135m-instruct",
+            "latency_ms": 812.5,
+            "prompt_tokens": 765,
+            "completion_tokens": 96,
+            "cost_usd": 0.0,
+            "status": "ok",
+            "fallback_reason": None,
+            "error_class": None,
+            "error_message": None,
+            "source": "run",
+            "ts": now + i * 1e-3,
+        }
+
+
+def measure(url: str, n: int, batch: int) -> tuple[float, int]:
+    store = Store.from_url(url)
+    upgrade(store)
+    variant = Registry(store).register(VariantCreate(prompt="ingest", template="x {{ y }}")).variant
+    prompt_id = Registry(store).get_prompt("ingest")
+    with store.read() as s:
+        from promptevolve.store.tables import Prompt
+
+        pid = s.scalar(select(Prompt.id).where(Prompt.name == prompt_id.name))
+    recorder = Recorder(store, capacity=n + 1, batch_size=batch, interval_s=0.05)
+    started = time.perf_counter()
+    for row in rows(n, pid, variant.id):
+        recorder.enqueue("executions", row)
+    assert recorder.flush(timeout_s=3600)
+    elapsed = time.perf_counter() - started
+    recorder.close()
+    with store.read() as s:
+        stored = s.scalar(select(func.count()).select_from(Execution))
+    store.dispose()
+    return elapsed, stored
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--batch", type=int, default=5_000)
+    parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    args = parser.parse_args()
+    print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        results.append(("SQLite (file, WAL)", *measure(f"sqlite:///{tmp}/ingest.db", args.rows, args.batch)))
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(args.postgres, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        url = f"{args.postgres}?options=-csearch_path%3D{schema}"
+        results.append(("PostgreSQL 15 (loopback, COPY)", *measure(url, args.rows, args.batch)))
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    print("\n| store | rows | batch | seconds | rows/s |\n|---|---|---|---|---|")
+    for label, elapsed, stored in results:
+        print(f"| {label} | {stored:,} | {args.batch:,} | {elapsed:.1f} | {stored / elapsed:,.0f} |")
+
+
+if __name__ == "__main__":
+    main()

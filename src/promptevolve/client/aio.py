@@ -1,0 +1,84 @@
+"""``AsyncPromptOptimizer``: the SDK for asyncio applications.
+
+It wraps a ``PromptOptimizer`` and shares its cache, recorder, registry and counters; only the model
+call is awaited (``Provider.acomplete``), and the few steps that may touch the database (a cold cache,
+feedback) run in a worker thread so the event loop never blocks on I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from promptevolve.client.optimizer import PromptOptimizer, Template
+from promptevolve.client.results import OptimizerStats, PromptHandle, RunResult
+from promptevolve.core.types import ModelSettings
+
+__all__ = ["AsyncPromptOptimizer"]
+
+
+class AsyncPromptOptimizer:
+    """Same behaviour as ``PromptOptimizer`` (fallback chain, tracking, never raising unless strict)."""
+
+    def __init__(self, optimizer: PromptOptimizer | None = None, **kwargs: Any) -> None:
+        self.sync = optimizer or PromptOptimizer(**kwargs)
+
+    async def run(
+        self,
+        name: str,
+        variables: Mapping[str, Any] | None = None,
+        *,
+        unit_id: str | None = None,
+        fallback: Template | None = None,
+        fallback_settings: ModelSettings | None = None,
+        strict: bool | None = None,
+    ) -> RunResult:
+        po = self.sync
+        started = time.perf_counter()
+        values = dict(variables or {})
+        if po.cache.peek(name) is None:
+            attempts, failure = await asyncio.to_thread(
+                po._attempts, name, unit_id, fallback, fallback_settings
+            )
+        else:
+            attempts, failure = po._attempts(name, unit_id, fallback, fallback_settings)
+        for attempt in attempts:
+            outcome = po._prepare(attempt, values)
+            if isinstance(outcome, Exception):
+                failure = po._failed(name, attempt, values, unit_id, outcome, started)
+                continue
+            prompt, unexpected = outcome
+            try:
+                completion = await po._provider(attempt.settings).acomplete(prompt, attempt.settings)
+            except Exception as exc:
+                failure = po._failed(name, attempt, values, unit_id, exc, started)
+                continue
+            return po._succeeded(name, attempt, values, unit_id, completion, unexpected, started)
+        return po._gave_up(name, values, failure, strict, started)
+
+    async def get_prompt(self, name: str, **kwargs: Any) -> PromptHandle:
+        return await asyncio.to_thread(self.sync.get_prompt, name, **kwargs)
+
+    def track(self, handle: PromptHandle, **kwargs: Any) -> str:
+        """Queue the record of an external call (no I/O: safe to call from the event loop)."""
+        return self.sync.track(handle, **kwargs)
+
+    async def feedback(self, execution_id: str, **kwargs: Any) -> list[str]:
+        return await asyncio.to_thread(self.sync.feedback, execution_id, **kwargs)
+
+    async def flush(self, timeout_s: float | None = 10.0) -> bool:
+        return await asyncio.to_thread(self.sync.flush, timeout_s)
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.sync.close)
+
+    async def __aenter__(self) -> AsyncPromptOptimizer:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def stats(self) -> OptimizerStats:
+        return self.sync.stats()
