@@ -130,7 +130,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
     with tempfile.TemporaryDirectory() as tmp:
-        po, store = setup(tmp)
+        po, _store = setup(tmp)
         steps(po, 2_000)  # warm caches (bucket tables, compiled templates)
         po.recorder.flush(60)
         s = steps(po, args.calls)

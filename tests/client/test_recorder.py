@@ -54,7 +54,7 @@ def test_one_bad_row_does_not_poison_its_batch(store):
     recorder = Recorder(store, start=False)
     good = [_row(None, i) for i in range(20)]
     bad = _row(987654, 99)  # no such variant: a foreign-key violation
-    for row in good[:10] + [bad] + good[10:]:
+    for row in [*good[:10], bad, *good[10:]]:
         recorder.enqueue("executions", row)
     recorder.flush()
     assert _count(store) == 20

@@ -131,7 +131,7 @@ def feedback_import(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="CSV or JSONL keyed by execution_id.")],
 ) -> None:
-    """Import feedback from a CSV or JSONL file; bad rows are listed, good rows are kept (exit 2 if any bad)."""
+    """Import feedback from CSV or JSONL; bad rows are listed, good ones kept (exit 2 if any bad)."""
     store = open_store(state_of(ctx).settings())
     try:
         report = import_feedback(store, file)
