@@ -1,0 +1,255 @@
+"""Does evolution improve the lead-enrichment prompt on held-out leads, and at what cost next to DSPy?
+
+Question: on the bundled lead dataset, with the embedded local model (SmolLM2-135M, greedy), what test
+score do the baseline ``ai_enrichment_en`` and our evolved variant reach (with 95 % bootstrap
+intervals), how many model calls and how much wall time does evolution spend; and what do DSPy's
+BootstrapFewShotWithRandomSearch and MIPROv2 (auto="light") reach on the same split with the same model
+(served over a local OpenAI-compatible server) and how many calls do they make?
+
+Both sides are scored by the same evaluator (``lead_enrichment``: industry, size band, AI maturity
+with half credit one level off, growth-signal F1). English leads, split seed 1 (50/20/30, stratified);
+``--train/--val/--test`` subsample each split (the first N items in key order) to fit the machine.
+DSPy's calls are counted at the server (every HTTP request, retries and adapter fallbacks included).
+``--dspy-minutes`` caps each DSPy optimizer's wall time: one that does not finish is reported as such.
+
+    python bench/evolution_vs_dspy.py                 # defaults: train 12, val 4, test 12, budget 80
+    python bench/evolution_vs_dspy.py --skip-dspy     # ours only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "providers"))
+
+from promptevolve.evolution import (  # noqa: E402
+    Budget,
+    SearchConfig,
+    SearchData,
+    bootstrap_mean,
+    create_strategy,
+    gate,
+    import_jsonl,
+    load_examples,
+    run_search,
+)
+from promptevolve.evolution.service import _candidate  # noqa: E402
+from promptevolve.providers import LocalProvider  # noqa: E402
+from promptevolve.registry import Registry, install_baselines  # noqa: E402
+from promptevolve.scoring.evaluators import LeadEnrichment  # noqa: E402
+from promptevolve.store.engine import Store  # noqa: E402
+from promptevolve.store.migrate import upgrade  # noqa: E402
+
+DATASET = ROOT / "src" / "promptevolve" / "examples" / "lead_enrichment" / "leads.jsonl"
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, load {os.getloadavg()[0]:.1f}"
+
+
+def setup(args: argparse.Namespace) -> tuple[Store, Any, SearchData]:
+    folder = tempfile.mkdtemp(prefix="bench-evo-")
+    store = Store.from_url(f"sqlite:///{folder}/bench.db")
+    upgrade(store)
+    registry = Registry(store, actor="bench")
+    install_baselines(registry)
+    import_jsonl(store, "leads", DATASET, seed=1, evaluator="lead_enrichment")
+    split = {s: load_examples(store, "leads", split=s, locale="en") for s in ("train", "validation", "test")}
+    data = SearchData(
+        split["train"][: args.train],
+        split["validation"][: args.val],
+        split["test"][: args.test],
+        registry.get_prompt("ai_enrichment_en").description or "",
+    )
+    return store, registry.get_variant("ai_enrichment_en", "1.0.0"), data
+
+
+def run_ours(args: argparse.Namespace, parent: Any, data: SearchData, provider: LocalProvider) -> dict[str, Any]:
+    config = SearchConfig(
+        strategies=tuple(create_strategy(s) for s in args.strategies.split(",")),
+        budget=Budget(max_calls=args.budget),
+        seed=args.seed,
+        minibatch=args.minibatch,
+        finalists=1,
+    )
+    started = time.perf_counter()
+    result = run_search(
+        parent=_candidate(parent),
+        data=data,
+        config=config,
+        evaluator=LeadEnrichment(),
+        provider=provider,
+        on_progress=lambda p: print(f"  [{p.stage}] {p.calls}/{p.max_calls} calls {p.message}", flush=True)
+        if p.message
+        else None,
+    )
+    wall = time.perf_counter() - started
+    out: dict[str, Any] = {
+        "calls": result.spend.calls,
+        "proposal_calls": result.spend.proposal_calls,
+        "tokens": result.spend.tokens,
+        "wall_s": round(wall, 1),
+        "unusable": len(result.unusable),
+        "invalid": len(result.invalid),
+        "stopped": result.stopped,
+        "winner": None if result.winner is None else {"strategy": result.winner.strategy, "rationale": result.winner.rationale},
+        "template": None if result.winner is None else result.winner.template,
+    }
+    if result.gate is not None:
+        g = result.gate
+        out["baseline_test"] = [g.parent.mean, g.parent.low, g.parent.high]
+        out["evolved_test"] = [g.child.mean, g.child.low, g.child.high]
+        out["improvement"] = [g.improvement.mean, g.improvement.low, g.improvement.high]
+        out["gate_passed"] = g.passed
+    out["parent_test_scores"] = [r.score for r in result.parent_test]
+    return out
+
+
+# --- DSPy ----------------------------------------------------------------------------------------
+
+
+def dspy_side(args: argparse.Namespace, data: SearchData, provider: LocalProvider, baseline: list[float]) -> dict[str, Any]:
+    import dspy
+    from openai_server import running_server
+
+    evaluator = LeadEnrichment()
+
+    class Enrich(dspy.Signature):
+        """Enrich a B2B sales lead: industry (one of software, fintech, healthcare, biotech_pharma, ecommerce_retail, manufacturing, logistics, energy, education, media_entertainment, marketing_advertising, real_estate, professional_services, telecom, food_agriculture, travel_hospitality, public_sector_nonprofit, cybersecurity, automotive, construction), size_band (1-10, 11-50, 51-200, 201-1000, 1001-5000, 5000+), ai_maturity (1-5), growth_signals (list from hiring, funding_round, new_product, international_expansion, partnership, acquisition, ai_adoption, new_office, revenue_growth, leadership_hire)."""
+
+        company_name: str = dspy.InputField()
+        website: str = dspy.InputField()
+        country: str = dspy.InputField()
+        description: str = dspy.InputField()
+        industry: str = dspy.OutputField()
+        size_band: str = dspy.OutputField()
+        ai_maturity: int = dspy.OutputField()
+        growth_signals: list[str] = dspy.OutputField()
+
+    def to_examples(items: Any) -> list[Any]:
+        return [
+            dspy.Example(**dict(e.inputs), **dict(e.expected)).with_inputs(*e.inputs.keys()) for e in items
+        ]
+
+    def metric(example: Any, pred: Any, trace: Any = None) -> float:
+        answer = {k: getattr(pred, k, None) for k in ("industry", "size_band", "ai_maturity", "growth_signals")}
+        expected = {k: example[k] for k in ("industry", "size_band", "ai_maturity", "growth_signals")}
+        score = evaluator.evaluate(output=json.dumps(answer, default=str), expected=expected).score
+        return score if trace is None else float(score >= 0.75)
+
+    def score_on(program: Any, items: list[Any]) -> list[float]:
+        scores = []
+        for ex in items:
+            try:
+                scores.append(metric(ex, program(**ex.inputs())))
+            except Exception:  # a reply DSPy cannot parse is a wrong answer
+                scores.append(0.0)
+        return scores
+
+    train, val, test = to_examples(data.train), to_examples(data.validation), to_examples(data.test)
+    results: dict[str, Any] = {}
+    with running_server(provider) as server:
+        lm = dspy.LM(
+            "openai/smollm2-135m-instruct",
+            api_base=f"{server.base_url}",
+            api_key="local",
+            temperature=0.0,
+            max_tokens=200,
+            cache=False,
+            num_retries=0,
+        )
+        dspy.configure(lm=lm)
+        program = dspy.Predict(Enrich)
+        before = len(server.requests)
+        zero = score_on(program, test)
+        results["dspy_zero_shot_test"] = list(bootstrap_mean(zero, rng=np.random.default_rng(0)).__dict__.values())[:3]
+        results["dspy_zero_shot_calls"] = len(server.requests) - before
+        optimizers = {
+            "bootstrap_fewshot_rs": lambda: dspy.BootstrapFewShotWithRandomSearch(
+                metric=metric, max_bootstrapped_demos=2, max_labeled_demos=4, num_candidate_programs=3,
+                num_threads=1,
+            ).compile(program, trainset=train, valset=val),
+            "miprov2_light": lambda: dspy.MIPROv2(metric=metric, auto="light", num_threads=1, seed=args.seed).compile(
+                program, trainset=train, valset=val, requires_permission_to_run=False
+            ),
+        }
+        for name, compile_ in optimizers.items():
+            before = len(server.requests)
+            started = time.perf_counter()
+            box: dict[str, Any] = {}
+
+            def target(c: Any = compile_, b: dict[str, Any] = box) -> None:
+                try:
+                    b["program"] = c()
+                except Exception as exc:  # report, never crash the bench
+                    b["error"] = f"{type(exc).__name__}: {exc}"[:300]
+
+            worker = threading.Thread(target=target, daemon=True)
+            worker.start()
+            worker.join(args.dspy_minutes * 60)
+            compile_calls = len(server.requests) - before
+            entry: dict[str, Any] = {"compile_calls": compile_calls, "wall_s": round(time.perf_counter() - started, 1)}
+            if worker.is_alive():
+                entry["status"] = f"did not finish within {args.dspy_minutes} minutes"
+            elif "error" in box:
+                entry["status"] = box["error"]
+            else:
+                test_scores = score_on(box["program"], test)
+                entry["status"] = "finished"
+                entry["test"] = list(bootstrap_mean(test_scores, rng=np.random.default_rng(0)).__dict__.values())[:3]
+                if len(baseline) == len(test_scores):
+                    g = gate(baseline, test_scores, rng=np.random.default_rng(0))
+                    entry["vs_baseline"] = [g.improvement.mean, g.improvement.low, g.improvement.high]
+            results[name] = entry
+            print(f"  dspy {name}: {entry}", flush=True)
+            if worker.is_alive():
+                break  # the model is still busy with the unfinished optimizer
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--train", type=int, default=12)
+    parser.add_argument("--val", type=int, default=4)
+    parser.add_argument("--test", type=int, default=12)
+    parser.add_argument("--budget", type=int, default=80)
+    parser.add_argument("--minibatch", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--strategies", default="few_shot,context,role,critique")
+    parser.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: all cores)")
+    parser.add_argument("--skip-dspy", action="store_true")
+    parser.add_argument("--dspy-minutes", type=float, default=12.0)
+    parser.add_argument("--out", type=Path, default=None, help="Write the figures as JSON here too")
+    args = parser.parse_args()
+    random.seed(args.seed)
+    print(f"machine: {machine()}")
+    _, parent, data = setup(args)
+    print(f"split: train {len(data.train)}, validation {len(data.validation)}, test {len(data.test)} English leads")
+    provider = LocalProvider(n_threads=args.threads)
+    started = time.perf_counter()
+    ours = run_ours(args, parent, data, provider)
+    print("ours:", json.dumps({k: v for k, v in ours.items() if k != "template"}, indent=1), flush=True)
+    figures: dict[str, Any] = {"machine": machine(), "args": vars(args) | {"out": str(args.out)}, "ours": ours}
+    if not args.skip_dspy:
+        figures["dspy"] = dspy_side(args, data, provider, ours.get("parent_test_scores", []))
+    figures["total_wall_s"] = round(time.perf_counter() - started, 1)
+    print(json.dumps(figures, indent=1, default=str))
+    if args.out:
+        args.out.write_text(json.dumps(figures, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
