@@ -6,9 +6,10 @@ the sums it read from the store under a lock and persists the ``Outcome``; the r
 an experiment that routes traffic:
 
 1. **Guardrails** (every look, every stage, also in bandit mode). For each guardrail metric and each
-   live treatment, the confidence sequence at ``guardrail_alpha / m`` (``m`` treatments) tests the null
-   "worse than control by exactly the tolerance"; its running minimum p-value over the looks in which
-   the estimate was beyond the tolerance, Holm-adjusted across the treatments, below
+   live treatment with at least ``guardrail_min_units`` units in both arms (the asymptotic tests are
+   unreliable below), the confidence sequence at ``guardrail_alpha / m`` (``m`` treatments) tests the
+   null "worse than control by exactly the tolerance"; its running minimum p-value over the looks in
+   which the estimate was beyond the tolerance, Holm-adjusted across the treatments, below
    ``guardrail_alpha`` means **harm**. Guardrails always use the confidence sequence, whatever the
    primary procedure, because they are read at every look. A harmed treatment is dropped (its share
    goes to the control); when no treatment is left, or the harmed one is the winner being ramped, the
@@ -19,7 +20,11 @@ an experiment that routes traffic:
    once every live arm has ``bandit_min_units`` units; shares change only when an arm moves by at least
    ``bandit_min_change_bp``, so Monte Carlo noise does not churn the router.
 4. **Ramp steps** (``rollout.py``): a step is left when it has lasted ``min_units_per_step`` units per
-   treatment and ``min_seconds_per_step``.
+   treatment and ``min_seconds_per_step``, *and* every guardrail's always-valid interval shows the harm
+   is below ``step_margin`` × its tolerance (1.5 × by default: a non-inferiority gate). Absence of
+   evidence is not enough to give a variant more traffic: a variant whose true harm is at least the
+   margin passes a step with probability at most about ``guardrail_alpha``, however long it waits, and
+   is rolled back once its harm is shown beyond the tolerance.
 5. **Measurement** (status ``running``), with ``m`` live treatments, each compared with the control at
    ``alpha / m`` by the plan's procedure:
 
@@ -68,13 +73,13 @@ from promptevolve.experiments.rollout import (
     ramp_up_complete,
     ramp_up_shares,
     step_ready,
-    test_shares,
+    target_shares,
     weights_to_bp,
     winner_shares,
     winner_step_after,
 )
 from promptevolve.routing.bandit import thompson_weights_normal
-from promptevolve.stats import ArmStats, SampleStats, SrmResult, holm, srm_test
+from promptevolve.stats import ArmStats, SampleStats, SrmResult, Status, holm, srm_test
 
 __all__ = ["ArmLook", "GuardrailLook", "Note", "Observation", "Outcome", "decide"]
 
@@ -110,6 +115,7 @@ class GuardrailLook:
     tracker: Tracker
     p_adjusted: float
     harmed: bool
+    units: tuple[int, int] = (0, 0)  # (control, arm) units measured on the metric
 
 
 @dataclass(frozen=True)
@@ -199,14 +205,19 @@ def _check_guardrail(
     old = state.guardrails.get(g.metric, {})
     looks = []
     for arm in arms:
-        c = compare(control, stats.get(arm, _EMPTY), settings)
+        mine = stats.get(arm, _EMPTY)
+        units = (int(control.n), int(mine.n))
+        if min(units) < plan.guardrail_min_units:  # asymptotic tests need some units
+            looks.append((arm, compare(_EMPTY, _EMPTY, settings), old.get(arm) or Tracker(), units))
+            continue
+        c = compare(control, mine, settings)
         tracker = _track(old.get(arm), c, settings, sign, accumulate=True)
         harm = directional_p(c, settings, null=-sign * g.tolerance, side=-sign)
-        looks.append((arm, c, replace(tracker, p_harm=min(tracker.p_harm, harm))))
-    adjusted = holm([t.p_harm for _, _, t in looks])
+        looks.append((arm, c, replace(tracker, p_harm=min(tracker.p_harm, harm)), units))
+    adjusted = holm([t.p_harm for _, _, t, _ in looks])
     return [
-        GuardrailLook(g.metric, arm, c, t, float(p), bool(p < plan.guardrail_alpha))
-        for (arm, c, t), p in zip(looks, adjusted, strict=True)
+        GuardrailLook(g.metric, arm, c, t, float(p), bool(p < plan.guardrail_alpha), units)
+        for (arm, c, t, units), p in zip(looks, adjusted, strict=True)
     ]
 
 
@@ -368,7 +379,7 @@ def _on_harm(look: _Look, state: State, harmed: Sequence[GuardrailLook]) -> Outc
     elif state.status is _S.RAMPING:
         shares = ramp_up_shares(plan, state.step or 0, dropped)
     else:
-        shares = test_shares(plan, dropped)
+        shares = target_shares(plan, dropped)
     after = replace(
         state, dropped=dropped, shares_bp={a: shares.get(a, 0) for a in plan.arms}, phase_since=look.now
     )
@@ -401,10 +412,44 @@ def _srm_gate(look: _Look, state: State) -> tuple[State, list[Note], Outcome | N
     return state, [], None
 
 
+def _harm_bound(g: GuardrailLook, rail: Guardrail) -> float:
+    """The always-valid bound on how much worse than control the arm may be (harmful side)."""
+    return g.tracker.high if rail.spec.sign < 0 else -g.tracker.low
+
+
+def _guardrails_clear(look: _Look, arms: Sequence[str]) -> str | None:
+    """``None`` when every guardrail shows harm below ``step_margin`` × tolerance for ``arms``; else
+    what the step waits for. A comparison the data cannot make (constant arms, a relative lift over a
+    control mean of 0) or a metric that no call measures (cost of a model without a price) shows no
+    harm; too few units are waited for; a tolerance of 0 has no margin."""
+    rails = {g.metric: g for g in look.plan.guardrails}
+    for g in look.guardrails:
+        rail = rails[g.metric]
+        if g.arm not in arms or rail.tolerance <= 0:
+            continue
+        if g.comparison.status in (Status.ZERO_VARIANCE, Status.ZERO_BASELINE) or g.units == (0, 0):
+            continue
+        margin = look.plan.step_margin * rail.tolerance
+        bound = _harm_bound(g, rail)
+        if not bound < margin:
+            shown = "not yet measurable" if not math.isfinite(bound) else _fmt(bound, rail.relative)
+            limit = _fmt(margin, rail.relative).lstrip("+")
+            return f"{g.metric} of {g.arm} to show harm below {limit} (bound now {shown})"
+    return None
+
+
+def _step_gate(look: _Look, state: State, arms: Sequence[str]) -> tuple[bool, str]:
+    ready, waiting = step_ready(look.plan, state, look.obs.units, arms, look.now)
+    if not ready:
+        return False, waiting
+    unclear = _guardrails_clear(look, arms)
+    return (False, unclear) if unclear else (True, waiting)
+
+
 def _ramp_up(look: _Look, state: State, notes: list[Note]) -> Outcome:
     plan = look.plan
     step = state.step or 0
-    ready, waiting = step_ready(plan, state, look.obs.units, live_treatments(plan, state), look.now)
+    ready, waiting = _step_gate(look, state, live_treatments(plan, state))
     shares_now = ", ".join(f"{a} {_pct(state.shares_bp.get(a, 0))}" for a in live_treatments(plan, state))
     if not ready:
         return _outcome(
@@ -415,11 +460,11 @@ def _ramp_up(look: _Look, state: State, notes: list[Note]) -> Outcome:
     listing = ", ".join(f"{a} {_pct(shares[a])}" for a in live_treatments(plan, state))
     if ramp_up_complete(plan, step + 1, state.dropped):
         after = replace(after, status=_S.RUNNING, measure_since=look.now)
-        reason = f"ramp-up complete, no guardrail harmed: test shares reached ({listing}); measurement starts"
+        reason = f"ramp-up complete, guardrails clear: test shares reached ({listing}); measurement starts"
         return _outcome(
             look, after, "running", reason, [*notes, _note(look, state, after, "measure", reason)]
         )
-    reason = f"ramp step {step + 2}: {listing} (no guardrail harmed, SRM ok, {waiting})"
+    reason = f"ramp step {step + 2}: {listing} (guardrails clear, SRM ok, {waiting})"
     return _outcome(look, after, "ramping", reason, [*notes, _note(look, state, after, "ramp_step", reason)])
 
 
@@ -449,7 +494,7 @@ def _climb(look: _Look, state: State, winner: str, notes: list[Note], why: str) 
 def _ramp_winner(look: _Look, state: State, notes: list[Note]) -> Outcome:
     winner = state.winner
     assert winner is not None
-    ready, waiting = step_ready(look.plan, state, look.obs.units, (winner,), look.now)
+    ready, waiting = _step_gate(look, state, (winner,))
     if not ready:
         share = _pct(state.shares_bp.get(winner, 0))
         return _outcome(look, state, "ramping", f"{winner} at {share}: waiting for {waiting}", notes)
@@ -511,7 +556,7 @@ def _measure(look: _Look, state: State, notes: list[Note]) -> Outcome:
         )
     if worse:
         dropped = (*state.dropped, *worse)
-        after = replace(state, dropped=dropped, shares_bp=test_shares(plan, dropped), phase_since=look.now)
+        after = replace(state, dropped=dropped, shares_bp=target_shares(plan, dropped), phase_since=look.now)
         reason = f"dropped {', '.join(worse)}: significantly worse than control on {plan.metric}"
         return _outcome(
             look, after, "running", reason, [*notes, _note(look, state, after, "drop_arm", reason)]

@@ -94,8 +94,16 @@ class ExperimentCreate(BaseModel):
         default_factory=lambda: list(DEFAULT_LADDER),
         description="Safe-rollout ladder in percent; [] for none",
     )
-    min_units_per_step: int = Field(default=200, ge=1, description="Units per treatment before a ramp step")
+    min_units_per_step: int = Field(default=100, ge=1, description="Units per treatment before a ramp step")
     min_seconds_per_step: float = Field(default=0.0, ge=0.0)
+    step_margin: float = Field(
+        default=1.5,
+        ge=1.0,
+        description="A step waits until each guardrail shows harm below margin × tolerance",
+    )
+    guardrail_min_units: int = Field(
+        default=50, ge=2, description="Units per arm before a guardrail can harm"
+    )
     srm_grace_s: float = Field(
         default=60.0, ge=0.0, description="Exposures this soon after a share change are left out of SRM"
     )

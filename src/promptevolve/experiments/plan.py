@@ -102,8 +102,10 @@ class Plan:
     guardrails: tuple[Guardrail, ...] = ()
     guardrail_alpha: float = 0.05
     ladder_bp: tuple[int, ...] = ()
-    min_units_per_step: int = 200
+    min_units_per_step: int = 100
     min_seconds_per_step: float = 0.0
+    step_margin: float = 1.5
+    guardrail_min_units: int = 50
     srm_grace_s: float = 60.0
     tuning: float = DEFAULT_TUNING
     tau_sq: float | None = None

@@ -25,7 +25,7 @@ from promptevolve.experiments.rollout import (
     percent_to_bp,
     ramp_up_complete,
     ramp_up_shares,
-    test_shares,
+    target_shares,
     weights_to_bp,
 )
 from promptevolve.experiments.sums import variant_sample
@@ -105,6 +105,8 @@ def build_plan(request: ExperimentCreate, keys: list[str], min_sample: int) -> P
         ladder_bp=tuple(percent_to_bp(p) for p in request.ramp) if mode is Mode.AB else (),
         min_units_per_step=request.min_units_per_step,
         min_seconds_per_step=request.min_seconds_per_step,
+        step_margin=request.step_margin,
+        guardrail_min_units=request.guardrail_min_units,
         srm_grace_s=request.srm_grace_s,
         tuning=request.sequential_tuning or DEFAULT_TUNING,
         tau_sq=(request.msprt_tau or request.mde) ** 2,
@@ -118,4 +120,4 @@ def first_state(plan: Plan, state: State, now: float) -> State:
     started = replace(state, started_at=now, phase_since=now, step=None, looks=0)
     if plan.mode is Mode.AB and plan.ladder_bp and not ramp_up_complete(plan, 0):
         return replace(started, status=_S.RAMPING, step=0, shares_bp=ramp_up_shares(plan, 0))
-    return replace(started, status=_S.RUNNING, shares_bp=test_shares(plan), measure_since=now)
+    return replace(started, status=_S.RUNNING, shares_bp=target_shares(plan), measure_since=now)

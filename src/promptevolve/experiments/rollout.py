@@ -14,10 +14,10 @@ An A/B experiment moves its treatments up a **ladder** of traffic shares (defaul
    50/50 test the next step *is* 100 %, so a winner is promoted at once.
 
 A step is left when the treatments (the winner, in the second stretch) have each seen at least
-``min_units_per_step`` units since the step began and ``min_seconds_per_step`` have passed; the
-decision rule also requires no sample-ratio mismatch and no harmed guardrail. Harm rolls back at any
-time. An empty ladder skips both stretches: the test starts at its test shares and a winner is promoted
-directly.
+``min_units_per_step`` units since the step began and ``min_seconds_per_step`` have passed
+(``step_ready``); the decision rule also requires no sample-ratio mismatch and every guardrail shown
+within 1.5 times its tolerance (``decide.py``). Harm rolls back at any time. An empty ladder skips both
+stretches: the test starts at its test shares and a winner is promoted directly.
 
 Shares are integers in basis points that always sum to 10,000; weights are turned into basis points by
 the largest-remainder method, so rounding never loses or creates traffic.
@@ -37,7 +37,7 @@ __all__ = [
     "ramp_up_complete",
     "ramp_up_shares",
     "step_ready",
-    "test_shares",
+    "target_shares",
     "weights_to_bp",
     "winner_shares",
     "winner_step_after",
@@ -76,7 +76,7 @@ def _with_control(plan: Plan, treatments: Mapping[str, int]) -> dict[str, int]:
     return shares
 
 
-def test_shares(plan: Plan, dropped: Sequence[str] = ()) -> dict[str, int]:
+def target_shares(plan: Plan, dropped: Sequence[str] = ()) -> dict[str, int]:
     """The test shares; a dropped treatment's share goes to the control."""
     return _with_control(plan, {t: plan.test_shares_bp[t] for t in plan.treatments if t not in dropped})
 
@@ -84,14 +84,14 @@ def test_shares(plan: Plan, dropped: Sequence[str] = ()) -> dict[str, int]:
 def ramp_up_shares(plan: Plan, step: int, dropped: Sequence[str] = ()) -> dict[str, int]:
     """Shares at ramp-up ``step``: each live treatment at ``min(ladder[step], test share)``."""
     if step >= len(plan.ladder_bp):
-        return test_shares(plan, dropped)
+        return target_shares(plan, dropped)
     rung = plan.ladder_bp[step]
     live = {t: min(rung, plan.test_shares_bp[t]) for t in plan.treatments if t not in dropped}
     return _with_control(plan, live)
 
 
 def ramp_up_complete(plan: Plan, step: int, dropped: Sequence[str] = ()) -> bool:
-    return ramp_up_shares(plan, step, dropped) == test_shares(plan, dropped)
+    return ramp_up_shares(plan, step, dropped) == target_shares(plan, dropped)
 
 
 def winner_step_after(plan: Plan, share_bp: int) -> int | None:

@@ -57,7 +57,7 @@ from promptevolve.experiments.plan import (
 )
 from promptevolve.experiments.planning import arm_keys, build_plan, first_state, look_seed, minimum_sample
 from promptevolve.experiments.reporting import analysis_result, series
-from promptevolve.experiments.rollout import test_shares
+from promptevolve.experiments.rollout import target_shares
 from promptevolve.experiments.sums import arm_sums, exposed_units
 from promptevolve.registry.service import Registry, default_actor
 from promptevolve.scoring import ScoringConfig, metric_spec
@@ -133,7 +133,7 @@ class ExperimentService:
             scoring = ScoringConfig.from_prompt_config(prompt.config)
             min_sample, source = minimum_sample(s, request, variants[0].id, scoring)
             plan = build_plan(request, keys, min_sample)
-            state = State(status=_S.DRAFT, shares_bp=test_shares(plan))
+            state = State(status=_S.DRAFT, shares_bp=target_shares(plan))
             exp = Experiment(
                 prompt_id=prompt.id,
                 name=request.name or f"{prompt.name}: {' vs '.join(versions)}",
