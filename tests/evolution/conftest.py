@@ -36,7 +36,7 @@ def smart_reply(prompt: RenderedPrompt, settings: ModelSettings) -> str:
     if "Answer:" in text:
         colour = text.rsplit("Colour:", 1)[-1].split()[0]
         return LABELS.get(colour, "cold")
-    return "warm"
+    return "unsure"
 
 
 TEMPLATE = [

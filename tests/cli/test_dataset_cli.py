@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from promptevolve.cli.app import app
+
+
+@pytest.fixture
+def cli(database_url):
+    runner = CliRunner()
+
+    def run(*args: str):
+        return runner.invoke(app, list(args), env={"PROMPTEVOLVE_DATABASE_URL": database_url})
+
+    return run
+
+
+def test_import_bundled_list_and_show(cli):
+    imported = cli("dataset", "import", "leads", "--bundled", "--seed", "1", "--json")
+    assert imported.exit_code == 0, imported.output
+    info = json.loads(imported.stdout)
+    assert info["counts"] == {"train": 88, "validation": 36, "test": 52}
+    assert info["locales"] == {"en": 88, "fr": 88} and info["evaluator"] == "lead_enrichment"
+    listing = cli("dataset", "list")
+    assert listing.exit_code == 0 and "leads" in listing.stdout
+    shown = json.loads(cli("dataset", "show", "leads", "--split", "test", "--limit", "3", "--json").stdout)
+    assert len(shown["items"]) == 3 and all(i["split"] == "test" for i in shown["items"])
+
+
+def test_same_seed_gives_the_same_split(cli):
+    cli("dataset", "import", "a", "--bundled", "--seed", "5")
+    cli("dataset", "import", "b", "--bundled", "--seed", "5")
+    a = json.loads(cli("dataset", "show", "a", "--limit", "200", "--json").stdout)["items"]
+    b = json.loads(cli("dataset", "show", "b", "--limit", "200", "--json").stdout)["items"]
+    assert [(i["key"], i["split"]) for i in a] == [(i["key"], i["split"]) for i in b]
+
+
+def test_refused_imports_exit_2_and_write_nothing(cli, tmp_path, db_snapshot):
+    before = db_snapshot()
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"inputs": {"x": 1}, "expected": "a"}\nnot json\n')
+    result = cli("dataset", "import", "bad", str(bad))
+    assert result.exit_code == 2 and "line 2" in result.output
+    assert cli("dataset", "import", "x").exit_code == 2  # no source
+    assert cli("dataset", "import", "x", "--bundled", "--split", "0.5,0.5,0").exit_code == 2
+    assert cli("dataset", "show", "missing").exit_code == 2
+    assert db_snapshot() == before

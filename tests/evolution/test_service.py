@@ -1,0 +1,145 @@
+import json
+
+import pytest
+from conftest import LABELS, TEMPLATE, smart_reply
+
+from promptevolve.core.errors import BudgetExceededError, ConflictError, NotFoundError, ValidationError
+from promptevolve.core.types import VariantKind
+from promptevolve.evolution import (
+    EvolutionService,
+    EvolveRequest,
+    build_from_production,
+    get_dataset,
+    import_jsonl,
+    list_datasets,
+    load_examples,
+    split_keys,
+)
+from promptevolve.providers import ScriptedProvider
+from promptevolve.registry import Registry, VariantCreate
+from promptevolve.store.tables import Evolution, Execution, Feedback, Prompt
+
+
+def write_jsonl(path, n=40):
+    colours = list(LABELS)
+    lines = []
+    for i in range(n):
+        colour = colours[i % len(colours)]
+        lines.append(json.dumps({"id": f"c{i:03d}", "locale": "en" if i % 2 else "fr",
+                                 "inputs": {"colour": f"{colour} #{i}"}, "expected": LABELS[colour]}))
+    path.write_text("\n".join(lines))
+    return path
+
+
+def test_split_is_reproducible_and_stratified_by_locale():
+    keys = [f"k{i}" for i in range(100)]
+    strata = {k: ("en" if i < 60 else "fr") for i, k in enumerate(keys)}
+    a = split_keys(keys, seed=3, strata=strata)
+    assert a == split_keys(keys, seed=3, strata=strata)
+    assert a != split_keys(keys, seed=4, strata=strata)
+    en_test = sum(1 for k, s in a.items() if s == "test" and strata[k] == "en")
+    fr_test = sum(1 for k, s in a.items() if s == "test" and strata[k] == "fr")
+    assert (en_test, fr_test) == (18, 12)
+    with pytest.raises(ValidationError):
+        split_keys(keys, seed=0, fractions=(0.5, 0.5, 0.0))
+
+
+def test_import_list_show_and_refusal_writes_nothing(store, tmp_path, db_snapshot):
+    path = write_jsonl(tmp_path / "d.jsonl")
+    info = import_jsonl(store, "colours", path, seed=1, evaluator="exact")
+    assert info.size == 40 and info.counts == {"train": 20, "validation": 8, "test": 12}
+    assert info.locales == {"en": 20, "fr": 20}
+    assert [d.name for d in list_datasets(store)] == ["colours"]
+    assert len(load_examples(store, "colours", split="test", locale="en")) == 6
+    before = db_snapshot()
+    with pytest.raises(ConflictError):
+        import_jsonl(store, "colours", path)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"inputs": {"a": 1}, "expected": 1}\n{"inputs": {}}\n')
+    with pytest.raises(ValidationError, match="line 2"):
+        import_jsonl(store, "other", bad)
+    assert db_snapshot() == before
+    again = import_jsonl(store, "colours", path, seed=1, replace=True)
+    assert again.counts == info.counts
+
+
+@pytest.fixture
+def colours(store, tmp_path):
+    registry = Registry(store, actor="test")
+    registry.register(VariantCreate(prompt="colours", template=TEMPLATE, description="classify colours"))
+    registry.activate("colours", "1.0.0")
+    import_jsonl(store, "colours", write_jsonl(tmp_path / "d.jsonl"), seed=1, evaluator="exact")
+    return registry
+
+
+def test_evolve_registers_an_inactive_evolved_variant_with_evidence(store, colours):
+    provider = ScriptedProvider(smart_reply)
+    service = EvolutionService(store, registry=colours, providers={"local": provider})
+    report = service.evolve(EvolveRequest(prompt="colours", dataset="colours", budget=150, seed=1, minibatch=4))
+    assert report.status == "passed" and report.child is not None
+    child = colours.get_variant("colours", report.child.version)
+    assert child.kind is VariantKind.EVOLVED and not child.active and child.parent_version == "1.0.0"
+    assert child.strategy and child.rationale
+    assert child.meta["test_score"] > child.meta["parent_test_score"]
+    assert child.meta["calls_spent"] == report.spend.calls <= 150
+    _, tree = colours.lineage("colours")
+    assert tree[0].children[0].score == child.meta["test_score"]
+    with store.read() as s:
+        rows = s.query(Evolution).all()
+        winner = [r for r in rows if r.child_variant_id == child.id]
+        assert len(winner) == 1 and winner[0].status == "passed" and winner[0].improvement_ci_low > 0
+        assert all(r.run_id == report.run_id for r in rows)
+
+
+def test_auto_ab_starts_an_experiment_only_after_the_gate(store, colours):
+    service = EvolutionService(store, registry=colours, providers={"local": ScriptedProvider(smart_reply)})
+    report = service.evolve(
+        EvolveRequest(prompt="colours", dataset="colours", budget=150, seed=1, minibatch=4, auto_ab=True)
+    )
+    assert report.experiment_id is not None, report.auto_ab_note
+    flat = EvolutionService(store, registry=colours, providers={"local": ScriptedProvider(lambda p, s: "warm")})
+    refused = flat.evolve(
+        EvolveRequest(prompt="colours", dataset="colours", budget=150, seed=2, minibatch=4, auto_ab=True,
+                      strategies=["context"])
+    )
+    assert refused.experiment_id is None
+
+
+def test_refused_runs_write_nothing(store, colours, db_snapshot):
+    service = EvolutionService(store, registry=colours, providers={"local": ScriptedProvider(smart_reply)})
+    before = db_snapshot()
+    with pytest.raises(BudgetExceededError):
+        service.evolve(EvolveRequest(prompt="colours", dataset="colours", budget=10))
+    with pytest.raises(NotFoundError):
+        service.evolve(EvolveRequest(prompt="colours", dataset="missing", budget=100))
+    with pytest.raises(Exception, match="unknown strategy"):
+        service.evolve(EvolveRequest(prompt="colours", dataset="colours", budget=100, strategies=["nope"]))
+    assert db_snapshot() == before
+
+
+def test_evaluate_reports_a_bootstrap_interval(store, colours):
+    service = EvolutionService(store, registry=colours, providers={"local": ScriptedProvider(lambda p, s: "warm")})
+    report = service.evaluate("colours", "1.0.0", dataset="colours")
+    assert report.score is not None and report.score.n == 12
+    assert report.score.low <= report.score.mean <= report.score.high
+    assert report.spend.calls == 12
+
+
+def test_dataset_from_production_uses_corrections_as_gold(store, colours):
+    variant = colours.get_variant("colours", "1.0.0")
+    with store.write() as s:
+        for i, (output, kind, value, text) in enumerate(
+            [("warm", "correction", None, "cold"), ("warm", "thumbs", 1.0, None), ("cold", "thumbs", 0.0, None)]
+        ):
+            s.add(Execution(id=f"e{i}", prompt_id=None, variant_id=variant.id, variables={"colour": f"c{i}"},
+                            output=output, status="ok", ts=1.0 + i))
+            s.flush()
+            s.add(Feedback(id=f"f{i}", execution_id=f"e{i}", kind=kind, value=value, text=text, ts=2.0 + i))
+    with store.write() as s:
+        pid = s.query(Prompt).filter_by(name="colours").one().id
+        s.query(Execution).update({"prompt_id": pid})
+    report = build_from_production(store, "prod", prompt="colours", fractions=(0.0, 0.0, 1.0))
+    assert (report.corrections, report.approved, report.skipped_negative) == (1, 1, 1)
+    items = {e.key: e for e in load_examples(store, "prod")}
+    assert items["exec-e0"].expected == "cold" and items["exec-e1"].expected == "warm"
+    assert get_dataset(store, "prod").source == "production"
