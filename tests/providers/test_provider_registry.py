@@ -18,7 +18,6 @@ from promptevolve.providers.registry import (
     ENTRY_POINT_GROUP,
     available_providers,
     create_provider,
-    provider_factory,
 )
 from promptevolve.providers.scripted import ScriptedProvider
 
@@ -105,12 +104,13 @@ def test_a_plugin_registered_through_the_entry_point_group_is_found_and_built(
     assert provider.complete(CAPITAL_QUESTION, ModelSettings()).text.startswith(">> [user]")
 
 
-def test_a_plugin_with_a_built_in_name_takes_precedence_over_the_fallback_table(
+def test_a_plugin_claiming_a_built_in_name_is_a_configuration_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    module = install_plugin(tmp_path, monkeypatch, {"scripted": "EchoProvider"})
+    install_plugin(tmp_path, monkeypatch, {"scripted": "EchoProvider"})
 
-    assert provider_factory("scripted").__module__ == module
+    with pytest.raises(ConfigurationError, match="'scripted' is declared with several targets"):
+        create_provider("scripted")
 
 
 def test_a_plugin_that_builds_no_provider_is_a_configuration_error(
@@ -139,5 +139,5 @@ def test_two_plugins_claiming_one_name_is_a_configuration_error(
     install_plugin(tmp_path, monkeypatch, {"twin": "EchoProvider"})
     install_plugin(tmp_path, monkeypatch, {"twin": "EchoProvider"})
 
-    with pytest.raises(ConfigurationError, match="'twin' is declared by several entry points"):
+    with pytest.raises(ConfigurationError, match="'twin' is declared with several targets"):
         create_provider("twin")

@@ -9,10 +9,11 @@ where ``MyProvider(**options)`` builds an object satisfying ``promptevolve.core.
 promptevolve's own providers (``local``, ``openai``, ``litellm``, ``scripted``) are declared in
 promptevolve's ``pyproject.toml`` in exactly that form.
 
-The same four are also in ``BUILTIN_PROVIDERS``, a fallback consulted only for a name that no entry point
-declares: it keeps lookup working from a source checkout whose metadata predates the entry points (an
-editable install made before they were added). An entry point with a built-in name therefore takes
-precedence over the fallback; two different entry points for one name are a ``ConfigurationError``.
+The same four are also listed in ``BUILTIN_PROVIDERS``, which counts as a declaration merged with the entry
+points: it keeps lookup working from an install whose metadata predates the entry points (an editable
+install made before they were added), and the metadata repeating it changes nothing. A name declared
+with two different targets (a plugin claiming ``local``, or two plugins one name) is a
+``ConfigurationError`` rather than a silent choice, whether or not the metadata lists the built-ins.
 
 Entry points are read on every lookup (a few milliseconds; lookups happen when configuring, not per call),
 so nothing is cached at import time and a plugin installed later is found.
@@ -55,18 +56,18 @@ ProviderFactory = Callable[..., Provider]
 
 def available_providers() -> tuple[str, ...]:
     """Every provider name that can be looked up, sorted."""
-    return tuple(sorted({*BUILTIN_PROVIDERS, *_entry_point_values()}))
+    return tuple(sorted(_declarations()))
 
 
 def provider_factory(name: str) -> ProviderFactory:
     """The class or callable registered as ``name``; ``ConfigurationError`` if there is none."""
-    declared = _entry_point_values().get(name, set())
+    declared = _declarations().get(name, set())
     if len(declared) > 1:
         raise ConfigurationError(
-            f"provider {name!r} is declared by several entry points in group {ENTRY_POINT_GROUP!r}: "
+            f"provider {name!r} is declared with several targets in group {ENTRY_POINT_GROUP!r}: "
             f"{', '.join(sorted(declared))}; uninstall all but one"
         )
-    target = next(iter(declared), None) or BUILTIN_PROVIDERS.get(name)
+    target = next(iter(declared), None)
     if target is None:
         raise ConfigurationError(
             f"unknown provider {name!r}; known providers: {', '.join(available_providers())}. "
@@ -93,8 +94,9 @@ def create_provider(name: str, **options: Any) -> Provider:
     return provider
 
 
-def _entry_point_values() -> dict[str, set[str]]:
-    found: dict[str, set[str]] = {}
+def _declarations() -> dict[str, set[str]]:
+    """name → the targets declared for it by entry points and by ``BUILTIN_PROVIDERS``."""
+    found: dict[str, set[str]] = {name: {target} for name, target in BUILTIN_PROVIDERS.items()}
     for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         found.setdefault(entry_point.name, set()).add(entry_point.value.replace(" ", ""))
     return found
