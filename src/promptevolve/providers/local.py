@@ -64,6 +64,7 @@ __all__ = [
     "LoadedModel",
     "LocalProvider",
     "default_model_path",
+    "default_threads",
     "load_count",
     "loaded_models",
     "unload_models",
@@ -250,13 +251,34 @@ def _json_grammar(schema_json: str | None) -> Any:
 # The provider
 
 
+def default_threads() -> int:
+    """Threads for llama.cpp: ``PROMPTEVOLVE_LOCAL_THREADS``, else CPUs − 1, at least 1."""
+    configured = os.environ.get("PROMPTEVOLVE_LOCAL_THREADS")
+    if configured:
+        try:
+            value = int(configured)
+        except ValueError:
+            raise ConfigurationError(
+                f"PROMPTEVOLVE_LOCAL_THREADS must be a whole number, got {configured!r}"
+            ) from None
+        if value < 1:
+            raise ConfigurationError(f"PROMPTEVOLVE_LOCAL_THREADS must be at least 1, got {value}")
+        return value
+    return max(1, (os.cpu_count() or 1) - 1)
+
+
 class LocalProvider:
     """Runs a GGUF model in process (SmolLM2-135M-Instruct by default). Safe to share between threads.
 
     ``model_path`` picks another GGUF file (``ModelSettings`` extra key ``model_path`` overrides it per
     call); ``n_ctx`` is the context window in tokens; ``n_threads`` (for prompt evaluation and
-    generation) defaults to ``os.cpu_count()`` and applies to this provider's calls even when another
-    provider loaded the shared model; ``default_repeat_penalty`` applies when the settings give none.
+    generation) applies to this provider's calls even when another provider loaded the shared model;
+    ``default_repeat_penalty`` applies when the settings give none.
+
+    The default thread count is ``PROMPTEVOLVE_LOCAL_THREADS`` if set, else one less than the CPUs
+    (at least 1). llama.cpp's worker threads spin while they wait, so on a small machine that also runs
+    the application, a database and tests, taking every core made calls 3–50× slower than one thread
+    (measured on 2 cores; docs/providers.md).
     """
 
     name = "local"
@@ -273,7 +295,7 @@ class LocalProvider:
             raise ConfigurationError(f"n_ctx={n_ctx} is too small for any prompt: use at least 64")
         self._model_path = Path(model_path) if model_path is not None else None
         self._n_ctx = n_ctx
-        self._n_threads = n_threads or os.cpu_count() or 1
+        self._n_threads = n_threads or default_threads()
         self._default_repeat_penalty = default_repeat_penalty
 
     def complete(self, prompt: RenderedPrompt, settings: ModelSettings) -> Completion:
