@@ -57,7 +57,9 @@ DATASET = ROOT / "src" / "promptevolve" / "examples" / "lead_enrichment" / "lead
 
 
 def machine() -> str:
-    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, load {os.getloadavg()[0]:.1f}"
+    load = os.getloadavg()[0]
+    python = platform.python_version()
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {python}, load {load:.1f}"
 
 
 def setup(args: argparse.Namespace) -> tuple[Store, Any, SearchData]:
@@ -77,7 +79,9 @@ def setup(args: argparse.Namespace) -> tuple[Store, Any, SearchData]:
     return store, registry.get_variant("ai_enrichment_en", "1.0.0"), data
 
 
-def run_ours(args: argparse.Namespace, parent: Any, data: SearchData, provider: LocalProvider) -> dict[str, Any]:
+def run_ours(
+    args: argparse.Namespace, parent: Any, data: SearchData, provider: LocalProvider
+) -> dict[str, Any]:
     config = SearchConfig(
         strategies=tuple(create_strategy(s) for s in args.strategies.split(",")),
         budget=Budget(max_calls=args.budget),
@@ -92,9 +96,11 @@ def run_ours(args: argparse.Namespace, parent: Any, data: SearchData, provider: 
         config=config,
         evaluator=LeadEnrichment(),
         provider=provider,
-        on_progress=lambda p: print(f"  [{p.stage}] {p.calls}/{p.max_calls} calls {p.message}", flush=True)
-        if p.message
-        else None,
+        on_progress=lambda p: (
+            print(f"  [{p.stage}] {p.calls}/{p.max_calls} calls {p.message}", flush=True)
+            if p.message
+            else None
+        ),
     )
     wall = time.perf_counter() - started
     out: dict[str, Any] = {
@@ -105,7 +111,9 @@ def run_ours(args: argparse.Namespace, parent: Any, data: SearchData, provider: 
         "unusable": len(result.unusable),
         "invalid": len(result.invalid),
         "stopped": result.stopped,
-        "winner": None if result.winner is None else {"strategy": result.winner.strategy, "rationale": result.winner.rationale},
+        "winner": None
+        if result.winner is None
+        else {"strategy": result.winner.strategy, "rationale": result.winner.rationale},
         "template": None if result.winner is None else result.winner.template,
     }
     if result.gate is not None:
@@ -121,14 +129,16 @@ def run_ours(args: argparse.Namespace, parent: Any, data: SearchData, provider: 
 # --- DSPy ----------------------------------------------------------------------------------------
 
 
-def dspy_side(args: argparse.Namespace, data: SearchData, provider: LocalProvider, baseline: list[float]) -> dict[str, Any]:
+def dspy_side(
+    args: argparse.Namespace, data: SearchData, provider: LocalProvider, baseline: list[float]
+) -> dict[str, Any]:
     import dspy
     from openai_server import running_server
 
     evaluator = LeadEnrichment()
 
     class Enrich(dspy.Signature):
-        """Enrich a B2B sales lead: industry (one of software, fintech, healthcare, biotech_pharma, ecommerce_retail, manufacturing, logistics, energy, education, media_entertainment, marketing_advertising, real_estate, professional_services, telecom, food_agriculture, travel_hospitality, public_sector_nonprofit, cybersecurity, automotive, construction), size_band (1-10, 11-50, 51-200, 201-1000, 1001-5000, 5000+), ai_maturity (1-5), growth_signals (list from hiring, funding_round, new_product, international_expansion, partnership, acquisition, ai_adoption, new_office, revenue_growth, leadership_hire)."""
+        """Enrich a B2B sales lead: industry (one of software, fintech, healthcare, biotech_pharma, ecommerce_retail, manufacturing, logistics, energy, education, media_entertainment, marketing_advertising, real_estate, professional_services, telecom, food_agriculture, travel_hospitality, public_sector_nonprofit, cybersecurity, automotive, construction), size_band (1-10, 11-50, 51-200, 201-1000, 1001-5000, 5000+), ai_maturity (1-5), growth_signals (list from hiring, funding_round, new_product, international_expansion, partnership, acquisition, ai_adoption, new_office, revenue_growth, leadership_hire)."""  # noqa: E501
 
         company_name: str = dspy.InputField()
         website: str = dspy.InputField()
@@ -145,7 +155,9 @@ def dspy_side(args: argparse.Namespace, data: SearchData, provider: LocalProvide
         ]
 
     def metric(example: Any, pred: Any, trace: Any = None) -> float:
-        answer = {k: getattr(pred, k, None) for k in ("industry", "size_band", "ai_maturity", "growth_signals")}
+        answer = {
+            k: getattr(pred, k, None) for k in ("industry", "size_band", "ai_maturity", "growth_signals")
+        }
         expected = {k: example[k] for k in ("industry", "size_band", "ai_maturity", "growth_signals")}
         score = evaluator.evaluate(output=json.dumps(answer, default=str), expected=expected).score
         return score if trace is None else float(score >= 0.75)
@@ -175,16 +187,21 @@ def dspy_side(args: argparse.Namespace, data: SearchData, provider: LocalProvide
         program = dspy.Predict(Enrich)
         before = len(server.requests)
         zero = score_on(program, test)
-        results["dspy_zero_shot_test"] = list(bootstrap_mean(zero, rng=np.random.default_rng(0)).__dict__.values())[:3]
+        results["dspy_zero_shot_test"] = list(
+            bootstrap_mean(zero, rng=np.random.default_rng(0)).__dict__.values()
+        )[:3]
         results["dspy_zero_shot_calls"] = len(server.requests) - before
         optimizers = {
             "bootstrap_fewshot_rs": lambda: dspy.BootstrapFewShotWithRandomSearch(
-                metric=metric, max_bootstrapped_demos=2, max_labeled_demos=4, num_candidate_programs=3,
+                metric=metric,
+                max_bootstrapped_demos=2,
+                max_labeled_demos=4,
+                num_candidate_programs=3,
                 num_threads=1,
             ).compile(program, trainset=train, valset=val),
-            "miprov2_light": lambda: dspy.MIPROv2(metric=metric, auto="light", num_threads=1, seed=args.seed).compile(
-                program, trainset=train, valset=val, requires_permission_to_run=False
-            ),
+            "miprov2_light": lambda: dspy.MIPROv2(
+                metric=metric, auto="light", num_threads=1, seed=args.seed
+            ).compile(program, trainset=train, valset=val, requires_permission_to_run=False),
         }
         for name, compile_ in optimizers.items():
             before = len(server.requests)
@@ -201,7 +218,10 @@ def dspy_side(args: argparse.Namespace, data: SearchData, provider: LocalProvide
             worker.start()
             worker.join(args.dspy_minutes * 60)
             compile_calls = len(server.requests) - before
-            entry: dict[str, Any] = {"compile_calls": compile_calls, "wall_s": round(time.perf_counter() - started, 1)}
+            entry: dict[str, Any] = {
+                "compile_calls": compile_calls,
+                "wall_s": round(time.perf_counter() - started, 1),
+            }
             if worker.is_alive():
                 entry["status"] = f"did not finish within {args.dspy_minutes} minutes"
             elif "error" in box:
@@ -209,7 +229,9 @@ def dspy_side(args: argparse.Namespace, data: SearchData, provider: LocalProvide
             else:
                 test_scores = score_on(box["program"], test)
                 entry["status"] = "finished"
-                entry["test"] = list(bootstrap_mean(test_scores, rng=np.random.default_rng(0)).__dict__.values())[:3]
+                entry["test"] = list(
+                    bootstrap_mean(test_scores, rng=np.random.default_rng(0)).__dict__.values()
+                )[:3]
                 if len(baseline) == len(test_scores):
                     g = gate(baseline, test_scores, rng=np.random.default_rng(0))
                     entry["vs_baseline"] = [g.improvement.mean, g.improvement.low, g.improvement.high]
@@ -221,7 +243,9 @@ def dspy_side(args: argparse.Namespace, data: SearchData, provider: LocalProvide
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--train", type=int, default=12)
     parser.add_argument("--val", type=int, default=4)
     parser.add_argument("--test", type=int, default=12)
@@ -237,12 +261,19 @@ def main() -> None:
     random.seed(args.seed)
     print(f"machine: {machine()}")
     _, parent, data = setup(args)
-    print(f"split: train {len(data.train)}, validation {len(data.validation)}, test {len(data.test)} English leads")
+    print(
+        f"split: train {len(data.train)}, validation {len(data.validation)}, "
+        f"test {len(data.test)} English leads"
+    )
     provider = LocalProvider(n_threads=args.threads)
     started = time.perf_counter()
     ours = run_ours(args, parent, data, provider)
     print("ours:", json.dumps({k: v for k, v in ours.items() if k != "template"}, indent=1), flush=True)
-    figures: dict[str, Any] = {"machine": machine(), "args": vars(args) | {"out": str(args.out)}, "ours": ours}
+    figures: dict[str, Any] = {
+        "machine": machine(),
+        "args": vars(args) | {"out": str(args.out)},
+        "ours": ours,
+    }
     if not args.skip_dspy:
         figures["dspy"] = dspy_side(args, data, provider, ours.get("parent_test_scores", []))
     figures["total_wall_s"] = round(time.perf_counter() - started, 1)

@@ -9,7 +9,14 @@ import pytest
 from promptevolve.core.types import ModelSettings, RenderedPrompt
 from promptevolve.evolution.datasets import Example
 
-LABELS = {"red": "warm", "orange": "warm", "yellow": "warm", "blue": "cold", "green": "cold", "purple": "cold"}
+LABELS = {
+    "red": "warm",
+    "orange": "warm",
+    "yellow": "warm",
+    "blue": "cold",
+    "green": "cold",
+    "purple": "cold",
+}
 
 
 def examples(n: int, split: str, start: int = 0) -> tuple[Example, ...]:

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
-from conftest import TEMPLATE, examples, smart_reply
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import TEMPLATE, examples, smart_reply
 from promptevolve.core.errors import BudgetExceededError
 from promptevolve.core.types import ModelSettings
 from promptevolve.evolution import (
@@ -26,9 +26,15 @@ ALL = ("few_shot", "context", "role", "critique", "opro", "crossover")
 
 def search(seed=0, budget=120, max_tokens=None, reply=smart_reply, strategies=ALL, data=DATA):
     provider = ScriptedProvider(reply)
-    config = SearchConfig(strategies=tuple(create_strategy(s) for s in strategies),
-                          budget=Budget(max_calls=budget, max_tokens=max_tokens), seed=seed, minibatch=4)
-    return run_search(parent=PARENT, data=data, config=config, evaluator=ExactMatch(), provider=provider), provider
+    config = SearchConfig(
+        strategies=tuple(create_strategy(s) for s in strategies),
+        budget=Budget(max_calls=budget, max_tokens=max_tokens),
+        seed=seed,
+        minibatch=4,
+    )
+    return run_search(
+        parent=PARENT, data=data, config=config, evaluator=ExactMatch(), provider=provider
+    ), provider
 
 
 def test_a_better_prompt_is_found_and_passes_the_gate():
@@ -56,7 +62,7 @@ def test_gate_refuses_a_candidate_that_is_not_better_on_test():
     verdict = gate([1, 0, 1, 0, 1, 1], [1, 0, 1, 0, 1, 1], rng=np.random.default_rng(0))
     assert not verdict.passed and verdict.improvement.mean == 0
     worse = gate([1, 1, 1, 0, 1, 1], [1, 0, 1, 0, 1, 0], rng=np.random.default_rng(0))
-    assert not worse.passed and worse.improvement.high <= 0.0 + 1e-9 or worse.improvement.mean < 0
+    assert (not worse.passed and worse.improvement.high <= 0.0 + 1e-9) or worse.improvement.mean < 0
 
 
 def test_gate_passes_a_clear_paired_improvement():
@@ -81,10 +87,17 @@ def test_a_budget_too_small_for_validation_and_test_is_refused_before_any_call()
 )
 def test_budgets_are_never_exceeded(budget, max_tokens, seed, children):
     provider = ScriptedProvider(smart_reply)
-    config = SearchConfig(strategies=tuple(create_strategy(s) for s in ALL), seed=seed, minibatch=3,
-                          children=children, budget=Budget(max_calls=budget, max_tokens=max_tokens))
+    config = SearchConfig(
+        strategies=tuple(create_strategy(s) for s in ALL),
+        seed=seed,
+        minibatch=3,
+        children=children,
+        budget=Budget(max_calls=budget, max_tokens=max_tokens),
+    )
     try:
-        result = run_search(parent=PARENT, data=DATA, config=config, evaluator=ExactMatch(), provider=provider)
+        result = run_search(
+            parent=PARENT, data=DATA, config=config, evaluator=ExactMatch(), provider=provider
+        )
     except BudgetExceededError:
         assert provider.call_count == 0
         return

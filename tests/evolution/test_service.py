@@ -1,8 +1,8 @@
 import json
 
 import pytest
-from conftest import LABELS, TEMPLATE, smart_reply
 
+from conftest import LABELS, TEMPLATE, smart_reply
 from promptevolve.core.errors import BudgetExceededError, ConflictError, NotFoundError, ValidationError
 from promptevolve.core.types import VariantKind
 from promptevolve.evolution import (
@@ -25,8 +25,16 @@ def write_jsonl(path, n=40):
     lines = []
     for i in range(n):
         colour = colours[i % len(colours)]
-        lines.append(json.dumps({"id": f"c{i:03d}", "locale": "en" if i % 2 else "fr",
-                                 "inputs": {"colour": f"{colour} #{i}"}, "expected": LABELS[colour]}))
+        lines.append(
+            json.dumps(
+                {
+                    "id": f"c{i:03d}",
+                    "locale": "en" if i % 2 else "fr",
+                    "inputs": {"colour": f"{colour} #{i}"},
+                    "expected": LABELS[colour],
+                }
+            )
+        )
     path.write_text("\n".join(lines))
     return path
 
@@ -75,7 +83,9 @@ def colours(store, tmp_path):
 def test_evolve_registers_an_inactive_evolved_variant_with_evidence(store, colours):
     provider = ScriptedProvider(smart_reply)
     service = EvolutionService(store, registry=colours, providers={"local": provider})
-    report = service.evolve(EvolveRequest(prompt="colours", dataset="colours", budget=150, seed=1, minibatch=4))
+    report = service.evolve(
+        EvolveRequest(prompt="colours", dataset="colours", budget=150, seed=1, minibatch=4)
+    )
     assert report.status == "passed" and report.child is not None
     child = colours.get_variant("colours", report.child.version)
     assert child.kind is VariantKind.EVOLVED and not child.active and child.parent_version == "1.0.0"
@@ -97,10 +107,19 @@ def test_auto_ab_starts_an_experiment_only_after_the_gate(store, colours):
         EvolveRequest(prompt="colours", dataset="colours", budget=150, seed=1, minibatch=4, auto_ab=True)
     )
     assert report.experiment_id is not None, report.auto_ab_note
-    flat = EvolutionService(store, registry=colours, providers={"local": ScriptedProvider(lambda p, s: "warm")})
+    flat = EvolutionService(
+        store, registry=colours, providers={"local": ScriptedProvider(lambda p, s: "warm")}
+    )
     refused = flat.evolve(
-        EvolveRequest(prompt="colours", dataset="colours", budget=150, seed=2, minibatch=4, auto_ab=True,
-                      strategies=["context"])
+        EvolveRequest(
+            prompt="colours",
+            dataset="colours",
+            budget=150,
+            seed=2,
+            minibatch=4,
+            auto_ab=True,
+            strategies=["context"],
+        )
     )
     assert refused.experiment_id is None
 
@@ -118,7 +137,9 @@ def test_refused_runs_write_nothing(store, colours, db_snapshot):
 
 
 def test_evaluate_reports_a_bootstrap_interval(store, colours):
-    service = EvolutionService(store, registry=colours, providers={"local": ScriptedProvider(lambda p, s: "warm")})
+    service = EvolutionService(
+        store, registry=colours, providers={"local": ScriptedProvider(lambda p, s: "warm")}
+    )
     report = service.evaluate("colours", "1.0.0", dataset="colours")
     assert report.score is not None and report.score.n == 12
     assert report.score.low <= report.score.mean <= report.score.high
@@ -129,10 +150,23 @@ def test_dataset_from_production_uses_corrections_as_gold(store, colours):
     variant = colours.get_variant("colours", "1.0.0")
     with store.write() as s:
         for i, (output, kind, value, text) in enumerate(
-            [("warm", "correction", None, "cold"), ("warm", "thumbs", 1.0, None), ("cold", "thumbs", 0.0, None)]
+            [
+                ("warm", "correction", None, "cold"),
+                ("warm", "thumbs", 1.0, None),
+                ("cold", "thumbs", 0.0, None),
+            ]
         ):
-            s.add(Execution(id=f"e{i}", prompt_id=None, variant_id=variant.id, variables={"colour": f"c{i}"},
-                            output=output, status="ok", ts=1.0 + i))
+            s.add(
+                Execution(
+                    id=f"e{i}",
+                    prompt_id=None,
+                    variant_id=variant.id,
+                    variables={"colour": f"c{i}"},
+                    output=output,
+                    status="ok",
+                    ts=1.0 + i,
+                )
+            )
             s.flush()
             s.add(Feedback(id=f"f{i}", execution_id=f"e{i}", kind=kind, value=value, text=text, ts=2.0 + i))
     with store.write() as s:

@@ -1,8 +1,8 @@
 import random
 
 import pytest
-from conftest import TEMPLATE, examples, smart_reply
 
+from conftest import TEMPLATE, examples, smart_reply
 from promptevolve.core.types import ModelSettings
 from promptevolve.evolution import Budget, BudgetMeter, Candidate, create_strategy, parts_from_template
 from promptevolve.evolution.candidates import ItemResult
@@ -18,12 +18,26 @@ TRAIN = examples(8, "train")
 
 def evidence(pool: tuple = ()) -> Evidence:
     scored = tuple(
-        ScoredExample(e, ItemResult(e.key, 1.0 if i % 3 == 0 else 0.0, e.expected if i % 3 == 0 else "warm",
-                                    None if i % 3 == 0 else f"expected {e.expected!r}, got 'warm'", True))
+        ScoredExample(
+            e,
+            ItemResult(
+                e.key,
+                1.0 if i % 3 == 0 else 0.0,
+                e.expected if i % 3 == 0 else "warm",
+                None if i % 3 == 0 else f"expected {e.expected!r}, got 'warm'",
+                True,
+            ),
+        )
         for i, e in enumerate(TRAIN)
     )
-    return Evidence(task="classify colours as warm or cold", evaluator="exact", scored=scored, train=TRAIN,
-                    history=((PARENT, 0.4),), pool=pool)
+    return Evidence(
+        task="classify colours as warm or cold",
+        evaluator="exact",
+        scored=scored,
+        train=TRAIN,
+        history=((PARENT, 0.4),),
+        pool=pool,
+    )
 
 
 def proposer(reply=smart_reply) -> Proposer:
@@ -32,18 +46,38 @@ def proposer(reply=smart_reply) -> Proposer:
 
 @pytest.mark.parametrize("name", sorted(BUILTIN_STRATEGIES))
 def test_each_strategy_proposes_variants_that_keep_variables_and_render(name):
-    other = Candidate(PARENT.parts.with_instruction("Warm or cold?").with_demos(()), PARENT.settings, "role", "")
-    other = Candidate(create_strategy("few_shot").propose(parent=PARENT, evidence=evidence(), proposer=proposer(),
-                                                          rng=random.Random(1), count=1).candidates[0].parts,
-                      PARENT.settings, "few_shot", "") if name == "crossover" else other
+    other = Candidate(
+        PARENT.parts.with_instruction("Warm or cold?").with_demos(()), PARENT.settings, "role", ""
+    )
+    other = (
+        Candidate(
+            create_strategy("few_shot")
+            .propose(parent=PARENT, evidence=evidence(), proposer=proposer(), rng=random.Random(1), count=1)
+            .candidates[0]
+            .parts,
+            PARENT.settings,
+            "few_shot",
+            "",
+        )
+        if name == "crossover"
+        else other
+    )
     proposals = create_strategy(name).propose(
-        parent=PARENT, evidence=evidence(((PARENT, 0.4), (other, 0.6))), proposer=proposer(), rng=random.Random(0),
+        parent=PARENT,
+        evidence=evidence(((PARENT, 0.4), (other, 0.6))),
+        proposer=proposer(),
+        rng=random.Random(0),
         count=2,
     )
     assert proposals.candidates, proposals.unusable
     for candidate in proposals.candidates:
-        parsed, why = check_candidate(candidate.parts, candidate.settings, variables=("colour",),
-                                      sample_inputs={"colour": "red"}, max_chars=10_000)
+        parsed, why = check_candidate(
+            candidate.parts,
+            candidate.settings,
+            variables=("colour",),
+            sample_inputs={"colour": "red"},
+            max_chars=10_000,
+        )
         assert why is None, why
         assert parsed.variables == ("colour",)
         assert "red" in render(parse_template(candidate.template), {"colour": "red"}).prompt.as_text()
@@ -54,8 +88,9 @@ def test_each_strategy_proposes_variants_that_keep_variables_and_render(name):
 @pytest.mark.parametrize("name", ["opro", "critique", "context", "role", "crossover"])
 def test_unusable_replies_are_discarded_and_counted_never_raised(name):
     chatter = proposer(lambda p, s: "```python\nprint('hello')\n```")
-    proposals = create_strategy(name).propose(parent=PARENT, evidence=evidence(), proposer=chatter,
-                                              rng=random.Random(0), count=3)
+    proposals = create_strategy(name).propose(
+        parent=PARENT, evidence=evidence(), proposer=chatter, rng=random.Random(0), count=3
+    )
     assert proposals.unusable
     assert all(u.strategy == name and u.reason for u in proposals.unusable)
 
@@ -64,8 +99,11 @@ def test_few_shot_demos_escape_template_syntax_from_the_data():
     trap = examples(1, "train")[0]
     trap = type(trap)(trap.key, "train", {"colour": "{{ secret }} red"}, "{% if x %}warm{% endif %}")
     ev = Evidence(task="t", evaluator="exact", train=(trap,))
-    candidate = create_strategy("few_shot").propose(parent=PARENT, evidence=ev, proposer=proposer(),
-                                                    rng=random.Random(0), count=1).candidates[0]
+    candidate = (
+        create_strategy("few_shot")
+        .propose(parent=PARENT, evidence=ev, proposer=proposer(), rng=random.Random(0), count=1)
+        .candidates[0]
+    )
     parsed = parse_template(candidate.template)
     assert parsed.variables == ("colour",)
     assert "{{ secret }} red" in render(parsed, {"colour": "blue"}).prompt.as_text()

@@ -62,7 +62,13 @@ def test_numeric_tolerance_reads_numbers_and_gives_partial_credit():
 
 
 def test_json_fields_scores_each_field_and_explains_failures():
-    output = 'Sure! ```json\n{"industry": "Software", "size_band": 51, "ai_maturity": 4, "growth_signals": ["funding_round", "hiring"]}\n```'
+    answer = {
+        "industry": "Software",
+        "size_band": 51,
+        "ai_maturity": 4,
+        "growth_signals": ["funding_round", "hiring"],
+    }
+    output = f"Sure! ```json\n{json.dumps(answer)}\n```"
     verdict = LeadEnrichment().evaluate(output=output, expected=GOLD)
     assert verdict.fields == {
         "industry": 1.0,
@@ -83,14 +89,18 @@ def test_json_fields_counts_unparsable_output_as_wrong():
 
 def test_json_fields_empty_signal_lists_match_and_missing_keys_score_zero():
     gold = {**GOLD, "growth_signals": []}
-    verdict = LeadEnrichment().evaluate(output=json.dumps({**gold, "size_band": None} | {"ai_maturity": 5}), expected=gold)
+    verdict = LeadEnrichment().evaluate(
+        output=json.dumps({**gold, "size_band": None} | {"ai_maturity": 5}), expected=gold
+    )
     assert verdict.fields["growth_signals"] == 1.0
     missing = JsonFields().evaluate(output='{"a": 1}', expected={"a": 1, "b": "x"})
     assert missing.fields == {"a": 1.0, "b": 0.0} and "b: missing" in missing.explanation
 
 
 def test_json_schema_weight_and_bad_schema():
-    evaluator = JsonFields(rules=[FieldRule("a")], schema={"type": "object", "required": ["b"]}, schema_weight=0.5)
+    evaluator = JsonFields(
+        rules=[FieldRule("a")], schema={"type": "object", "required": ["b"]}, schema_weight=0.5
+    )
     assert evaluator.evaluate(output='{"a": 1}', expected={"a": 1}).score == 0.5
     with pytest.raises(ConfigurationError):
         JsonFields(schema={"type": "nonsense"})
@@ -119,7 +129,13 @@ def test_every_builtin_evaluator_is_found_by_name():
 def test_embedding_similarity_with_the_packaged_minilm_model():
     evaluator = create_evaluator("embedding")
     # The reference value of all-MiniLM-L6-v2 for this pair (sentence-transformers documentation).
-    assert evaluator.similarity("A man is eating food.", "A man is eating a piece of bread.") == pytest.approx(0.7553, abs=2e-3)
-    close = evaluator.evaluate(output="The invoice is due on Friday.", expected="Payment of the invoice is due Friday.")
-    far = evaluator.evaluate(output="The cat sleeps on the sofa.", expected="Payment of the invoice is due Friday.")
+    assert evaluator.similarity(
+        "A man is eating food.", "A man is eating a piece of bread."
+    ) == pytest.approx(0.7553, abs=2e-3)
+    close = evaluator.evaluate(
+        output="The invoice is due on Friday.", expected="Payment of the invoice is due Friday."
+    )
+    far = evaluator.evaluate(
+        output="The cat sleeps on the sofa.", expected="Payment of the invoice is due Friday."
+    )
     assert close.score > 0.6 > far.score

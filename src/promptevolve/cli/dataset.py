@@ -179,7 +179,8 @@ def show(
         return
     counts = ", ".join(f"{k} {v}" for k, v in info.counts.items())
     console.print(
-        f"[bold]{info.name}[/] ({info.source}): {counts}; fractions {list(info.fractions)}, seed {info.seed}, "
+        f"[bold]{info.name}[/] ({info.source}): {counts}; fractions {list(info.fractions)}, "
+        f"seed {info.seed}, "
         f"evaluator {info.evaluator or '—'}; locales {dict(info.locales) or '—'}"
     )
     table = Table()

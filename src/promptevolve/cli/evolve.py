@@ -155,7 +155,8 @@ def _print_report(report: EvolutionReport) -> None:
     if report.child is not None:
         verdict = {"passed": "passed the gate", "rejected": "did not pass the gate", "untested": "untested"}
         console.print(
-            f"registered [bold]{report.child.ref}[/] (evolved, inactive): {verdict.get(report.status, report.status)}"
+            f"registered [bold]{report.child.ref}[/] (evolved, inactive): "
+            f"{verdict.get(report.status, report.status)}"
         )
     else:
         console.print("no candidate beat the parent on validation: nothing registered")
@@ -239,7 +240,8 @@ def eval_(
             table.add_row(field, f"{value:.3f}")
         console.print(table)
     console.print(
-        f"unparsable answers: {report.unparsable}, failed calls: {report.errors}; {report.spend.calls} calls, "
+        f"unparsable answers: {report.unparsable}, failed calls: {report.errors}; "
+        f"{report.spend.calls} calls, "
         f"{report.spend.tokens} tokens, {report.wall_seconds:.1f} s"
     )
 

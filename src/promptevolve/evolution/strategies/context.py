@@ -113,7 +113,8 @@ class ContextExpansion(Strategy):
         if not aspects:
             return None
         lines = [
-            f"- {aspect} was wrong in {n} of {len(evidence.scored)} checked answers (e.g. {example_of[aspect]}): "
+            f"- {aspect} was wrong in {n} of {len(evidence.scored)} checked answers "
+            f"(e.g. {example_of[aspect]}): "
             f"get {aspect} exactly right."
             for aspect, n in aspects.most_common(self._max_mistakes)
         ]

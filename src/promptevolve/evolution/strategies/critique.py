@@ -55,13 +55,15 @@ class CritiqueOfFailures(Strategy):
         for _ in range(count):
             picked = rng.sample(failures, min(self._cases, len(failures)))
             cases = "\n\n".join(
-                f"Input: {show_inputs(f.example.inputs, 300)}\nAnswer given: {f.result.output.strip()[:200]}\n"
+                f"Input: {show_inputs(f.example.inputs, 300)}\n"
+                f"Answer given: {f.result.output.strip()[:200]}\n"
                 f"What was wrong: {f.result.explanation}"
                 for f in picked
             )
             critique = proposer.ask(
                 system=_CRITIC,
-                user=f"Instruction:\n{instruction}\n\nFailed cases:\n{cases}\n\nWhy did the instruction fail?",
+                user=f"Instruction:\n{instruction}\n\nFailed cases:\n{cases}\n\n"
+                "Why did the instruction fail?",
                 rng=rng,
                 max_tokens=160,
             )
@@ -90,7 +92,8 @@ class CritiqueOfFailures(Strategy):
                         parts=parent.parts.with_instruction(text),
                         settings=parent.settings,
                         strategy=self.name,
-                        rationale=f"edited after a critique of {len(picked)} failures: {critique.strip()[:160]}",
+                        rationale=f"edited after a critique of {len(picked)} failures: "
+                        f"{critique.strip()[:160]}",
                         parent_key=parent.key,
                     ),
                 )

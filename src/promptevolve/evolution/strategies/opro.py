@@ -61,7 +61,8 @@ class OproRewrite(Strategy):
                 parts=parent.parts.with_instruction(text),
                 settings=parent.settings,
                 strategy=self.name,
-                rationale=f"instruction rewritten by {proposer.name} from {len(evidence.history)} scored earlier ones",
+                rationale=f"instruction rewritten by {proposer.name} from "
+                f"{len(evidence.history)} scored earlier ones",
                 parent_key=parent.key,
             )
             out += Proposals((candidate,))
@@ -81,7 +82,8 @@ class OproRewrite(Strategy):
             f"Input: {show_inputs(e.inputs, 300)}\nAnswer: {format_expected(e.expected)}" for e in picks
         )
         return (
-            f"Task: {evidence.task}\n\nEarlier instructions and their scores (higher is better):\n\n{shown}\n\n"
+            f"Task: {evidence.task}\n\n"
+            f"Earlier instructions and their scores (higher is better):\n\n{shown}\n\n"
             f"Examples of the task:\n{examples}\n\nWrite a new instruction that scores higher than all of "
             "the above. Put it between <INS> and </INS>."
         )
