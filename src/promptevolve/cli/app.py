@@ -9,7 +9,9 @@ from rich.table import Table
 
 from promptevolve.cli import calls as calls_cli
 from promptevolve.cli import dataset as dataset_cli
+from promptevolve.cli import keys as keys_cli
 from promptevolve.cli import prompt as prompt_cli
+from promptevolve.cli import serve as serve_cli
 from promptevolve.cli.common import ErrorMappingGroup, console, state_of
 from promptevolve.cli.demo import demo
 from promptevolve.cli.evolve import eval_, evolve
@@ -36,6 +38,8 @@ app.command("eval")(eval_)
 app.command("run")(calls_cli.run)
 app.add_typer(calls_cli.feedback_app, name="feedback")
 app.add_typer(calls_cli.executions_app, name="executions")
+app.add_typer(keys_cli.app, name="keys")
+app.command("serve")(serve_cli.serve)
 
 
 @app.callback()

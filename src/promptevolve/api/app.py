@@ -1,0 +1,97 @@
+"""The API app: routers, the error mapping, the body limit and the OpenAPI document.
+
+``create_api`` builds the app and nothing else; its lifespan opens the services (store, SDK, …) when the
+app starts and closes them when it stops, so importing this module opens nothing and two apps never
+share state. The composition root (``promptevolve.server``) mounts it at ``/api/v1``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import TypeAdapter
+from starlette.concurrency import run_in_threadpool
+
+from promptevolve.api.errors import Problem, install_error_handlers
+from promptevolve.api.limits import BodyLimitMiddleware
+from promptevolve.api.routers import evolution, executions, experiments, health, metrics, prompts, variants
+from promptevolve.api.routers.health import package_version
+from promptevolve.api.services import ApiSettings, open_services
+from promptevolve.core.protocols import Provider
+from promptevolve.core.settings import Settings, load_settings
+
+__all__ = ["create_api"]
+
+DESCRIPTION = """\
+The promptevolve API: run prompts, record calls and feedback, manage the prompt registry, run A/B
+experiments and evolution, read metrics.
+
+**Auth**: every operation but `/health` and `/ready` needs an API key (`promptevolve keys create`) sent
+as `Authorization: Bearer pe_…`, with the scope named in brackets in each summary: `read`, `execute` or
+`admin` (admin includes the others). A missing or invalid key is a 401 with `WWW-Authenticate`; a key
+without the scope is a 403.
+
+**Errors** are `application/problem+json` (RFC 9457) with a `detail` that says what is wrong and how to
+fix it, and a machine-readable `code`.
+
+**Lists** take `limit` (1–500, default 50) and `offset` and answer `{items, total, limit, offset, next}`.
+"""
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, plus the ``Problem`` schema that every error response refers to."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title,
+        version=app.version,
+        description=app.description,
+        routes=app.routes,
+        tags=app.openapi_tags,
+    )
+    problem = TypeAdapter(Problem).json_schema(ref_template="#/components/schemas/{model}")
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.update(problem.pop("$defs", {}))
+    components["Problem"] = problem
+    app.openapi_schema = schema
+    return schema
+
+
+def create_api(
+    settings: Settings | None = None,
+    *,
+    api_settings: ApiSettings | None = None,
+    providers: Mapping[str, Provider] | None = None,
+) -> FastAPI:
+    """The API app. ``providers`` replaces providers by name (tests pass a ``ScriptedProvider``)."""
+    limits = api_settings or ApiSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = await run_in_threadpool(
+            open_services, settings or load_settings(), limits, providers=providers
+        )
+        app.state.services = services
+        try:
+            yield
+        finally:
+            await run_in_threadpool(services.close)
+
+    app = FastAPI(
+        title="promptevolve API",
+        version=package_version(),
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=limits.max_body_bytes)
+    for module in (health, executions, prompts, variants, experiments, evolution, metrics):
+        app.include_router(module.router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,110 @@
+"""The API's dependencies, as ``Annotated`` types: the services, the caller's key and scope, pages.
+
+Authentication happens here and only here: ``Authorization: Bearer pe_…`` is checked by
+``access.KeyService``; a missing or bad key raises ``AuthenticationError`` (401) and a key without the
+scope an operation needs ``PermissionDeniedError`` (403), both mapped by ``errors``. Routes declare what
+they need by the type of one parameter: ``ReadKey``, ``ExecuteKey`` or ``AdminKey``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Annotated, TypeVar
+
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from promptevolve.access import ApiKeyInfo, KeyService, Scope
+from promptevolve.api.schemas import Page
+from promptevolve.api.services import Services
+
+__all__ = [
+    "MAX_PAGE",
+    "AdminKey",
+    "AnyKey",
+    "ExecuteKey",
+    "Pagination",
+    "PaginationDep",
+    "ReadKey",
+    "ServicesDep",
+    "actor",
+]
+
+T = TypeVar("T")
+
+MAX_PAGE = 500
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="ApiKey",
+    description="An API key made by `promptevolve keys create`, sent as `Authorization: Bearer pe_…`",
+)
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def authenticated(
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> ApiKeyInfo:
+    return services.keys.authenticate(credentials.credentials if credentials else None)
+
+
+AnyKey = Annotated[ApiKeyInfo, Depends(authenticated)]
+
+
+def _requiring(scope: Scope) -> Callable[[ApiKeyInfo], ApiKeyInfo]:
+    def check(key: AnyKey) -> ApiKeyInfo:
+        KeyService.require(key, scope)
+        return key
+
+    check.__name__ = f"require_{scope.value}"
+    return check
+
+
+ReadKey = Annotated[ApiKeyInfo, Depends(_requiring(Scope.READ))]
+ExecuteKey = Annotated[ApiKeyInfo, Depends(_requiring(Scope.EXECUTE))]
+AdminKey = Annotated[ApiKeyInfo, Depends(_requiring(Scope.ADMIN))]
+
+
+def actor(key: ApiKeyInfo) -> str:
+    """Who the audit log and decision log record for a change made with ``key``."""
+    return f"key:{key.name}"
+
+
+@dataclass(frozen=True)
+class Pagination:
+    limit: int
+    offset: int
+    request: Request
+
+    def page(self, items: Sequence[T], *, total: int | None = None, more: bool | None = None) -> Page[T]:
+        """A page of ``items``: the whole list (sliced here), or one page already sliced by the service
+        (give ``total``, or ``more`` when only whether a next page exists is known)."""
+        if total is None and more is None:
+            total, items = len(items), list(items[self.offset : self.offset + self.limit])
+        has_next = more if more is not None else self.offset + len(items) < (total or 0)
+        following = (
+            str(self.request.url.include_query_params(limit=self.limit, offset=self.offset + self.limit))
+            if has_next
+            else None
+        )
+        return Page[T](items=list(items), total=total, limit=self.limit, offset=self.offset, next=following)
+
+
+def pagination(
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Items per page")] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000, description="Items to skip")] = 0,
+) -> Pagination:
+    return Pagination(limit, offset, request)
+
+
+PaginationDep = Annotated[Pagination, Depends(pagination)]

@@ -1,0 +1,329 @@
+"""The API's own request and response shapes (``XCreate`` in, ``XPublic`` out).
+
+Where a service already has a public pydantic shape (``VariantCreate``, ``VariantInfo``,
+``ExperimentCreate``, ``ExperimentInfo``, ``AnalysisResult``, ``EvolveRequest``, …) the API uses it as it
+is, so the HTTP contract and the Python one cannot drift; the models here only cover what HTTP adds:
+pagination, the bodies of state changes, the execute/track/feedback calls and evolution jobs.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from promptevolve.access import Scope
+from promptevolve.client import RunResult
+from promptevolve.core.types import ModelSettings, TemplateKind
+from promptevolve.experiments import ArmResult, GuardrailResult, SrmInfo
+from promptevolve.registry import LineageNode
+
+__all__ = [
+    "ActivateCreate",
+    "ArmMetricsPublic",
+    "DatasetPublic",
+    "EvolutionCandidatePublic",
+    "EvolutionJobPublic",
+    "EvolutionProgressPublic",
+    "EvolutionRunPublic",
+    "ExecutionCreate",
+    "ExecutionRecordedPublic",
+    "FeedbackCreate",
+    "FeedbackRecordedPublic",
+    "HealthPublic",
+    "LabelCreate",
+    "LineagePublic",
+    "Page",
+    "PromoteCreate",
+    "ReadinessPublic",
+    "ReasonCreate",
+    "ResolveCreate",
+    "ResolvedPromptPublic",
+    "RollbackCreate",
+    "RunCreate",
+    "RunPublic",
+    "SharesCreate",
+    "TrendPointPublic",
+    "VariantTrendPublic",
+    "WhoAmIPublic",
+]
+
+T = TypeVar("T")
+
+Text = str
+Messages = list[dict[str, str]]
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list. ``next`` is the URL of the following page, ``null`` on the last one."""
+
+    items: list[T]
+    total: int | None = Field(description="Items in the whole list; null when counting would cost a scan")
+    limit: int
+    offset: int
+    next: str | None = None
+
+
+# --- health ---------------------------------------------------------------------------------------
+
+
+class HealthPublic(BaseModel):
+    status: Literal["ok"] = "ok"
+    version: str
+
+
+class ReadinessPublic(BaseModel):
+    status: Literal["ready"] = "ready"
+    database: Literal["reachable"] = "reachable"
+    schema_revision: str = Field(description="The database's schema revision, equal to this version's")
+
+
+class WhoAmIPublic(BaseModel):
+    name: str
+    prefix: str
+    scopes: list[Scope]
+
+
+# --- calls ----------------------------------------------------------------------------------------
+
+
+class RunCreate(BaseModel):
+    """Run a prompt as the SDK's ``PromptOptimizer.run`` does: routed, rendered, called, recorded."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    variables: dict[str, Any] = Field(default_factory=dict)
+    unit_id: str | None = Field(
+        default=None, max_length=200, description="Sticky routing unit (a user, a lead); default: random"
+    )
+    fallback: Text | Messages | None = Field(
+        default=None, description="Template served when the registry cannot serve the prompt"
+    )
+    fallback_settings: ModelSettings | None = None
+
+
+class RunPublic(RunResult):
+    recorded: bool = Field(
+        description="Whether the execution was committed before this response (false: still queued, "
+        "e.g. while the store is unreachable; it is written when the store answers)"
+    )
+
+
+class ResolveCreate(BaseModel):
+    """Choose the variant for a call the application makes itself (the SDK's ``get_prompt``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    unit_id: str | None = Field(default=None, max_length=200)
+    variables: dict[str, Any] | None = Field(
+        default=None, description="Given: the response carries the rendered messages"
+    )
+    fallback: Text | Messages | None = None
+
+
+class ResolvedPromptPublic(BaseModel):
+    prompt: str
+    version: str | None
+    variant_id: int | None
+    experiment_id: int | None
+    arm: str | None
+    unit_id: str | None
+    is_fallback: bool
+    fallback_reason: str | None
+    template_kind: TemplateKind
+    variables: list[str] = Field(description="Variables the template declares")
+    settings: ModelSettings
+    messages: Messages | None = Field(default=None, description="Rendered, when variables were given")
+
+
+class ExecutionCreate(BaseModel):
+    """A model call the application made itself, with the routing it got from ``resolve``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(min_length=1, max_length=200)
+    version: str | None = Field(default=None, description="Version used; null for the app's own prompt")
+    experiment_id: int | None = None
+    arm: str | None = Field(default=None, max_length=64)
+    unit_id: str | None = Field(default=None, max_length=200)
+    is_fallback: bool = False
+    fallback_reason: str | None = Field(default=None, max_length=100)
+    variables: dict[str, Any] = Field(default_factory=dict)
+    output: str | None = None
+    latency_ms: float | None = Field(default=None, ge=0.0)
+    prompt_tokens: int | None = Field(default=None, ge=0)
+    completion_tokens: int | None = Field(default=None, ge=0)
+    model: str | None = Field(default=None, max_length=200)
+    error: str | None = Field(default=None, max_length=2000, description="Set when the call failed")
+
+
+class ExecutionRecordedPublic(BaseModel):
+    execution_id: str
+    recorded: bool = Field(description="Committed before the response (201); false: still queued (202)")
+
+
+class FeedbackCreate(BaseModel):
+    """Feedback on one execution; give at least one of thumbs, rating, score, correction."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    thumbs: bool | None = None
+    rating: int | None = Field(default=None, ge=1, le=5)
+    score: float | None = Field(default=None, ge=0.0, le=1.0)
+    correction: str | None = Field(default=None, min_length=1, max_length=100_000)
+    comment: str | None = Field(default=None, max_length=10_000)
+    source: Literal["user", "evaluator", "judge"] = "user"
+
+
+class FeedbackRecordedPublic(BaseModel):
+    execution_id: str
+    feedback_ids: list[str]
+
+
+# --- registry -------------------------------------------------------------------------------------
+
+
+class ReasonCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(default=None, max_length=2000, description="Recorded in the audit log")
+
+
+class ActivateCreate(ReasonCreate):
+    share: float | None = Field(
+        default=None, gt=0.0, le=100.0, description="Percent; default 100 when it will serve alone"
+    )
+    exclusive: bool = Field(default=False, description="Deactivate every other variant in the same change")
+
+
+class SharesCreate(ReasonCreate):
+    shares: dict[str, float] = Field(min_length=1, description="Version → percent (0 deactivates)")
+
+
+class LabelCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: str
+
+
+class RollbackCreate(ReasonCreate):
+    version: str = Field(description="The version to serve alone again")
+
+
+class LineagePublic(BaseModel):
+    prompt: str
+    version: str | None = Field(description="The variant asked for; null: the whole forest")
+    ancestors: list[str] = Field(description="Versions above it, oldest first")
+    roots: list[LineageNode]
+
+
+# --- experiments ----------------------------------------------------------------------------------
+
+
+class PromoteCreate(ReasonCreate):
+    arm: str | None = Field(default=None, description="Arm to promote; default: the winner")
+
+
+class ArmMetricsPublic(BaseModel):
+    experiment_id: int
+    metric: str
+    status: str
+    arms: list[ArmResult]
+    guardrails: list[GuardrailResult]
+    srm: SrmInfo | None
+    at: datetime
+
+
+# --- metrics --------------------------------------------------------------------------------------
+
+
+class TrendPointPublic(BaseModel):
+    start: datetime
+    end: datetime
+    executions: int = Field(description="Executions that measure the metric in this bucket")
+    mean: float | None
+    ci_low: float | None = Field(description="95 % normal interval of the mean (n ≥ 2)")
+    ci_high: float | None
+
+
+class VariantTrendPublic(BaseModel):
+    prompt: str
+    version: str
+    metric: str
+    bucket_seconds: float
+    since: datetime
+    until: datetime
+    points: list[TrendPointPublic]
+
+
+# --- evolution ------------------------------------------------------------------------------------
+
+
+class EvolutionProgressPublic(BaseModel):
+    stage: str = Field(description="search | validation | test | done")
+    calls: int
+    max_calls: int
+    candidates: int
+    best: float | None
+    message: str
+
+
+class EvolutionCandidatePublic(BaseModel):
+    id: int
+    strategy: str
+    status: str = Field(description="passed | rejected | untested (the winner) or not_selected")
+    child_version: str | None
+    rationale: str | None
+    train_score: float | None
+    validation_score: float | None
+    parent_score: float | None
+    child_score: float | None
+    child_ci_low: float | None
+    child_ci_high: float | None
+    improvement: float | None
+    improvement_ci_low: float | None
+    improvement_ci_high: float | None
+
+
+class EvolutionRunPublic(BaseModel):
+    run_id: str
+    prompt: str
+    parent_version: str
+    status: str = Field(description="The winner's gate verdict, else not_selected")
+    dataset: str | None
+    evaluator: str | None
+    calls_spent: int
+    tokens_spent: int
+    created_at: datetime
+    candidates: list[EvolutionCandidatePublic]
+
+
+class EvolutionJobPublic(BaseModel):
+    id: str
+    status: Literal["queued", "running", "succeeded", "failed"]
+    prompt: str
+    dataset: str
+    budget: int
+    actor: str
+    progress: EvolutionProgressPublic | None
+    run_id: str | None = Field(description="Set when the run is recorded; see /evolution/runs/{run_id}")
+    child_version: str | None
+    verdict: str | None = Field(description="passed | rejected | untested | no_candidate")
+    experiment_id: int | None = Field(description="The A/B test started by auto_ab, if any")
+    note: str | None
+    error: str | None
+    error_code: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class DatasetPublic(BaseModel):
+    name: str
+    description: str | None
+    source: str
+    evaluator: str | None
+    counts: dict[str, int]
+    locales: dict[str, int]
+    created_at: datetime

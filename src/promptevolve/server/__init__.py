@@ -1,0 +1,1 @@
+"""The composition root: one ASGI app with the API at ``/api/v1`` and the dashboard at ``/dashboard``."""

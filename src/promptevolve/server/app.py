@@ -1,0 +1,48 @@
+"""``create_app``: the API and the dashboard in one ASGI app, for ``promptevolve serve``.
+
+uvicorn imports ``promptevolve.server.app:create_app`` with ``factory=True``, so every worker process
+builds its own app (and its own store, SDK and caches) when it starts; nothing is built at import. The
+dashboard reads and acts only through the API, in process (it is given the API app, not its services),
+so a page can never do what the key behind it may not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.responses import RedirectResponse
+
+from promptevolve.api import ApiSettings, create_api
+from promptevolve.core.protocols import Provider
+from promptevolve.core.settings import Settings
+from promptevolve.dashboard import create_dashboard
+
+__all__ = ["create_app"]
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    api_settings: ApiSettings | None = None,
+    providers: Mapping[str, Provider] | None = None,
+) -> FastAPI:
+    api = create_api(settings, api_settings=api_settings, providers=providers)
+    dashboard = create_dashboard(api)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Starlette runs only the root app's lifespan: enter the API's (its services) from here.
+        async with api.router.lifespan_context(api):
+            yield
+
+    app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.mount("/api/v1", api)
+    app.mount("/dashboard", dashboard)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/dashboard/", status_code=307)
+
+    return app
