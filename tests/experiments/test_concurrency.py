@@ -1,0 +1,72 @@
+"""Several processes analyse the same experiment at once: each ramp step is applied exactly once."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+
+from sqlalchemy import select
+from tests.experiments.support import make_lab
+
+from promptevolve.experiments import ExperimentCreate, ExperimentService
+from promptevolve.store.engine import Store
+from promptevolve.store.tables import Decision
+
+PROCESSES = 3
+ROUNDS = 3
+
+
+def _analyst(url: str, exp_id: int, barrier, results) -> None:
+    store = Store.from_url(url)
+    service = ExperimentService(store, actor=f"analyst-{mp.current_process().name}")
+    try:
+        for _ in range(ROUNDS):
+            barrier.wait()
+            results.put(service.analyze(exp_id).actions)
+            barrier.wait()
+    finally:
+        store.dispose()
+
+
+def test_concurrent_analyses_apply_each_ramp_step_once(store, database_url):
+    lab = make_lab(store)
+    info = lab.service.create(
+        ExperimentCreate(
+            prompt="p",
+            control="1.0.0",
+            treatments=["1.1.0"],
+            metric="thumbs",
+            min_sample=10**6,
+            ramp=[2, 5, 10, 25, 50, 100],
+            min_units_per_step=10,
+            guardrails=[],
+            srm_grace_s=0,
+        )
+    )
+    lab.service.start(info.id)
+    ctx = mp.get_context("spawn")
+    barrier, results = ctx.Barrier(PROCESSES + 1), ctx.Queue()
+    procs = [
+        ctx.Process(target=_analyst, args=(database_url, info.id, barrier, results)) for _ in range(PROCESSES)
+    ]
+    for p in procs:
+        p.start()
+    try:
+        for round_ in range(ROUNDS):
+            lab.optimizer.cache.invalidate("p")  # another process changed the shares: see them now
+            lab.drive(1000)  # enough for the treatment to pass its step
+            barrier.wait()
+            outcomes = [results.get(timeout=120) for _ in range(PROCESSES)]
+            barrier.wait()
+            assert sorted(map(tuple, outcomes)) == [(), (), ("ramp_step",)], f"round {round_}: {outcomes}"
+            assert lab.service.get(info.id).ramp_step == round_ + 1
+    finally:
+        barrier.abort()  # on a failure, release the analysts instead of waiting for them
+        for p in procs:
+            p.join(timeout=60)
+            if p.is_alive():
+                p.terminate()
+        lab.close()
+    assert all(p.exitcode == 0 for p in procs)
+    with store.read() as s:
+        steps = s.scalars(select(Decision.action).where(Decision.action == "ramp_step")).all()
+    assert len(steps) == ROUNDS
