@@ -177,3 +177,15 @@ def test_dataset_from_production_uses_corrections_as_gold(store, colours):
     items = {e.key: e for e in load_examples(store, "prod")}
     assert items["exec-e0"].expected == "cold" and items["exec-e1"].expected == "warm"
     assert get_dataset(store, "prod").source == "production"
+
+
+def test_quick_round_imports_the_bundled_leads_and_stays_in_budget(store):
+    from promptevolve.evolution.quick import quick_round
+    from promptevolve.registry import install_baselines
+
+    registry = Registry(store, actor="test")
+    install_baselines(registry)
+    reply = '{"industry": "software", "size_band": "11-50", "ai_maturity": 3, "growth_signals": []}'
+    report = quick_round(store, registry=registry, providers={"local": ScriptedProvider([reply], cycle=True)})
+    assert report.spend.calls <= 40 and report.dataset == "leads"
+    assert get_dataset(store, "leads").size == 176

@@ -31,6 +31,7 @@ from promptevolve.evolution.datasets import (
 )
 from promptevolve.evolution.gate import GateResult, Interval, bootstrap_mean, gate
 from promptevolve.evolution.parts import Demo, PromptParts, check_candidate, parts_from_template
+from promptevolve.evolution.quick import QUICK_DATASET, quick_round
 from promptevolve.evolution.search import (
     Progress,
     ScoredCandidate,
@@ -52,6 +53,7 @@ from promptevolve.evolution.strategies import (
 __all__ = [
     "DEFAULT_FRACTIONS",
     "DEFAULT_STRATEGIES",
+    "QUICK_DATASET",
     "SPLITS",
     "Budget",
     "BudgetMeter",
@@ -92,6 +94,7 @@ __all__ = [
     "list_datasets",
     "load_examples",
     "parts_from_template",
+    "quick_round",
     "read_jsonl",
     "run_search",
     "split_keys",
