@@ -616,7 +616,9 @@ def _bandit(look: _Look, state: State, notes: list[Note], rng: np.random.Generat
 def decide(plan: Plan, state: State, obs: Observation, *, now: float, rng: np.random.Generator) -> Outcome:
     """The next state of an experiment after one look at ``obs``; see the module docstring."""
     look = _Look(plan, obs, now)
-    if state.status not in ROUTING:
+    if state.status not in ROUTING:  # figures for a report, nothing decided or kept
+        if state.started_at is not None:
+            look = replace(look, guardrails=_guardrails(plan, state, obs), primary=_primary(plan, state, obs))
         return _outcome(
             look, state, state.status.value, f"experiment is {state.status.value}: nothing to decide"
         )

@@ -253,5 +253,6 @@ class SeriesPoint(BaseModel):
 class ExperimentReport(BaseModel):
     analysis: AnalysisResult
     series: list[SeriesPoint]
+    series_start: float | None = Field(description="Start of the series' time axis, epoch seconds")
     series_note: str
     decisions: list[DecisionRecord]

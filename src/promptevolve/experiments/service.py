@@ -302,6 +302,8 @@ class ExperimentService:
             if apply and outcome.state != state:
                 self._apply(s, exp, plan, outcome, who)
             coverage = self._coverage(s, exp.id, plan, outcome.state, scoring)
+            if outcome.state.status not in ROUTING:
+                outcome = replace(outcome, reason=self._last_reason(s, exp) or outcome.reason)
             result = analysis_result(
                 self._info(s, exp),
                 plan,
@@ -328,7 +330,11 @@ class ExperimentService:
             end = exp.ended_at.timestamp() if exp.ended_at else self.clock.now()
             points, note = series(s, exp.id, plan, state, scoring, end=end, buckets=buckets)
         return ExperimentReport(
-            analysis=analysis, series=points, series_note=note, decisions=self.decisions(experiment_id)
+            analysis=analysis,
+            series=points,
+            series_start=state.measure_since if state.measure_since is not None else state.started_at,
+            series_note=note,
+            decisions=self.decisions(experiment_id),
         )
 
     # --- internals: loading and saving ---------------------------------------------------------------
@@ -430,6 +436,13 @@ class ExperimentService:
                 actor=who,
             )
         )
+
+    @staticmethod
+    def _last_reason(s: Session, exp: Experiment) -> str | None:
+        last = s.scalar(
+            select(Decision).where(Decision.experiment_id == exp.id).order_by(Decision.id.desc()).limit(1)
+        )
+        return f"last decision ({last.action}): {last.reason}" if last else None
 
     @staticmethod
     def _pend(exp: Experiment, action: str, version: str, reason: str) -> None:
