@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from promptevolve.cli import ab as ab_cli
 from promptevolve.cli import calls as calls_cli
 from promptevolve.cli import dataset as dataset_cli
 from promptevolve.cli import keys as keys_cli
@@ -40,6 +41,7 @@ app.add_typer(calls_cli.feedback_app, name="feedback")
 app.add_typer(calls_cli.executions_app, name="executions")
 app.add_typer(keys_cli.app, name="keys")
 app.command("serve")(serve_cli.serve)
+app.add_typer(ab_cli.app, name="ab")
 
 
 @app.callback()

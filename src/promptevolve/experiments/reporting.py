@@ -112,12 +112,13 @@ def analysis_result(
 ) -> AnalysisResult:
     """The public form of one look (see the module docstring)."""
     versions = {a.arm: a.version for a in info.arms}
+    shares = outcome.state.shares_bp if applied else state_before.shares_bp
     arms = [
         ArmResult(
             arm=look.arm,
             version=versions.get(look.arm, "?"),
             is_control=look.arm == plan.control,
-            share=outcome.state.shares_bp.get(look.arm, 0) / 100,
+            share=shares.get(look.arm, 0) / 100,
             exposed=look.exposed,
             units=look.stats.n,
             executions=_executions(look.stats),

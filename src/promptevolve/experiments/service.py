@@ -302,7 +302,7 @@ class ExperimentService:
             if apply and outcome.state != state:
                 self._apply(s, exp, plan, outcome, who)
             coverage = self._coverage(s, exp.id, plan, outcome.state, scoring)
-            if outcome.state.status not in ROUTING:
+            if state.status not in ROUTING:  # a finished experiment: say how it finished
                 outcome = replace(outcome, reason=self._last_reason(s, exp) or outcome.reason)
             result = analysis_result(
                 self._info(s, exp),
