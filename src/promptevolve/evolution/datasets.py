@@ -417,7 +417,7 @@ def build_from_production(
     tally: Counter[str] = Counter()
     items: list[ItemIn] = []
     for execution_id, feedback in list(by_execution.items())[:limit]:
-        execution, version = executions[execution_id]
+        execution, version_or_none = executions[execution_id]
         verdict, correction = _feedback_verdict(feedback)
         if verdict in ("negative", "none"):
             tally["negative"] += verdict == "negative"
@@ -428,14 +428,16 @@ def build_from_production(
         expected = _gold(correction) if correction is not None else _gold(execution.output or "")
         tally[verdict] += 1
         items.append(
-            ItemIn(
-                id=f"exec-{execution_id}",
-                inputs=dict(execution.variables),
-                expected=expected,
-                source=verdict,
-                execution_id=execution_id,
-                output=execution.output,
-                version=version,
+            ItemIn.model_validate(
+                {
+                    "id": f"exec-{execution_id}",
+                    "inputs": dict(execution.variables),
+                    "expected": expected,
+                    "source": verdict,
+                    "execution_id": execution_id,
+                    "output": execution.output,
+                    "version": version_or_none,
+                }
             )
         )
     if not items:

@@ -34,7 +34,7 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -322,7 +322,7 @@ class _Run:
         if why is not None:
             self.invalid.append(Unusable(candidate.strategy, why, str(candidate.template)[:2000]))
             return None
-        entry = _Entry(Candidate(**{**_fields(candidate), "generation": generation}), {})
+        entry = _Entry(replace(candidate, generation=generation), {})
         self.pool[candidate.key] = entry
         return entry
 
@@ -357,10 +357,6 @@ class _Run:
             if idle >= 2 * len(order):
                 return generation, "no strategy proposed anything new"
         return self.config.max_generations, "generation limit reached"
-
-
-def _fields(candidate: Candidate) -> dict[str, object]:
-    return {f: getattr(candidate, f) for f in Candidate.__dataclass_fields__}
 
 
 def run_search(
