@@ -115,6 +115,7 @@ REFUSED = [
         "give min_sample",
     ),
     (("create", "p", "--control", "1.0.0", "--treatment", "1.0.0"), "must be different versions"),
+    (("create", "p", "--control", "1.0.0", "--treatment", "1.1.0", "--mde", "1e-200"), "choose a larger MDE"),
     (("start", "42"), "no experiment with id 42"),
     (("start", "1"), "only a draft or paused one starts"),
     (("promote", "1"), "no winner yet"),

@@ -53,7 +53,7 @@ def test_concurrent_analyses_apply_each_ramp_step_once(store, database_url):
     try:
         for round_ in range(ROUNDS):
             lab.optimizer.cache.invalidate("p")  # another process changed the shares: see them now
-            lab.drive(1000)  # enough for the treatment to pass its step
+            lab.drive(1500)  # enough for the treatment to pass its step (>= 10 units at 2 %)
             barrier.wait()
             outcomes = [results.get(timeout=120) for _ in range(PROCESSES)]
             barrier.wait()

@@ -20,6 +20,7 @@ from promptevolve.scoring import metric_spec
 
 __all__ = [
     "DEFAULT_GUARDRAILS",
+    "MAX_SAMPLE",
     "AnalysisResult",
     "ArmInfo",
     "ArmResult",
@@ -46,7 +47,7 @@ def _known_metric(name: str) -> str:
 class GuardrailSpec(BaseModel):
     """A metric that must not get worse than control by more than ``tolerance``."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     metric: str
     tolerance: float = Field(ge=0.0, description="Allowed worsening, in lift units (0.05 = 5 % if relative)")
@@ -63,16 +64,20 @@ DEFAULT_GUARDRAILS = (
 )
 
 Procedure = Literal["sequential", "msprt", "fixed", "bayesian"]
+#: The largest minimum sample per arm (an integer column; beyond it the MDE is unreachable anyway).
+MAX_SAMPLE = 1_000_000_000
 
 
 class ExperimentCreate(BaseModel):
     """A new experiment between a control version and one or more treatment versions of a prompt."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     prompt: str
     control: str = Field(description="Version of the control variant")
-    treatments: list[str] = Field(min_length=1, description="Versions of the treatment variants")
+    treatments: list[str] = Field(
+        min_length=1, max_length=20, description="Versions of the treatment variants"
+    )
     name: str | None = Field(default=None, max_length=200)
     mode: Literal["ab", "bandit"] = "ab"
     shares: list[float] | None = Field(
@@ -86,7 +91,10 @@ class ExperimentCreate(BaseModel):
     mde: float = Field(default=0.05, gt=0.0, description="Minimum detectable effect, in lift units")
     power: float = Field(default=0.8, gt=0.0, lt=1.0)
     min_sample: int | None = Field(
-        default=None, ge=2, description="Units per arm before any decision; default: from power analysis"
+        default=None,
+        ge=2,
+        le=MAX_SAMPLE,
+        description="Units per arm before any decision; default: from power analysis",
     )
     procedure: Procedure = "sequential"
     seed: str | None = Field(default=None, max_length=64, description="Routing seed; default: random")

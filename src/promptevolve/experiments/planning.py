@@ -17,7 +17,7 @@ from dataclasses import replace
 from sqlalchemy.orm import Session
 
 from promptevolve.core.errors import ValidationError
-from promptevolve.experiments.models import ExperimentCreate
+from promptevolve.experiments.models import MAX_SAMPLE, ExperimentCreate
 from promptevolve.experiments.plan import ExperimentStatus, Guardrail, Mode, Plan, State
 from promptevolve.experiments.procedures import Procedure
 from promptevolve.experiments.rollout import (
@@ -59,14 +59,22 @@ def minimum_sample(
             f"size: give min_sample"
         )
     m = len(request.treatments)
-    n = sample_size_per_arm(
-        baseline_mean=mean,
-        baseline_variance=variance,
-        mde=request.mde,
-        relative=request.relative,
-        alpha=request.alpha / m,
-        power=request.power,
-    )
+    try:
+        n = sample_size_per_arm(
+            baseline_mean=mean,
+            baseline_variance=variance,
+            mde=request.mde,
+            relative=request.relative,
+            alpha=request.alpha / m,
+            power=request.power,
+        )
+    except (OverflowError, ValueError):
+        n = MAX_SAMPLE + 1
+    if n > MAX_SAMPLE:
+        raise ValidationError(
+            f"an MDE of {request.mde:g} on {request.metric} needs more than {MAX_SAMPLE:,} units per arm: "
+            "choose a larger MDE"
+        )
     return max(n, 2), f"{source}: {n} per arm for mde {request.mde:g}, alpha {request.alpha / m:g}"
 
 

@@ -39,7 +39,7 @@ from promptevolve.scoring.sql import ExecutionColumns, metric_expression, score_
 from promptevolve.stats import RatioStats, SampleStats
 from promptevolve.store.tables import Execution, Exposure, Feedback, Score
 
-__all__ = ["ArmSums", "arm_series", "arm_sums", "exposed_units", "variant_sample"]
+__all__ = ["ArmSums", "arm_series", "arm_sums", "call_values", "exposed_units", "variant_sample"]
 
 _FEEDBACK_METRICS = frozenset({"composite", "coverage", "accuracy", "satisfaction", "thumbs", "rating"})
 
@@ -126,8 +126,10 @@ def _feedback_pivot(where: Sequence[ColumnElement[bool]]) -> Any:
     )
 
 
-def _values(spec: MetricSpec, config: ScoringConfig, where: Sequence[ColumnElement[bool]]) -> Select[Any]:
-    """Per call: arm, unit key, time and the metric's value (NULL when the call does not measure it)."""
+def call_values(spec: MetricSpec, config: ScoringConfig, where: Sequence[ColumnElement[bool]]) -> Select[Any]:
+    """Per call matching ``where`` (conditions on ``executions``): columns ``arm``, ``unit`` (unit key),
+    ``ts`` and ``v``, the metric's value (NULL when the call does not measure it). Wrap it in a subquery
+    to aggregate it any other way (per variant, per time bucket)."""
     metrics = score_metrics_needed(spec, config)
     scores = _score_pivot(metrics, where) if metrics else None
     feedback = _feedback_pivot(where) if spec.name in _FEEDBACK_METRICS else None
@@ -212,7 +214,7 @@ def arm_sums(
     until: float | None = None,
 ) -> dict[str, ArmSums]:
     """Sums of ``spec`` per arm over the experiment's calls with ``since <= ts < until``."""
-    units = _per_unit(_values(spec, config, _scope(experiment_id, since, until)).subquery("calls"))
+    units = _per_unit(call_values(spec, config, _scope(experiment_id, since, until)).subquery("calls"))
     rows = s.execute(select(units.c.arm, *_sum_columns(units)).group_by(units.c.arm)).all()
     return {row.arm: _arm_sums(row) for row in rows}
 
@@ -236,7 +238,7 @@ def arm_series(
 ) -> dict[str, list[tuple[int, ArmSums]]]:
     """Per arm, ``(bucket, sums)`` of the units whose first measured call falls in each time bucket
     ``[start + k·width, start + (k+1)·width)``, in bucket order; cumulate them for the chart."""
-    units = _per_unit(_values(spec, config, _scope(experiment_id, start, until)).subquery("calls"))
+    units = _per_unit(call_values(spec, config, _scope(experiment_id, start, until)).subquery("calls"))
     bucket = _bucket(s, units.c.first, start, width).label("bucket")
     query = select(units.c.arm, bucket, *_sum_columns(units)).group_by(units.c.arm, bucket).order_by(bucket)
     out: dict[str, list[tuple[int, ArmSums]]] = {}
@@ -264,7 +266,11 @@ def variant_sample(
     where: list[ColumnElement[bool]] = [Execution.variant_id == variant_id]
     if since is not None:
         where.append(Execution.ts >= since)
-    calls = _values(spec, config, where).subquery("calls")
+    calls = call_values(spec, config, where).subquery("calls")
     v = calls.c.v
     row = s.execute(select(func.count(v), func.sum(v), func.sum(v * v)).where(v.is_not(None))).one()
     return SampleStats(int(row[0]), float(row[1] or 0.0), float(row[2] or 0.0))
+
+
+#: The former private name, still imported by ``api.queries``; use ``call_values``.
+_values = call_values
