@@ -8,6 +8,7 @@ evaluated item: the output, the evaluator's verdict and what the call cost.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +20,7 @@ from promptevolve.evolution.parts import PromptParts, template_chars
 __all__ = ["Candidate", "ItemResult", "Unusable", "mean"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Candidate:
     parts: PromptParts
     settings: ModelSettings
@@ -29,16 +30,17 @@ class Candidate:
     generation: int = 0
     notes: Mapping[str, Any] = field(default_factory=dict)
 
-    @property
+    # Cached: the search reads these many times per generation, and rendering demos is not free.
+    @functools.cached_property
     def template(self) -> str | list[dict[str, str]]:
         return self.parts.to_template()
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
         content = {"template": self.template, "settings": self.settings.model_dump(mode="json")}
         return sha256_hex(canonical_json(content))[:16]
 
-    @property
+    @functools.cached_property
     def chars(self) -> int:
         return template_chars(self.template)
 
