@@ -16,7 +16,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
-from promptevolve.api.errors import Problem, install_error_handlers
+from promptevolve.api.errors import Problem, install_error_handlers, problem_responses
 from promptevolve.api.limits import BodyLimitMiddleware
 from promptevolve.api.routers import evolution, executions, experiments, health, metrics, prompts, variants
 from promptevolve.api.routers.health import package_version
@@ -91,7 +91,9 @@ def create_api(
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=limits.max_body_bytes)
-    for module in (health, executions, prompts, variants, experiments, evolution, metrics):
-        app.include_router(module.router)
+    app.include_router(health.router)
+    for module in (executions, prompts, variants, experiments, evolution, metrics):
+        # Every operation behind a key reads the store to check it: each may answer 503.
+        app.include_router(module.router, responses=problem_responses(503))
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -1,8 +1,7 @@
 """Reads the API needs that no service offers yet. Interim: each belongs in its service, and moves there.
 
 - ``variant_trend``: a metric of one variant per time bucket, bucketed and summed in SQL (count, Σy, Σy²
-  per bucket); it belongs next to ``experiments.sums.arm_series`` (it reuses that module's per-call
-  value query, ``_values``, which is private there).
+  per bucket) over ``experiments.sums.call_values``; it belongs next to ``sums.arm_series``.
 - ``evolution_runs`` / ``evolution_run``: the ``evolutions`` rows grouped by run; they belong in
   ``evolution.service`` (there is no reader of recorded runs yet).
 
@@ -26,7 +25,7 @@ from promptevolve.api.schemas import (
     VariantTrendPublic,
 )
 from promptevolve.core.errors import NotFoundError, ValidationError
-from promptevolve.experiments.sums import _values
+from promptevolve.experiments.sums import call_values
 from promptevolve.registry.versioning import parse_version
 from promptevolve.scoring import ScoringConfig, metric_spec
 from promptevolve.stats import SampleStats
@@ -82,7 +81,7 @@ def variant_trend(
         prompt_row, variant = _variant(s, prompt, version)
         config = ScoringConfig.from_prompt_config(prompt_row.config)
         where = [Execution.variant_id == variant.id, Execution.ts >= since, Execution.ts < until]
-        calls = _values(spec, config, where).subquery("calls")
+        calls = call_values(spec, config, where).subquery("calls")
         offset = (calls.c.ts - literal(since, Double())) / literal(width, Double())
         # ts >= since, so the offset is never negative: SQLite's integer cast truncates, which is a floor
         # there; PostgreSQL's cast rounds, so it needs FLOOR.

@@ -9,15 +9,16 @@ pagination, the bodies of state changes, the execute/track/feedback calls and ev
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from promptevolve.access import Scope
 from promptevolve.client import RunResult
 from promptevolve.core.types import ModelSettings, TemplateKind
 from promptevolve.experiments import ArmResult, GuardrailResult, SrmInfo
 from promptevolve.registry import LineageNode
+from promptevolve.registry.models import NAME_PATTERN
 
 __all__ = [
     "ActivateCreate",
@@ -51,7 +52,17 @@ __all__ = [
 
 T = TypeVar("T")
 
+
+def _no_nul(value: str) -> str:
+    # Executions are written in the background: a value PostgreSQL refuses (NUL in text) must be refused
+    # here, while the caller can still be told.
+    if "\x00" in value:
+        raise ValueError("text may not contain NUL characters")
+    return value
+
+
 Text = str
+StoredText = Annotated[str, AfterValidator(_no_nul)]
 Messages = list[dict[str, str]]
 
 
@@ -142,20 +153,22 @@ class ExecutionCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    prompt: str = Field(min_length=1, max_length=200)
-    version: str | None = Field(default=None, description="Version used; null for the app's own prompt")
-    experiment_id: int | None = None
-    arm: str | None = Field(default=None, max_length=64)
-    unit_id: str | None = Field(default=None, max_length=200)
+    prompt: str = Field(pattern=NAME_PATTERN.pattern)
+    version: StoredText | None = Field(
+        default=None, max_length=64, description="Version used; null for the app's own prompt"
+    )
+    experiment_id: int | None = Field(default=None, ge=1, le=2_147_483_647)
+    arm: StoredText | None = Field(default=None, max_length=64)
+    unit_id: StoredText | None = Field(default=None, max_length=200)
     is_fallback: bool = False
-    fallback_reason: str | None = Field(default=None, max_length=100)
+    fallback_reason: StoredText | None = Field(default=None, max_length=100)
     variables: dict[str, Any] = Field(default_factory=dict)
-    output: str | None = None
-    latency_ms: float | None = Field(default=None, ge=0.0)
-    prompt_tokens: int | None = Field(default=None, ge=0)
-    completion_tokens: int | None = Field(default=None, ge=0)
-    model: str | None = Field(default=None, max_length=200)
-    error: str | None = Field(default=None, max_length=2000, description="Set when the call failed")
+    output: StoredText | None = Field(default=None, max_length=1_000_000)
+    latency_ms: float | None = Field(default=None, ge=0.0, le=1e9)
+    prompt_tokens: int | None = Field(default=None, ge=0, le=2_147_483_647)
+    completion_tokens: int | None = Field(default=None, ge=0, le=2_147_483_647)
+    model: StoredText | None = Field(default=None, max_length=200)
+    error: StoredText | None = Field(default=None, max_length=2000, description="Set when the call failed")
 
 
 class ExecutionRecordedPublic(BaseModel):
@@ -163,10 +176,21 @@ class ExecutionRecordedPublic(BaseModel):
     recorded: bool = Field(description="Committed before the response (201); false: still queued (202)")
 
 
+_FEEDBACK_KINDS = ("thumbs", "rating", "score", "correction")
+
+
 class FeedbackCreate(BaseModel):
     """Feedback on one execution; give at least one of thumbs, rating, score, correction."""
 
-    model_config = ConfigDict(extra="forbid")
+    # The rule "at least one kind" is checked by the feedback service; the schema states it too.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [
+                {"required": [k], "properties": {k: {"not": {"type": "null"}}}} for k in _FEEDBACK_KINDS
+            ]
+        },
+    )
 
     thumbs: bool | None = None
     rating: int | None = Field(default=None, ge=1, le=5)

@@ -52,7 +52,7 @@ def ready(services: ServicesDep) -> ReadinessPublic:
 @router.get(
     "/auth/whoami",
     summary="The key making this request: name, prefix, scopes",
-    responses=problem_responses(401),
+    responses=problem_responses(401, 503),
     tags=["auth"],
 )
 def whoami(key: AnyKey) -> WhoAmIPublic:

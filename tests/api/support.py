@@ -1,0 +1,183 @@
+"""The API under test: an app on a fresh database with three keys, called in process, and helpers that
+build data through the API itself or, for bulk traffic, through the SDK (the same code path as /run)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from promptevolve.access import KeyService
+from promptevolve.api import ApiSettings, create_api
+from promptevolve.client import PromptOptimizer
+from promptevolve.core.ids import new_id
+from promptevolve.core.protocols import Provider
+from promptevolve.core.settings import Settings
+from promptevolve.providers.scripted import ScriptedProvider
+from promptevolve.store.engine import Store
+from promptevolve.store.tables import Feedback
+from promptevolve.store.writes import bulk_insert
+
+PROBLEM = "application/problem+json"
+SCRIPTED = {"provider": "scripted"}
+
+
+@dataclass
+class Api:
+    client: TestClient
+    store: Store
+    settings: Settings
+    keys: dict[str, str]
+
+    def headers(self, who: str = "admin") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[who]}"}
+
+    def get(self, path: str, who: str = "admin", **kwargs: Any) -> Any:
+        return self.client.get(path, headers=self.headers(who), **kwargs)
+
+    def post(self, path: str, json: Any = None, who: str = "admin", **kwargs: Any) -> Any:
+        return self.client.post(path, json=json, headers=self.headers(who), **kwargs)
+
+    def put(self, path: str, json: Any = None, who: str = "admin") -> Any:
+        return self.client.put(path, json=json, headers=self.headers(who))
+
+    def delete(self, path: str, who: str = "admin") -> Any:
+        return self.client.delete(path, headers=self.headers(who))
+
+    def ok(self, response: Any, status: int = 200) -> Any:
+        assert response.status_code == status, response.text
+        return response.json() if response.content else None
+
+
+def make_keys(store: Store) -> dict[str, str]:
+    service = KeyService(store)
+    return {
+        "admin": service.create("admin", ["admin"]).key,
+        "read": service.create("reader", ["read"]).key,
+        "execute": service.create("app", ["execute"]).key,
+    }
+
+
+@contextmanager
+def running_api(
+    database_url: str,
+    *,
+    providers: Mapping[str, Provider] | None = None,
+    api_settings: ApiSettings | None = None,
+    raise_server_exceptions: bool = True,
+) -> Iterator[Api]:
+    settings = Settings(database_url=database_url, actor="test", default_provider="scripted")
+    store = Store.from_url(database_url)
+    keys = make_keys(store)
+    app: FastAPI = create_api(settings, api_settings=api_settings, providers=providers)
+    try:
+        with TestClient(app, raise_server_exceptions=raise_server_exceptions) as client:
+            yield Api(client, store, settings, keys)
+    finally:
+        store.dispose()
+
+
+def register(api: Api, prompt: str, template: Any, **extra: Any) -> dict[str, Any]:
+    body = {"prompt": prompt, "template": template, "settings": SCRIPTED, **extra}
+    response = api.post("/variants", body)
+    assert response.status_code in (200, 201), response.text
+    return response.json()["variant"]
+
+
+def two_variants(api: Api, prompt: str = "p") -> None:
+    """``prompt`` with 1.0.0 (active, production) and 1.1.0 (inactive), both answered by the scripted
+    provider."""
+    register(api, prompt, "Variant A for {{ x }}", description="test prompt", locale="en")
+    register(api, prompt, "Variant B for {{ x }}", rationale="shorter")
+    api.ok(api.post(f"/prompts/{prompt}/variants/1.0.0/activate", {}))
+    api.ok(api.put(f"/prompts/{prompt}/labels/production", {"version": "1.0.0"}))
+
+
+def drive(
+    store: Store,
+    settings: Settings,
+    *,
+    prompt: str = "p",
+    units: int,
+    thumbs: Mapping[str, float],
+    seed: int = 0,
+    start: int = 0,
+) -> list[Any]:
+    """``units`` calls from new units through the SDK (what /run runs), with thumbs feedback per version
+    at the given rates, written in bulk."""
+    rng = random.Random(seed)
+    with PromptOptimizer(store, settings=settings, providers={"scripted": ScriptedProvider()}) as po:
+        results = [po.run(prompt, {"x": i}, unit_id=f"u{start + i}") for i in range(units)]
+        assert po.flush(30)
+    rows = [
+        {
+            "id": new_id(),
+            "execution_id": r.execution_id,
+            "kind": "thumbs",
+            "value": float(rng.random() < thumbs[r.version]),
+            "source": "user",
+            "ts": 0.0,
+        }
+        for r in results
+        if r.status == "ok" and r.version in thumbs
+    ]
+    bulk_insert(store, Feedback.__table__, rows)
+    return results
+
+
+# --- evolution ------------------------------------------------------------------------------------
+
+COLOURS = {
+    "red": "warm",
+    "orange": "warm",
+    "yellow": "warm",
+    "blue": "cold",
+    "green": "cold",
+    "purple": "cold",
+}
+COLOUR_TEMPLATE = [
+    {"role": "system", "content": "Say if the colour is warm or cold."},
+    {"role": "user", "content": "Colour: {{ colour }}"},
+]
+
+
+def colour_model(prompt: Any, settings: Any) -> str:
+    """A scripted model that is right only when shown worked examples, and a proposer that answers each
+    strategy's request in its format (as tests/evolution do)."""
+    text = prompt.as_text()
+    if "<INS>" in text:
+        return "<INS>Classify the colour as warm or cold. Reply with one word.</INS>"
+    if "rules" in text and "- " in text:
+        return "- Reply warm for red, orange and yellow.\n- Reply cold otherwise."
+    if "persona" in text.lower():
+        return "You are a colour scientist who labels colours precisely."
+    if "Why did the instruction fail" in text:
+        return "The instruction never lists which colours are warm."
+    if "Answer:" in text:
+        return COLOURS.get(text.rsplit("Colour:", 1)[-1].split()[0], "cold")
+    return "unsure"
+
+
+def colour_dataset(store: Store, path: Any, n: int = 40) -> None:
+    import json
+
+    from promptevolve.evolution import import_jsonl
+
+    names = list(COLOURS)
+    lines = [
+        json.dumps(
+            {
+                "id": f"c{i:03d}",
+                "inputs": {"colour": f"{names[i % 6]} #{i}"},
+                "expected": COLOURS[names[i % 6]],
+            }
+        )
+        for i in range(n)
+    ]
+    path.write_text("\n".join(lines))
+    import_jsonl(store, "colours", path, seed=1, evaluator="exact")
