@@ -1,4 +1,4 @@
-"""Several processes analyse the same experiment at once: each ramp step is applied exactly once."""
+"""Two processes analyse the same experiment at once: each ramp step is applied exactly once."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from promptevolve.experiments import ExperimentCreate, ExperimentService
 from promptevolve.store.engine import Store
 from promptevolve.store.tables import Decision
 
-PROCESSES = 3
+PROCESSES = 2
 ROUNDS = 3
 
 
@@ -57,7 +57,7 @@ def test_concurrent_analyses_apply_each_ramp_step_once(store, database_url):
             barrier.wait()
             outcomes = [results.get(timeout=120) for _ in range(PROCESSES)]
             barrier.wait()
-            assert sorted(map(tuple, outcomes)) == [(), (), ("ramp_step",)], f"round {round_}: {outcomes}"
+            assert sorted(map(tuple, outcomes)) == [(), ("ramp_step",)], f"round {round_}: {outcomes}"
             assert lab.service.get(info.id).ramp_step == round_ + 1
     finally:
         barrier.abort()  # on a failure, release the analysts instead of waiting for them

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import replace
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 from promptevolve.core.errors import ValidationError
@@ -60,14 +61,15 @@ def minimum_sample(
         )
     m = len(request.treatments)
     try:
-        n = sample_size_per_arm(
-            baseline_mean=mean,
-            baseline_variance=variance,
-            mde=request.mde,
-            relative=request.relative,
-            alpha=request.alpha / m,
-            power=request.power,
-        )
+        with np.errstate(over="ignore"):  # an unreachable MDE overflows to inf: refused below
+            n = sample_size_per_arm(
+                baseline_mean=mean,
+                baseline_variance=variance,
+                mde=request.mde,
+                relative=request.relative,
+                alpha=request.alpha / m,
+                power=request.power,
+            )
     except (OverflowError, ValueError):
         n = MAX_SAMPLE + 1
     if n > MAX_SAMPLE:

@@ -20,6 +20,7 @@ default is the system clock.
 
 from __future__ import annotations
 
+import builtins
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -101,7 +102,7 @@ class ExperimentService:
                 query = query.where(Experiment.prompt_id == self._prompt(s, prompt).id)
             return [self._info(s, e) for e in s.scalars(query)]
 
-    def decisions(self, experiment_id: int) -> list[DecisionRecord]:
+    def decisions(self, experiment_id: int) -> builtins.list[DecisionRecord]:
         with self.store.read() as s:
             self._experiment(s, experiment_id)
             rows = s.scalars(
@@ -381,7 +382,7 @@ class ExperimentService:
         return variant
 
     @staticmethod
-    def _arms(s: Session, exp: Experiment) -> list[ExperimentArm]:
+    def _arms(s: Session, exp: Experiment) -> builtins.list[ExperimentArm]:
         return list(
             s.scalars(
                 select(ExperimentArm).where(ExperimentArm.experiment_id == exp.id).order_by(ExperimentArm.arm)

@@ -133,7 +133,7 @@ def call_values(spec: MetricSpec, config: ScoringConfig, where: Sequence[ColumnE
     metrics = score_metrics_needed(spec, config)
     scores = _score_pivot(metrics, where) if metrics else None
     feedback = _feedback_pivot(where) if spec.name in _FEEDBACK_METRICS else None
-    none = literal(None, Double())
+    none: Any = literal(None, Double())
 
     def score(name: str) -> Any:
         return scores.c[f"s{metrics.index(name)}"] if scores is not None and name in metrics else none
@@ -153,7 +153,7 @@ def call_values(spec: MetricSpec, config: ScoringConfig, where: Sequence[ColumnE
         feedback_score=fb("score"),
         correction_match=fb("correction"),
     )
-    query = select(
+    query: Any = select(
         Execution.arm.label("arm"),
         func.coalesce(Execution.unit_hash, Execution.id).label("unit"),
         Execution.ts.label("ts"),
@@ -183,7 +183,8 @@ def _per_unit(values: Any) -> Any:
 
 
 def _sum_columns(units: Any) -> list[Any]:
-    x, z = units.c.x, cast(units.c.z, Double())
+    x: Any = units.c.x
+    z: Any = cast(units.c.z, Double())
     return [
         func.count().label("units"),
         func.sum(x).label("sum_x"),

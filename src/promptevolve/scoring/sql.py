@@ -15,15 +15,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, Double, and_, case, func, literal, null
+from sqlalchemy import ColumnElement, Double, SQLColumnExpression, and_, case, func, literal, null
 
 from promptevolve.scoring.composite import COMPONENTS, ScoringConfig
 from promptevolve.scoring.metrics import MetricSpec
 
 __all__ = ["ExecutionColumns", "component_expressions", "metric_expression", "score_metrics_needed"]
 
-Expr = ColumnElement[float]
+#: A column expression of one execution's value (SQLAlchemy types it loosely; so do we).
+Expr = SQLColumnExpression[Any]
 
 
 @dataclass(frozen=True)
@@ -32,11 +34,11 @@ class ExecutionColumns:
     of metric ``name`` (NULL when it has none); the feedback columns are means over its feedback rows
     (NULL when none); ``correction_match`` is 1 when every correction equals the output, else 0."""
 
-    status: ColumnElement[str]
+    status: Expr
     latency_ms: Expr
     cost_usd: Expr
-    prompt_tokens: ColumnElement[int]
-    completion_tokens: ColumnElement[int]
+    prompt_tokens: Expr
+    completion_tokens: Expr
     score: Callable[[str], Expr]
     thumbs: Expr
     rating: Expr
