@@ -11,6 +11,7 @@ from tests.experiments.support import make_lab
 from promptevolve.core.errors import ConflictError, NotFoundError, ValidationError
 from promptevolve.core.ids import new_id
 from promptevolve.experiments import ExperimentCreate
+from promptevolve.experiments.chart import report_html
 from promptevolve.store.tables import Decision, Execution, Experiment, Exposure, Score
 from promptevolve.store.writes import bulk_insert
 
@@ -257,3 +258,17 @@ def test_refused_operations_name_the_problem_and_write_nothing(lab, db_snapshot)
     with lab.store.read() as s:
         assert s.scalar(select(func.count()).select_from(Decision)) == 3
         assert s.scalar(select(func.count()).select_from(Execution)) == 0
+
+
+def test_the_report_series_ends_at_the_current_analysis_and_renders_as_html(lab):
+    info = lab.service.create(request(ramp=[], min_sample=10**6))
+    lab.service.start(info.id)
+    for _ in range(3):
+        lab.drive(200, thumbs={"1.0.0": 0.5, "1.1.0": 0.6})
+    report = lab.service.report(info.id, buckets=10)
+    last = [p for p in report.series if p.arm == "treatment"][-1]
+    lift = next(a.lift for a in report.analysis.arms if a.arm == "treatment")
+    assert last.estimate == pytest.approx(lift.estimate) and last.units + last.units_control == 600
+    assert report.series_start is not None and [d.action for d in report.decisions] == ["create", "start"]
+    page = report_html(report)
+    assert page.count("<svg") == 1 and "<polygon" in page and 'class="boundary"' in page
