@@ -632,12 +632,13 @@ def decide(plan: Plan, state: State, obs: Observation, *, now: float, rng: np.ra
     state, notes, blocked = _srm_gate(look, state)
     if blocked is not None:
         return blocked
-    if plan.mode is Mode.BANDIT:
-        return _bandit(look, state, notes, rng)
     if state.winner is not None:
         return _ramp_winner(look, state, notes)
     if state.status is _S.RAMPING:
         return _ramp_up(look, state, notes)
     primary = _primary(plan, state, obs)
     state = replace(state, primary={**state.primary, **{a: p.tracker for a, p in primary.items()}})
-    return _measure(replace(look, primary=primary), state, notes)
+    look = replace(look, primary=primary)
+    if plan.mode is Mode.BANDIT:  # lifts are reported; the shares follow Thompson sampling
+        return _bandit(look, state, notes, rng)
+    return _measure(look, state, notes)
