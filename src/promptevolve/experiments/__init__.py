@@ -17,6 +17,7 @@ harm, ``stopped`` by hand; ``paused`` in between. Routing (``registry.serving``)
 shares while the status is ``ramping`` or ``running``.
 """
 
+from promptevolve.experiments.chart import report_html
 from promptevolve.experiments.models import (
     DEFAULT_GUARDRAILS,
     AnalysisResult,
@@ -52,4 +53,5 @@ __all__ = [
     "LiftInfo",
     "SeriesPoint",
     "SrmInfo",
+    "report_html",
 ]
