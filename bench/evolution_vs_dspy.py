@@ -46,6 +46,8 @@ from promptevolve.evolution import (  # noqa: E402
     load_examples,
     run_search,
 )
+from promptevolve.evolution.budget import BudgetMeter  # noqa: E402
+from promptevolve.evolution.runner import CandidateRunner  # noqa: E402
 from promptevolve.evolution.service import _candidate  # noqa: E402
 from promptevolve.providers import LocalProvider  # noqa: E402
 from promptevolve.registry import Registry, install_baselines  # noqa: E402
@@ -122,8 +124,39 @@ def run_ours(
         out["evolved_test"] = [g.child.mean, g.child.low, g.child.high]
         out["improvement"] = [g.improvement.mean, g.improvement.low, g.improvement.high]
         out["gate_passed"] = g.passed
-    out["parent_test_scores"] = [r.score for r in result.parent_test]
+    out["parent_validation"] = result.parent_validation
+    out["candidates"] = [
+        {
+            "strategy": c.candidate.strategy,
+            "rung": c.rung,
+            "train": round(c.train_score, 3),
+            "items": c.train_items,
+            "validation": c.validation_score,
+            "chars": c.candidate.chars,
+            "rationale": c.candidate.rationale[:100],
+        }
+        for c in result.candidates
+    ]
+    out["unusable_reasons"] = [u.reason for u in result.unusable]
+    parent_test = [r.score for r in result.parent_test]
+    if not parent_test:
+        # No winner reached the test split: score the baseline (and the best finalist, for reference)
+        # on it outside the run's budget, so the DSPy comparison has a baseline. Reported separately.
+        meter = BudgetMeter(Budget(max_calls=2 * len(data.test)))
+        runner = CandidateRunner(provider=provider, evaluator=LeadEnrichment(), meter=meter)
+        parent_test = [r.score for r in runner.run(_candidate(parent), data.test).results]
+        out["baseline_test"] = _interval(parent_test)
+        if result.finalists:
+            best = [r.score for r in runner.run(result.finalists[0].candidate, data.test).results]
+            out["best_finalist_test_not_selected"] = _interval(best)
+        out["reference_calls_outside_budget"] = meter.spend().calls
+    out["parent_test_scores"] = parent_test
     return out
+
+
+def _interval(scores: list[float]) -> list[float]:
+    i = bootstrap_mean(scores, rng=np.random.default_rng(0))
+    return [round(i.mean, 4), round(i.low, 4), round(i.high, 4)]
 
 
 # --- DSPy ----------------------------------------------------------------------------------------
@@ -179,7 +212,7 @@ def dspy_side(
             api_base=f"{server.base_url}",
             api_key="local",
             temperature=0.0,
-            max_tokens=200,
+            max_tokens=150,
             cache=False,
             num_retries=0,
         )
@@ -187,16 +220,14 @@ def dspy_side(
         program = dspy.Predict(Enrich)
         before = len(server.requests)
         zero = score_on(program, test)
-        results["dspy_zero_shot_test"] = list(
-            bootstrap_mean(zero, rng=np.random.default_rng(0)).__dict__.values()
-        )[:3]
+        results["dspy_zero_shot_test"] = _interval(zero)
         results["dspy_zero_shot_calls"] = len(server.requests) - before
         optimizers = {
             "bootstrap_fewshot_rs": lambda: dspy.BootstrapFewShotWithRandomSearch(
                 metric=metric,
                 max_bootstrapped_demos=2,
                 max_labeled_demos=4,
-                num_candidate_programs=3,
+                num_candidate_programs=2,
                 num_threads=1,
             ).compile(program, trainset=train, valset=val),
             "miprov2_light": lambda: dspy.MIPROv2(
@@ -229,9 +260,7 @@ def dspy_side(
             else:
                 test_scores = score_on(box["program"], test)
                 entry["status"] = "finished"
-                entry["test"] = list(
-                    bootstrap_mean(test_scores, rng=np.random.default_rng(0)).__dict__.values()
-                )[:3]
+                entry["test"] = _interval(test_scores)
                 if len(baseline) == len(test_scores):
                     g = gate(baseline, test_scores, rng=np.random.default_rng(0))
                     entry["vs_baseline"] = [g.improvement.mean, g.improvement.low, g.improvement.high]
