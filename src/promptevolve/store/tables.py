@@ -383,3 +383,48 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column()
     revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+# --- autopilot ------------------------------------------------------------------------------------
+
+
+class AutopilotLease(Base):
+    """The autopilot's lock on one prompt: one holder at a time, until ``expires_at`` (epoch seconds,
+    compared in SQL like the telemetry times) unless renewed; a crashed holder's lease simply expires."""
+
+    __tablename__ = "autopilot_leases"
+
+    prompt_id: Mapped[int] = mapped_column(ForeignKey("prompts.id", ondelete="CASCADE"), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    phase: Mapped[str | None] = mapped_column(String(40))
+    acquired_at: Mapped[float] = mapped_column(Double)
+    expires_at: Mapped[float] = mapped_column(Double)
+
+
+class AutopilotBudget(Base):
+    """The autopilot's evolution spend per prompt and day (the policy's time zone): calls and tokens
+    spent plus those reserved by a round still running, so a daily limit holds across processes."""
+
+    __tablename__ = "autopilot_budget"
+
+    prompt_id: Mapped[int] = mapped_column(ForeignKey("prompts.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    calls: Mapped[int] = mapped_column(Integer, default=0)
+    tokens: Mapped[int] = mapped_column(Integer, default=0)
+    rounds: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AutopilotDrift(Base):
+    """The drift detector's state for the variant serving a prompt (reference level, CUSUM sums, the
+    last execution consumed, a pending alarm): the detector itself is pure code in ``autopilot.drift``."""
+
+    __tablename__ = "autopilot_drift"
+
+    prompt_id: Mapped[int] = mapped_column(ForeignKey("prompts.id", ondelete="CASCADE"), primary_key=True)
+    variant_id: Mapped[int | None] = mapped_column(ForeignKey("prompt_variants.id", ondelete="SET NULL"))
+    state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+__all__ += ["AutopilotBudget", "AutopilotDrift", "AutopilotLease"]
