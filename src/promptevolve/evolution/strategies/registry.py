@@ -6,9 +6,8 @@ The same mechanism as providers and evaluators: a plugin declares::
     mine = "my_package.strategy:MyStrategy"
 
 and promptevolve's six strategies are declared in its ``pyproject.toml`` the same way.
-``BUILTIN_STRATEGIES`` is the fallback for a name no entry point declares (a source checkout whose
-metadata predates the entry points); an entry point wins over it, and two entry points for one name
-are a ``ConfigurationError``.
+``BUILTIN_STRATEGIES`` lists the same names and counts as a declaration merged with the entry points;
+a name declared with two different targets is a ``ConfigurationError``, as for providers.
 """
 
 from __future__ import annotations
@@ -57,10 +56,10 @@ def create_strategy(name: str, **options: Any) -> Strategy:
     declared = _entry_point_values().get(name, set())
     if len(declared) > 1:
         raise ConfigurationError(
-            f"strategy {name!r} is declared by several entry points in group {ENTRY_POINT_GROUP!r}: "
+            f"strategy {name!r} is declared with several targets in group {ENTRY_POINT_GROUP!r}: "
             f"{', '.join(sorted(declared))}; uninstall all but one"
         )
-    target = next(iter(declared), None) or BUILTIN_STRATEGIES.get(name)
+    target = next(iter(declared), None)
     if target is None:
         raise ConfigurationError(
             f"unknown strategy {name!r}; known strategies: {', '.join(available_strategies())}"
@@ -77,7 +76,8 @@ def create_strategy(name: str, **options: Any) -> Strategy:
 
 
 def _entry_point_values() -> dict[str, set[str]]:
-    found: dict[str, set[str]] = {}
+    """name → the targets declared for it by ``BUILTIN_STRATEGIES`` and by entry points."""
+    found: dict[str, set[str]] = {name: {target} for name, target in BUILTIN_STRATEGIES.items()}
     for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         found.setdefault(entry_point.name, set()).add(entry_point.value.replace(" ", ""))
     return found

@@ -7,9 +7,10 @@ An evaluator plugin is a distribution that declares, in its ``pyproject.toml``::
 
 where ``Bleu(**options)`` builds a ``promptevolve.scoring.evaluators.Evaluator``. promptevolve's own
 evaluators are declared in promptevolve's ``pyproject.toml`` in exactly that form. ``BUILTIN_EVALUATORS``
-holds the same names as a fallback consulted only for a name that no entry point declares (a source
-checkout whose metadata predates the entry points); an entry point with a built-in name wins, and two
-different entry points for one name are a ``ConfigurationError``. Entry points are read on each lookup,
+lists the same names and counts as a declaration merged with the entry points (lookup works from an
+install whose metadata predates them; the metadata repeating it changes nothing). A name declared with
+two different targets (a plugin claiming ``exact``, or two plugins one name) is a ``ConfigurationError``,
+as for providers. Entry points are read on each lookup,
 so nothing is cached at import time and a plugin installed later is found.
 """
 
@@ -62,10 +63,10 @@ def evaluator_factory(name: str) -> EvaluatorFactory:
     declared = _entry_point_values().get(name, set())
     if len(declared) > 1:
         raise ConfigurationError(
-            f"evaluator {name!r} is declared by several entry points in group {ENTRY_POINT_GROUP!r}: "
+            f"evaluator {name!r} is declared with several targets in group {ENTRY_POINT_GROUP!r}: "
             f"{', '.join(sorted(declared))}; uninstall all but one"
         )
-    target = next(iter(declared), None) or BUILTIN_EVALUATORS.get(name)
+    target = next(iter(declared), None)
     if target is None:
         raise ConfigurationError(
             f"unknown evaluator {name!r}; known evaluators: {', '.join(available_evaluators())}. "
@@ -93,7 +94,8 @@ def create_evaluator(name: str, **options: Any) -> Evaluator:
 
 
 def _entry_point_values() -> dict[str, set[str]]:
-    found: dict[str, set[str]] = {}
+    """name → the targets declared for it by ``BUILTIN_EVALUATORS`` and by entry points."""
+    found: dict[str, set[str]] = {name: {target} for name, target in BUILTIN_EVALUATORS.items()}
     for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         found.setdefault(entry_point.name, set()).add(entry_point.value.replace(" ", ""))
     return found
