@@ -107,12 +107,13 @@ def drive(
     thumbs: Mapping[str, float],
     seed: int = 0,
     start: int = 0,
+    variable: str = "x",
 ) -> list[Any]:
     """``units`` calls from new units through the SDK (what /run runs), with thumbs feedback per version
     at the given rates, written in bulk."""
     rng = random.Random(seed)
     with PromptOptimizer(store, settings=settings, providers={"scripted": ScriptedProvider()}) as po:
-        results = [po.run(prompt, {"x": i}, unit_id=f"u{start + i}") for i in range(units)]
+        results = [po.run(prompt, {variable: i}, unit_id=f"u{start + i}") for i in range(units)]
         assert po.flush(30)
     rows = [
         {
