@@ -117,10 +117,10 @@ def _axes(frame: _Frame, y_ticks: Sequence[float], y_label: str) -> list[str]:
         out.append(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>')
         out.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{_fmt_number(t)}</text>')
     span = frame.x1 - frame.x0
-    for i in range(5):
+    for i, anchor in enumerate(("start", "middle", "middle", "middle", "end")):
         x = frame.x0 + span * i / 4
         out.append(
-            f'<text x="{frame.px(x):.1f}" y="{HEIGHT - BOTTOM + 18}" text-anchor="middle">'
+            f'<text x="{frame.px(x):.1f}" y="{HEIGHT - BOTTOM + 18}" text-anchor="{anchor}">'
             f"{_fmt_time(x, span)}</text>"
         )
     out.append(
@@ -232,7 +232,7 @@ def lift_chart(
 
 # --- lineage --------------------------------------------------------------------------------------
 
-_BOX_W, _BOX_H, _COL, _ROW = 150, 46, 230, 64
+_BOX_W, _BOX_H, _COL, _ROW = 186, 46, 262, 64
 
 
 def _layout(roots: Sequence[LineageBox]) -> dict[int, tuple[LineageBox, int, float]]:

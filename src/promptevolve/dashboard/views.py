@@ -32,6 +32,7 @@ METRICS = {
     "composite": ("composite score", True),
     "accuracy": ("accuracy", True),
     "satisfaction": ("satisfaction", True),
+    "thumbs": ("thumbs-up rate", True),
     "latency_ms": ("latency (ms)", False),
     "error_rate": ("error rate", True),
     "cost_usd": ("cost (USD)", False),
