@@ -8,7 +8,7 @@ they need by the type of one parameter: ``ReadKey``, ``ExecuteKey`` or ``AdminKe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, TypeVar
 
@@ -42,7 +42,11 @@ _bearer = HTTPBearer(
 )
 
 
-def get_services(request: Request) -> Services:
+# Dependencies that do no I/O are ``async``: FastAPI runs a plain ``def`` dependency in the thread pool,
+# a hop that costs more than the function itself.
+
+
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -60,8 +64,8 @@ def authenticated(
 AnyKey = Annotated[ApiKeyInfo, Depends(authenticated)]
 
 
-def _requiring(scope: Scope) -> Callable[[ApiKeyInfo], ApiKeyInfo]:
-    def check(key: AnyKey) -> ApiKeyInfo:
+def _requiring(scope: Scope) -> Callable[[ApiKeyInfo], Awaitable[ApiKeyInfo]]:
+    async def check(key: AnyKey) -> ApiKeyInfo:
         KeyService.require(key, scope)
         return key
 
@@ -99,7 +103,7 @@ class Pagination:
         return Page[T](items=list(items), total=total, limit=self.limit, offset=self.offset, next=following)
 
 
-def pagination(
+async def pagination(
     request: Request,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Items per page")] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000, description="Items to skip")] = 0,

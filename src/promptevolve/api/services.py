@@ -6,7 +6,7 @@ disposes of the engine. The registry and the experiment service share the optimi
 invalidation, so a change made through the API is served by this process at once (other processes see
 it within the cache's TTL, as for any SDK).
 
-The recorder of a server polls its queue every 10 ms instead of the SDK's 200 ms: ``execute`` and
+The recorder of a server polls its queue every 5 ms instead of the SDK's 200 ms: ``execute`` and
 ``track`` answer only once their execution is committed (so feedback sent to another worker finds it),
 and the interval is the floor of that wait.
 """
@@ -49,7 +49,9 @@ class ApiSettings(BaseSettings):
     record_wait_s: float = Field(
         default=5.0, ge=0.0, description="How long execute and track wait for their execution's commit"
     )
-    recorder_interval_s: float = Field(default=0.01, gt=0.0, le=1.0)
+    recorder_interval_s: float = Field(
+        default=0.005, gt=0.0, le=1.0, description="How often the recorder writes queued executions"
+    )
     evolution_workers: int = Field(default=1, ge=1, le=8, description="Evolution jobs run at once")
 
 
