@@ -5,8 +5,8 @@ with the button, and a read-only key neither sees the button nor gets past the A
 
 Screenshots go to ``ci-output/screenshots/``; with ``PROMPTEVOLVE_README_SCREENSHOT=1`` the experiment
 page is also saved as ``docs/img/dashboard.png`` (the README's picture; off by default so that a test run
-leaves the tree clean). Chromium: ``apt-get install -y chromium`` (``/usr/bin/chromium``, or
-``PROMPTEVOLVE_CHROMIUM``); Playwright's own browser download is not used.
+leaves the tree clean). Chromium: ``apt-get install -y --no-install-recommends chromium``
+(``/usr/bin/chromium``, or ``PROMPTEVOLVE_CHROMIUM``); Playwright's own browser download is not used.
 """
 
 from __future__ import annotations
@@ -47,11 +47,6 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-pytestmark = pytest.mark.skipif(
-    shutil.which(CHROMIUM) is None and not Path(CHROMIUM).exists(),
-    reason=f"no Chromium at {CHROMIUM}: apt-get install -y chromium",
-)
 
 
 @dataclass
@@ -101,6 +96,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    if shutil.which(CHROMIUM) is None:  # never skipped silently, as PostgreSQL tests
+        pytest.fail(f"no Chromium at {CHROMIUM}: apt-get install -y --no-install-recommends chromium")
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)

@@ -92,7 +92,9 @@ def start(body: EvolveRequest, services: ServicesDep, key: AdminKey) -> Evolutio
 
 
 @router.get(
-    "/evolution/jobs", summary="Evolution jobs of this server process, newest first [read]", responses=_READ
+    "/evolution/jobs",
+    summary="Evolution jobs of this server process, newest first [read]",
+    responses=problem_responses(401, 403, 422),
 )
 def jobs(services: ServicesDep, key: ReadKey, page: PaginationDep) -> Page[EvolutionJobPublic]:
     return page.page([_job(j) for j in services.jobs.list()])
@@ -119,7 +121,10 @@ def run(run_id: RunId, services: ServicesDep, key: ReadKey) -> EvolutionRunPubli
 
 
 @router.get(
-    "/datasets", summary="Datasets for evolution and evaluation [read]", responses=_READ, tags=["datasets"]
+    "/datasets",
+    summary="Datasets for evolution and evaluation [read]",
+    responses=problem_responses(401, 403, 422),
+    tags=["datasets"],
 )
 def datasets(services: ServicesDep, key: ReadKey, page: PaginationDep) -> Page[DatasetPublic]:
     return page.page([_dataset(d) for d in list_datasets(services.store)])

@@ -20,7 +20,11 @@ _READ = problem_responses(401, 403, 404, 422)
 _WRITE = problem_responses(401, 403, 404, 409, 422)
 
 
-@router.get("", summary="Prompts with their active versions and labels [read]", responses=_READ)
+@router.get(
+    "",
+    summary="Prompts with their active versions and labels [read]",
+    responses=problem_responses(401, 403, 422),
+)
 def list_prompts(services: ServicesDep, key: ReadKey, page: PaginationDep) -> Page[PromptSummary]:
     return page.page(services.registry.list_prompts())
 
