@@ -7,6 +7,7 @@ every decision in the ``decisions`` table). The parts, one job a module:
 - ``plan``: the plan and running state as frozen values, stored in ``experiments.config``;
 - ``procedures``: one comparison under the sequential, mSPRT, fixed-horizon or Bayesian procedure;
 - ``rollout``: ramp ladder, shares per step, step readiness (pure);
+- ``looks``: the comparisons of one look (guardrails, primary metric, SRM), pure;
 - ``decide``: the decision rule, pure (clock and random generator passed in);
 - ``sums``: per-arm sufficient statistics in SQL (units, Σx, Σx², …), and over time;
 - ``reporting``: analysis results and the lift over time; ``chart``: the self-contained HTML report;

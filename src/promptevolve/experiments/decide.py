@@ -50,23 +50,29 @@ from typing import Any
 
 import numpy as np
 
+from promptevolve.experiments.looks import (
+    EMPTY,
+    GuardrailLook,
+    Observation,
+    PrimaryLook,
+    guardrail_looks,
+    harm_bound,
+    primary_looks,
+    srm_check,
+    with_guardrail_trackers,
+)
 from promptevolve.experiments.plan import (
     FULL_BP,
     ROUTING,
     ExperimentStatus,
-    Guardrail,
     Mode,
     Plan,
     State,
     Tracker,
 )
 from promptevolve.experiments.procedures import (
-    ALWAYS_VALID,
     Comparison,
     Procedure,
-    TestSettings,
-    compare,
-    directional_p,
 )
 from promptevolve.experiments.rollout import (
     live_treatments,
@@ -79,23 +85,11 @@ from promptevolve.experiments.rollout import (
     winner_step_after,
 )
 from promptevolve.routing.bandit import thompson_weights_normal
-from promptevolve.stats import ArmStats, SampleStats, SrmResult, Status, holm, srm_test
+from promptevolve.stats import ArmStats, SrmResult, Status, holm
 
 __all__ = ["ArmLook", "GuardrailLook", "Note", "Observation", "Outcome", "decide"]
 
-_EMPTY = SampleStats(0, 0.0, 0.0)
 _S = ExperimentStatus
-
-
-@dataclass(frozen=True)
-class Observation:
-    """What the store measured for this look: units exposed per arm in the current phase (after the
-    grace period), the primary metric per arm over the measurement window, and each guardrail metric
-    per arm since the start."""
-
-    units: Mapping[str, int]
-    primary: Mapping[str, ArmStats]
-    guardrails: Mapping[str, Mapping[str, ArmStats]]
 
 
 @dataclass(frozen=True)
@@ -105,24 +99,6 @@ class Note:
     action: str
     reason: str
     figures: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class GuardrailLook:
-    metric: str
-    arm: str
-    comparison: Comparison
-    tracker: Tracker
-    p_adjusted: float
-    harmed: bool
-    units: tuple[int, int] = (0, 0)  # (control, arm) units measured on the metric
-
-
-@dataclass(frozen=True)
-class PrimaryLook:
-    comparison: Comparison
-    tracker: Tracker
-    p_adjusted: float
 
 
 @dataclass(frozen=True)
@@ -170,97 +146,6 @@ class _Look:
 # --- comparisons --------------------------------------------------------------------------------------
 
 
-def _track(
-    old: Tracker | None, c: Comparison, settings: TestSettings, sign: int, accumulate: bool
-) -> Tracker:
-    if not c.ok:
-        return old or Tracker()
-    better = directional_p(c, settings, side=sign)
-    worse = directional_p(c, settings, side=-sign)
-    if old is None or not accumulate:
-        return Tracker(1, c.ci_low, c.ci_high, better, worse)
-    return Tracker(
-        old.looks + 1,
-        max(old.low, c.ci_low),
-        min(old.high, c.ci_high),
-        min(old.p_better, better),
-        min(old.p_worse, worse),
-        old.p_harm,
-    )
-
-
-def _guarded_arms(plan: Plan, state: State) -> tuple[str, ...]:
-    if state.winner is not None:
-        return (state.winner,)
-    return live_treatments(plan, state)
-
-
-def _check_guardrail(
-    plan: Plan, state: State, obs: Observation, g: Guardrail, arms: Sequence[str]
-) -> list[GuardrailLook]:
-    settings = TestSettings(Procedure.SEQUENTIAL, plan.guardrail_alpha / len(arms), g.relative, plan.tuning)
-    stats = obs.guardrails.get(g.metric, {})
-    control = stats.get(plan.control, _EMPTY)
-    sign = g.spec.sign
-    old = state.guardrails.get(g.metric, {})
-    looks = []
-    for arm in arms:
-        mine = stats.get(arm, _EMPTY)
-        units = (int(control.n), int(mine.n))
-        if min(units) < plan.guardrail_min_units:  # asymptotic tests need some units
-            looks.append((arm, compare(_EMPTY, _EMPTY, settings), old.get(arm) or Tracker(), units))
-            continue
-        c = compare(control, mine, settings)
-        tracker = _track(old.get(arm), c, settings, sign, accumulate=True)
-        harm = directional_p(c, settings, null=-sign * g.tolerance, side=-sign)
-        looks.append((arm, c, replace(tracker, p_harm=min(tracker.p_harm, harm)), units))
-    adjusted = holm([t.p_harm for _, _, t, _ in looks])
-    return [
-        GuardrailLook(g.metric, arm, c, t, float(p), bool(p < plan.guardrail_alpha), units)
-        for (arm, c, t, units), p in zip(looks, adjusted, strict=True)
-    ]
-
-
-def _guardrails(plan: Plan, state: State, obs: Observation) -> tuple[GuardrailLook, ...]:
-    arms = _guarded_arms(plan, state)
-    if not arms:
-        return ()
-    return tuple(g for rail in plan.guardrails for g in _check_guardrail(plan, state, obs, rail, arms))
-
-
-def _with_guardrail_trackers(state: State, looks: Sequence[GuardrailLook]) -> State:
-    trackers = {metric: dict(arms) for metric, arms in state.guardrails.items()}
-    for g in looks:
-        trackers.setdefault(g.metric, {})[g.arm] = g.tracker
-    return replace(state, guardrails=trackers)
-
-
-def _srm(plan: Plan, state: State, obs: Observation) -> SrmResult | None:
-    arms = [a for a in plan.arms if state.shares_bp.get(a, 0) > 0 or obs.units.get(a, 0) > 0]
-    counts = [obs.units.get(a, 0) for a in arms]
-    if sum(counts) == 0 or len(arms) < 2:
-        return None
-    return srm_test(counts, [state.shares_bp.get(a, 0) for a in arms])
-
-
-def _primary(plan: Plan, state: State, obs: Observation) -> dict[str, PrimaryLook]:
-    """Live treatments against the control on the primary metric; trackers updated; Holm on p-better."""
-    arms = live_treatments(plan, state)
-    if state.measure_since is None or not arms:
-        return {}
-    settings = TestSettings(plan.procedure, plan.alpha / len(arms), plan.relative, plan.tuning, plan.tau_sq)
-    control = obs.primary.get(plan.control, _EMPTY)
-    accumulate = plan.procedure in ALWAYS_VALID
-    pairs = {}
-    for arm in arms:
-        c = compare(control, obs.primary.get(arm, _EMPTY), settings)
-        pairs[arm] = (c, _track(state.primary.get(arm), c, settings, plan.spec.sign, accumulate))
-    adjusted = holm([t.p_better for _, t in pairs.values()])
-    return {
-        arm: PrimaryLook(c, t, float(p)) for (arm, (c, t)), p in zip(pairs.items(), adjusted, strict=True)
-    }
-
-
 # --- figures and words --------------------------------------------------------------------------------
 
 
@@ -294,7 +179,7 @@ def _lift_figures(c: Comparison, t: Tracker) -> dict[str, Any]:
 def _figures(look: _Look, before: State, after: State, **extra: Any) -> dict[str, Any]:
     arms: dict[str, Any] = {}
     for arm in look.plan.arms:
-        stats = look.obs.primary.get(arm, _EMPTY)
+        stats = look.obs.primary.get(arm, EMPTY)
         entry: dict[str, Any] = {"units": stats.n, "mean": stats.mean, "exposed": look.obs.units.get(arm, 0)}
         if look.primary and arm in look.primary:
             p = look.primary[arm]
@@ -345,7 +230,7 @@ def _outcome(look: _Look, state: State, verdict: str, reason: str, notes: Sequen
             arm=arm,
             share_bp=state.shares_bp.get(arm, 0),
             exposed=look.obs.units.get(arm, 0),
-            stats=look.obs.primary.get(arm, _EMPTY),
+            stats=look.obs.primary.get(arm, EMPTY),
             primary=(look.primary or {}).get(arm),
             probability_best=(look.probability_best or {}).get(arm),
             guardrails=tuple(g for g in look.guardrails if g.arm == arm),
@@ -412,11 +297,6 @@ def _srm_gate(look: _Look, state: State) -> tuple[State, list[Note], Outcome | N
     return state, [], None
 
 
-def _harm_bound(g: GuardrailLook, rail: Guardrail) -> float:
-    """The always-valid bound on how much worse than control the arm may be (harmful side)."""
-    return g.tracker.high if rail.spec.sign < 0 else -g.tracker.low
-
-
 def _guardrails_clear(look: _Look, arms: Sequence[str]) -> str | None:
     """``None`` when every guardrail shows harm below ``step_margin`` × tolerance for ``arms``; else
     what the step waits for. A comparison the data cannot make (constant arms, a relative lift over a
@@ -430,7 +310,7 @@ def _guardrails_clear(look: _Look, arms: Sequence[str]) -> str | None:
         if g.comparison.status in (Status.ZERO_VARIANCE, Status.ZERO_BASELINE) or g.units == (0, 0):
             continue
         margin = look.plan.step_margin * rail.tolerance
-        bound = _harm_bound(g, rail)
+        bound = harm_bound(g, rail)
         if not bound < margin:
             shown = "not yet measurable" if not math.isfinite(bound) else _fmt(bound, rail.relative)
             limit = _fmt(margin, rail.relative).lstrip("+")
@@ -506,9 +386,9 @@ def _ramp_winner(look: _Look, state: State, notes: list[Note]) -> Outcome:
 def _too_small(look: _Look, state: State) -> str | None:
     plan = look.plan
     short = [
-        f"{a} {look.obs.primary.get(a, _EMPTY).n}"
+        f"{a} {look.obs.primary.get(a, EMPTY).n}"
         for a in (plan.control, *live_treatments(plan, state))
-        if look.obs.primary.get(a, _EMPTY).n < plan.min_sample
+        if look.obs.primary.get(a, EMPTY).n < plan.min_sample
     ]
     return f"collecting: {', '.join(short)} of {plan.min_sample} units per arm" if short else None
 
@@ -589,7 +469,7 @@ def _measure(look: _Look, state: State, notes: list[Note]) -> Outcome:
 def _bandit(look: _Look, state: State, notes: list[Note], rng: np.random.Generator) -> Outcome:
     plan = look.plan
     live = [a for a in plan.arms if a not in state.dropped]
-    stats = {a: look.obs.primary.get(a, _EMPTY) for a in live}
+    stats = {a: look.obs.primary.get(a, EMPTY) for a in live}
     short = [f"{a} {s.n}" for a, s in stats.items() if s.n < plan.bandit_min_units]
     if short:
         reason = f"bandit collecting: {', '.join(short)} of {plan.bandit_min_units} units before weighting"
@@ -618,14 +498,16 @@ def decide(plan: Plan, state: State, obs: Observation, *, now: float, rng: np.ra
     look = _Look(plan, obs, now)
     if state.status not in ROUTING:  # figures for a report, nothing decided or kept
         if state.started_at is not None:
-            look = replace(look, guardrails=_guardrails(plan, state, obs), primary=_primary(plan, state, obs))
+            look = replace(
+                look, guardrails=guardrail_looks(plan, state, obs), primary=primary_looks(plan, state, obs)
+            )
         return _outcome(
             look, state, state.status.value, f"experiment is {state.status.value}: nothing to decide"
         )
     state = replace(state, looks=state.looks + 1)
-    guardrails = _guardrails(plan, state, obs)
-    state = _with_guardrail_trackers(state, guardrails)
-    look = replace(look, guardrails=guardrails, srm=_srm(plan, state, obs))
+    guardrails = guardrail_looks(plan, state, obs)
+    state = with_guardrail_trackers(state, guardrails)
+    look = replace(look, guardrails=guardrails, srm=srm_check(plan, state, obs))
     harmed = [g for g in guardrails if g.harmed]
     if harmed:
         return _on_harm(look, state, harmed)
@@ -636,7 +518,7 @@ def decide(plan: Plan, state: State, obs: Observation, *, now: float, rng: np.ra
         return _ramp_winner(look, state, notes)
     if state.status is _S.RAMPING:
         return _ramp_up(look, state, notes)
-    primary = _primary(plan, state, obs)
+    primary = primary_looks(plan, state, obs)
     state = replace(state, primary={**state.primary, **{a: p.tracker for a, p in primary.items()}})
     look = replace(look, primary=primary)
     if plan.mode is Mode.BANDIT:  # lifts are reported; the shares follow Thompson sampling
