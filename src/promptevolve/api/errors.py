@@ -57,7 +57,7 @@ PROBLEM_JSON = "application/problem+json"
 
 #: The one mapping from the exception tree to HTTP statuses (most specific class first is not needed:
 #: ``status_for`` walks the MRO).
-STATUS_BY_ERROR: dict[type[PromptevolveError], int] = {
+STATUS_BY_ERROR: dict[type, int] = {
     AuthenticationError: 401,
     PermissionDeniedError: 403,
     NotFoundError: 404,
@@ -99,8 +99,9 @@ def status_for(exc: PromptevolveError) -> tuple[int, str]:
         # the request's fault, which the store does not yet translate into a ValidationError.
         return 422, "invalid_value"
     for cls in type(exc).__mro__:
-        if cls in STATUS_BY_ERROR:
-            return STATUS_BY_ERROR[cls], exc.code  # type: ignore[index]
+        status = STATUS_BY_ERROR.get(cls)
+        if status is not None:
+            return status, exc.code
     return 400, exc.code
 
 

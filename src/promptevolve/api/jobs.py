@@ -18,8 +18,9 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any, Literal
 
 from promptevolve.core.errors import NotFoundError, PromptevolveError
 from promptevolve.core.ids import new_id
@@ -38,12 +39,12 @@ class Job:
     id: str
     request: EvolveRequest
     actor: str
-    status: str = "queued"  # queued | running | succeeded | failed
+    status: Literal["queued", "running", "succeeded", "failed"] = "queued"
     progress: Progress | None = None
     report: EvolutionReport | None = None
     error: str | None = None
     error_code: str | None = None
-    created_at: datetime | None = None
+    created_at: datetime = field(default_factory=utcnow)
     started_at: datetime | None = None
     finished_at: datetime | None = None
 
@@ -59,7 +60,7 @@ class EvolutionJobs:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="promptevolve-evolve")
 
     def submit(self, request: EvolveRequest, *, actor: str) -> Job:
-        job = Job(id=new_id(), request=request, actor=actor, created_at=utcnow())
+        job = Job(id=new_id(), request=request, actor=actor)
         with self._lock:
             self._jobs[job.id] = job
             while len(self._jobs) > self._keep:
@@ -84,10 +85,10 @@ class EvolutionJobs:
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def _update(self, job_id: str, **changes: object) -> None:
+    def _update(self, job_id: str, **changes: Any) -> None:
         with self._lock:
             if job_id in self._jobs:
-                self._jobs[job_id] = replace(self._jobs[job_id], **changes)  # type: ignore[arg-type]
+                self._jobs[job_id] = replace(self._jobs[job_id], **changes)
 
     def _execute(self, job_id: str) -> None:
         job = self.get(job_id)

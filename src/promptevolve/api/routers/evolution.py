@@ -38,7 +38,7 @@ def _job(job: Job) -> EvolutionJobPublic:
     report, p = job.report, job.progress
     return EvolutionJobPublic(
         id=job.id,
-        status=job.status,  # type: ignore[arg-type]
+        status=job.status,
         prompt=job.request.prompt,
         dataset=job.request.dataset,
         budget=job.request.budget,
@@ -60,7 +60,7 @@ def _job(job: Job) -> EvolutionJobPublic:
         note=report.auto_ab_note if report else None,
         error=job.error,
         error_code=job.error_code,
-        created_at=job.created_at,  # type: ignore[arg-type]
+        created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,
     )
