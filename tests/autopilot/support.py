@@ -44,7 +44,7 @@ TEMPLATE = [
     {"role": "system", "content": "Say if the colour is warm or cold."},
     {"role": "user", "content": "Colour: {{ colour }}"},
 ]
-DEFAULT_P = {"plain": 0.55, "shots": 0.85, "bare": 0.45, "v2": 0.7}
+DEFAULT_P = {"plain": 0.5, "shots": 0.9, "bare": 0.4, "v2": 0.7}
 
 
 def form_of(text: str) -> str:
@@ -196,10 +196,10 @@ def make_world(store: Store, *, model: Model | None = None, seed: int = 0) -> Wo
 def test_policy(autonomy: str = "autonomous", **changes: object) -> dict:
     policy: dict = {
         "autonomy": autonomy,
-        "daily_calls": 400,
+        "daily_calls": 600,
         "evolution": {
             "min_feedback": 100,
-            "round_calls": 200,
+            "round_calls": 300,
             "strategies": ["few_shot"],
             "evaluator": "exact",
             "max_items": 40,
@@ -208,7 +208,7 @@ def test_policy(autonomy: str = "autonomous", **changes: object) -> dict:
             "max_generations": 6,
         },
         "experiment": {
-            "ramp": [20, 50, 100],
+            "ramp": [10, 25, 50, 100],
             "min_units_per_step": 30,
             "guardrail_min_units": 30,
             "min_sample": 150,

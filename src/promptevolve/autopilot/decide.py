@@ -7,7 +7,8 @@ the experiment of the candidate it produced). The rules, in order:
 
 1. **observe** autonomy: nothing changes; say what would happen (once per state).
 2. A **pending candidate** (passed the gate, not yet tested):
-   - its parent no longer serves (a rollback, a person's change): it is **stale** and set aside;
+   - it was A/B tested before (evolution found the same content again), or its parent no longer
+     serves (a rollback, a person's change): it is **stale** and set aside;
    - ``propose`` without approval: **await approval** (once per candidate);
    - ``autonomous``, or approved by a person: **start its A/B test**.
 3. **Trigger**: evolve only after a drift alarm, or when the new feedback since the last round reaches
@@ -52,6 +53,7 @@ class CandidateFact:
     version: str
     parent: str
     approved: bool
+    tested_in: int | None = None  # an experiment that already tested this version
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +119,13 @@ def _observe(facts: Facts) -> Step:
 
 def _candidate_step(facts: Facts, candidate: CandidateFact) -> Step:
     figures = {"candidate": candidate.version, "parent": candidate.parent, "serving": facts.serving}
+    if candidate.tested_in is not None:
+        return Step(
+            StepKind.STALE_CANDIDATE,
+            f"candidate {candidate.version} was already A/B tested (experiment {candidate.tested_in}): "
+            "set aside, a variant is tested once",
+            figures={**figures, "experiment": candidate.tested_in},
+        )
     if candidate.parent != facts.serving:
         return Step(
             StepKind.STALE_CANDIDATE,

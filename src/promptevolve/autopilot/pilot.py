@@ -41,15 +41,24 @@ from promptevolve.autopilot.leases import Held, held, holder_id, read_lease
 from promptevolve.autopilot.models import PassReport, PromptPass, StepRecord
 from promptevolve.autopilot.notify import Event, Notifier
 from promptevolve.autopilot.policy import Autonomy, Policy, get_policy, list_policies, local_day
+from promptevolve.autopilot.rounds import evolved_figures, evolved_reason, run_round
 from promptevolve.autopilot.settings import AutopilotSettings, load_autopilot_settings
 from promptevolve.core.errors import ConflictError, NotFoundError, PromptevolveError
 from promptevolve.core.protocols import Clock, Provider, SystemClock
-from promptevolve.evolution import EvolutionReport, EvolutionService, EvolveRequest
+from promptevolve.evolution import EvolutionService
 from promptevolve.experiments import DecisionRecord, ExperimentInfo, ExperimentService
 from promptevolve.registry import Registry
 from promptevolve.scoring import ScoringConfig
 from promptevolve.store.engine import Store
-from promptevolve.store.tables import Decision, Execution, Experiment, Feedback, Prompt
+from promptevolve.store.tables import (
+    Decision,
+    Execution,
+    Experiment,
+    ExperimentArm,
+    Feedback,
+    Prompt,
+    PromptVariant,
+)
 
 __all__ = ["LIVE", "Autopilot"]
 
@@ -421,7 +430,8 @@ class Autopilot:
             )
             return
         self.registry.rollback(ctx.name, target, actor=self.actor, reason=f"autopilot: severe drift ({why})")
-        watch.reset(self.store, ctx.prompt_id)
+        restored = self.registry.get_variant(ctx.name, target)
+        watch.restart(self.store, ctx.prompt_id, restored.id, now=ctx.now)
         self._write(
             ctx,
             "drift_rollback",
@@ -453,7 +463,12 @@ class Autopilot:
         return Facts(
             autonomy=ctx.policy.autonomy,
             serving=serving.version,
-            candidate=CandidateFact(candidate.version, candidate.parent, candidate.approved)
+            candidate=CandidateFact(
+                candidate.version,
+                candidate.parent,
+                candidate.approved,
+                self._tested_in(ctx.prompt_id, candidate.version),
+            )
             if candidate
             else None,
             new_feedback=self._new_feedback(ctx.prompt_id),
@@ -508,7 +523,9 @@ class Autopilot:
         ctx.lease.phase("evolving")
         trigger = str(step.figures.get("trigger", ""))
         try:
-            report = self.evolution.evolve(self._request(ctx, grant))
+            parent = self.registry.get_variant(ctx.name).version
+            seed = journal.rounds(self.store, ctx.prompt_id)
+            report = run_round(self.evolution, ctx.name, parent, policy.evolution, grant, seed=seed)
         except PromptevolveError as exc:  # refused before spending (data, budget too small, …)
             budget.settle(self.store, grant, calls=0, tokens=0)
             watch.clear_pending(self.store, ctx.prompt_id)
@@ -526,28 +543,8 @@ class Autopilot:
             return False
         budget.settle(self.store, grant, calls=report.spend.calls, tokens=report.spend.tokens)
         watch.clear_pending(self.store, ctx.prompt_id)
-        self._write(ctx, "evolved", _evolved_reason(report), _evolved_figures(report, grant, trigger))
+        self._write(ctx, "evolved", evolved_reason(report), evolved_figures(report, grant, trigger))
         return True
-
-    def _request(self, ctx: _Ctx, grant: budget.Grant) -> EvolveRequest:
-        evo = ctx.policy.evolution
-        return EvolveRequest(
-            prompt=ctx.name,
-            dataset=evo.dataset or f"autopilot.{ctx.name}",
-            from_feedback=evo.dataset is None,
-            budget=grant.calls,
-            max_tokens=grant.tokens,
-            version=self.registry.get_variant(ctx.name).version,
-            strategies=evo.strategies,
-            seed=journal.rounds(self.store, ctx.prompt_id),
-            evaluator=evo.evaluator,
-            max_items=_items_for(grant.calls, evo.finalists, evo.max_items),
-            minibatch=evo.minibatch,
-            children=evo.children,
-            finalists=evo.finalists,
-            max_generations=evo.max_generations,
-            proposer=evo.proposer,
-        )
 
     # --- the log and the webhook ---------------------------------------------------------------------
 
@@ -628,6 +625,21 @@ class Autopilot:
             )
         return self.experiments.get(exp_id) if exp_id is not None else None
 
+    def _tested_in(self, prompt_id: int, version: str) -> int | None:
+        with self.store.read() as s:
+            return s.scalar(
+                select(ExperimentArm.experiment_id)
+                .join(Experiment, Experiment.id == ExperimentArm.experiment_id)
+                .join(PromptVariant, PromptVariant.id == ExperimentArm.variant_id)
+                .where(
+                    Experiment.prompt_id == prompt_id,
+                    PromptVariant.version == version,
+                    ExperimentArm.is_control.is_(False),
+                    Experiment.status != "draft",
+                )
+                .limit(1)
+            )
+
     def _last_decision_id(self, experiment_id: int) -> int:
         with self.store.read() as s:
             return int(
@@ -646,49 +658,3 @@ class Autopilot:
             if last is not None:
                 query = query.where(Feedback.ts > last.timestamp())
             return int(s.scalar(query) or 0)
-
-
-def _items_for(calls: int, finalists: int, cap: int | None) -> int:
-    """Items per split that the round can afford: validation costs ``finalists + 1`` calls an item and
-    the test 2, and the search keeps at least 40 % of the calls; at most the policy's ``max_items``."""
-    affordable = max(int(0.6 * calls / (finalists + 3)), 2)
-    return affordable if cap is None else min(cap, affordable)
-
-
-def _evolved_reason(report: EvolutionReport) -> str:
-    spend = f"{report.spend.calls} calls, {report.spend.tokens} tokens"
-    gate = report.result.gate
-    if report.child is None:
-        return f"evolution round ({spend}): no candidate beat {report.parent.version} on validation"
-    if gate is None:
-        return f"evolution round ({spend}): {report.child.version} not tested on held-out data"
-    ci = f"{gate.improvement.mean:+.3f} [{gate.improvement.low:+.3f}, {gate.improvement.high:+.3f}]"
-    verdict = "passed the held-out gate" if gate.passed else "rejected by the held-out gate"
-    return f"evolution round ({spend}): {report.child.version} {verdict}, improvement {ci}"
-
-
-def _evolved_figures(report: EvolutionReport, grant: budget.Grant, trigger: str) -> dict[str, Any]:
-    gate = report.result.gate
-    figures: dict[str, Any] = {
-        "run_id": report.run_id,
-        "parent": report.parent.version,
-        "candidate": report.child.version if report.child else None,
-        "status": report.status,
-        "trigger": trigger,
-        "calls": report.spend.calls,
-        "tokens": report.spend.tokens,
-        "budget_calls": grant.calls,
-        "budget_tokens": grant.tokens,
-        "dataset": report.dataset,
-        "candidates": len(report.result.candidates),
-        "unusable_proposals": len(report.result.unusable),
-    }
-    if gate is not None:
-        figures |= {
-            "improvement": gate.improvement.mean,
-            "improvement_ci": [gate.improvement.low, gate.improvement.high],
-            "parent_test_score": gate.parent.mean,
-            "candidate_test_score": gate.child.mean,
-            "test_items": gate.improvement.n,
-        }
-    return figures

@@ -36,7 +36,7 @@ from promptevolve.scoring import ScoringConfig, metric_spec
 from promptevolve.store.engine import Store
 from promptevolve.store.tables import AutopilotDrift, Execution, utcnow
 
-__all__ = ["SERIES", "DriftReading", "clear_pending", "read_drift", "reset", "update_drift"]
+__all__ = ["SERIES", "DriftReading", "clear_pending", "read_drift", "restart", "update_drift"]
 
 #: The watched series: metric name → the direction of harm.
 SERIES = {"composite": Direction.DOWN, "error_rate": Direction.UP}
@@ -130,12 +130,16 @@ def clear_pending(store: Store, prompt_id: int) -> None:
             row.updated_at = utcnow()
 
 
-def reset(store: Store, prompt_id: int) -> None:
-    """Forget the detector's state (after a rollback, the serving variant changes anyway)."""
-    with store.write() as s:
+def restart(store: Store, prompt_id: int, variant_id: int, *, now: float) -> None:
+    """Start the detector over on ``variant_id`` (after a rollback), keeping a pending alarm: the
+    drop it reported still calls for an evolution round."""
+    with store.read() as s:
         row = s.get(AutopilotDrift, prompt_id)
-        if row is not None:
-            s.delete(row)
+        pending = row.state.get("pending") if row is not None else None
+    doc: dict[str, Any] = {"since": now}
+    if pending:
+        doc["pending"] = pending
+    _save(store, prompt_id, variant_id, doc)
 
 
 def _save(store: Store, prompt_id: int, variant_id: int, doc: dict[str, Any]) -> None:
