@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from promptevolve.cli import ab as ab_cli
+from promptevolve.cli import autopilot as autopilot_cli
 from promptevolve.cli import calls as calls_cli
 from promptevolve.cli import dataset as dataset_cli
 from promptevolve.cli import keys as keys_cli
@@ -42,6 +43,7 @@ app.add_typer(calls_cli.executions_app, name="executions")
 app.add_typer(keys_cli.app, name="keys")
 app.command("serve")(serve_cli.serve)
 app.add_typer(ab_cli.app, name="ab")
+app.add_typer(autopilot_cli.app, name="autopilot")
 
 
 @app.callback()
