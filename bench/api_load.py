@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 from urllib.parse import quote
 
 import httpx
@@ -117,23 +118,27 @@ def server(url: str, workers: int) -> Iterator[str]:
         "--log-level",
         "warning",
     ]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/api/v1/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            raise RuntimeError(f"the server did not start: {process.stderr.read() if process.stderr else ''}")
-        time.sleep(1.0 * workers)  # every worker has started and opened its store
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    # The server logs to a file, not a pipe: nobody reads a pipe here, and a full one blocks the server.
+    with tempfile.TemporaryFile("w+") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+        try:
+            yield _wait_ready(f"http://127.0.0.1:{port}", log, workers)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def _wait_ready(base: str, log: IO[str], workers: int) -> str:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/api/v1/ready", timeout=1).status_code == 200:
+                time.sleep(1.0 * workers)  # let every worker finish starting
+                return base
+        except httpx.TransportError:
+            time.sleep(0.2)
+    log.seek(0)
+    raise RuntimeError(f"the server did not start:\n{log.read()[-4000:]}")
 
 
 def run_body(i: int) -> dict[str, object]:

@@ -22,6 +22,7 @@ from promptevolve.core.errors import ConfigurationError
 __all__ = ["is_loopback", "serve"]
 
 APP = "promptevolve.server.app:create_app"
+WORKER_HEALTHCHECK_S = 60
 
 
 def is_loopback(host: str) -> bool:
@@ -66,4 +67,14 @@ def serve(
     err_console.print(
         f"dashboard: http://{host}:{port}/dashboard/ · API docs: http://{host}:{port}/api/v1/docs"
     )
-    uvicorn.run(APP, factory=True, host=host, port=port, workers=workers, log_level=log_level)
+    uvicorn.run(
+        APP,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        # A worker imports SciPy and opens the store before it answers the supervisor's pings; on a busy
+        # machine that passes uvicorn's 5 s default and the worker is killed and restarted in a loop.
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
+    )
