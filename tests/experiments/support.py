@@ -113,6 +113,10 @@ def make_lab(
         )
     registry.activate("p", "1.0.0")
     registry.set_label("p", "production", "1.0.0")
-    optimizer = PromptOptimizer(store, settings=Settings(database_url=store.url), providers=wrapped)
+    # A long TTL: a background refresh started before a share change could otherwise put the old plan
+    # back after an invalidation (stale-while-revalidate), which tests with srm_grace_s=0 would see.
+    optimizer = PromptOptimizer(
+        store, settings=Settings(database_url=store.url), providers=wrapped, cache_ttl_s=3600.0
+    )
     service = ExperimentService(store, actor="test", on_change=optimizer.cache.invalidate)
     return Lab(store, registry, optimizer, service, providers, random.Random(seed))

@@ -59,8 +59,10 @@ def test_concurrent_analyses_apply_each_ramp_step_once(store, database_url):
             barrier.wait()
             assert sorted(map(tuple, outcomes)) == [(), ("ramp_step",)], f"round {round_}: {outcomes}"
             assert lab.service.get(info.id).ramp_step == round_ + 1
-    finally:
+    except BaseException:
         barrier.abort()  # on a failure, release the analysts instead of waiting for them
+        raise
+    finally:
         for p in procs:
             p.join(timeout=60)
             if p.is_alive():
