@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.evolution.support import TEMPLATE, examples, smart_reply
 
-from conftest import TEMPLATE, examples, smart_reply
 from promptevolve.core.errors import BudgetExceededError
 from promptevolve.core.types import ModelSettings
 from promptevolve.evolution import (

@@ -1,8 +1,8 @@
 import json
 
 import pytest
+from tests.evolution.support import LABELS, TEMPLATE, smart_reply
 
-from conftest import LABELS, TEMPLATE, smart_reply
 from promptevolve.core.errors import BudgetExceededError, ConflictError, NotFoundError, ValidationError
 from promptevolve.core.types import VariantKind
 from promptevolve.evolution import (

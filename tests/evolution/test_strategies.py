@@ -1,8 +1,8 @@
 import random
 
 import pytest
+from tests.evolution.support import TEMPLATE, examples, smart_reply
 
-from conftest import TEMPLATE, examples, smart_reply
 from promptevolve.core.types import ModelSettings
 from promptevolve.evolution import Budget, BudgetMeter, Candidate, create_strategy, parts_from_template
 from promptevolve.evolution.candidates import ItemResult

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
-import pytest
-
 from promptevolve.core.types import ModelSettings, RenderedPrompt
 from promptevolve.evolution.datasets import Example
 
@@ -50,8 +46,3 @@ TEMPLATE = [
     {"role": "system", "content": "Say if the colour is warm or cold."},
     {"role": "user", "content": "Colour: {{ colour }}"},
 ]
-
-
-@pytest.fixture
-def json_reply() -> str:
-    return json.dumps({"ok": True})
