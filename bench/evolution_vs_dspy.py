@@ -137,6 +137,9 @@ def run_ours(
         }
         for c in result.candidates
     ]
+    out["finalists_validation"] = [
+        {"strategy": f.candidate.strategy, "validation": f.validation_score} for f in result.finalists
+    ]
     out["unusable_reasons"] = [u.reason for u in result.unusable]
     parent_test = [r.score for r in result.parent_test]
     if not parent_test:
