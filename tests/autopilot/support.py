@@ -44,7 +44,7 @@ TEMPLATE = [
     {"role": "system", "content": "Say if the colour is warm or cold."},
     {"role": "user", "content": "Colour: {{ colour }}"},
 ]
-DEFAULT_P = {"plain": 0.5, "shots": 0.9, "bare": 0.4, "v2": 0.7}
+DEFAULT_P = {"plain": 0.5, "shots": 0.95, "bare": 0.4, "v2": 0.7}
 
 
 def form_of(text: str) -> str:
@@ -202,9 +202,9 @@ def test_policy(autonomy: str = "autonomous", **changes: object) -> dict:
             "round_calls": 300,
             "strategies": ["few_shot"],
             "evaluator": "exact",
-            "max_items": 40,
+            "max_items": 60,
             "minibatch": 6,
-            "finalists": 2,
+            "finalists": 1,
             "max_generations": 6,
         },
         "experiment": {

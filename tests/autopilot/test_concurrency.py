@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from tests.autopilot.support import Model, SimProvider, make_world, set_policy
 
 from promptevolve.autopilot import Autopilot
+from promptevolve.experiments import ExperimentService
 from promptevolve.store.engine import Store
 from promptevolve.store.tables import Decision, Experiment
 
@@ -41,7 +42,7 @@ def counts(store, *actions: str) -> dict[str, int]:
 def test_two_concurrent_passes_never_double_apply_an_action(store, database_url):
     world = make_world(store)
     set_policy(world, "autonomous")
-    world.traffic(250)
+    world.traffic(300)
     ctx = mp.get_context("spawn")
     barrier, results = ctx.Barrier(PROCESSES + 1), ctx.Queue()
     procs = [ctx.Process(target=_pilot, args=(database_url, barrier, results, 2)) for _ in range(PROCESSES)]
@@ -57,7 +58,12 @@ def test_two_concurrent_passes_never_double_apply_an_action(store, database_url)
         with store.read() as s:
             assert s.scalar(select(func.count()).select_from(Experiment)) == 1
         world.optimizer.cache.invalidate("colours")  # the other processes changed the routing
-        world.traffic(500)  # enough units for the next ramp step
+        service = ExperimentService(store)
+        exp_id = service.list("colours")[0].id
+        for _ in range(8):  # until the next ramp step is due
+            world.traffic(300)
+            if service.analyze(exp_id, apply=False).actions:
+                break
         before = counts(store, "ramp_step", "measure")
         barrier.wait()  # round 2: the step is due once
         outcomes = [results.get(timeout=180) for _ in range(PROCESSES)]

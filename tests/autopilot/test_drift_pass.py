@@ -72,5 +72,5 @@ def test_under_propose_a_severe_drop_is_only_recommended(world):
 
 def test_observe_logs_the_alarm_and_changes_nothing(world):
     result = degrade_and_pass(world, "observe")
-    assert [s.action for s in result.steps][0] == "drift_detected"
+    assert result.steps[0].action == "drift_detected"
     assert world.serving() == "1.1.0" and not entries(world.store, "evolved")

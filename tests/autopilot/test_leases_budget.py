@@ -11,8 +11,8 @@ from sqlalchemy import select
 from tests.autopilot.support import make_world, set_policy
 
 from promptevolve.autopilot import budget
+from promptevolve.autopilot.facts import LIVE
 from promptevolve.autopilot.leases import acquire, held, read_lease, release, renew
-from promptevolve.autopilot.pilot import LIVE
 from promptevolve.core.protocols import ManualClock
 from promptevolve.registry import Registry, VariantCreate
 from promptevolve.store.tables import AutopilotBudget, Decision, Experiment, Prompt

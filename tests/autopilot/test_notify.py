@@ -125,7 +125,7 @@ def test_a_pass_sends_its_decisions_after_they_are_committed(store, receiver):
     world = make_world(store)
     try:
         set_policy(world, "autonomous", webhook_url=receiver.url)
-        world.traffic(250)
+        world.traffic(300)
         autopilot = world.autopilot(settings=AutopilotSettings(webhook_secret=SECRET))
         autopilot.run_once()
         events = [r["body"] for r in receiver.requests]

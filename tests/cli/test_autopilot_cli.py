@@ -109,7 +109,7 @@ def test_one_pass_and_the_status_from_the_command_line(world, cli):
 
 def test_a_candidate_is_approved_from_the_command_line(world, cli):
     set_policy(world, "propose")
-    world.traffic(250)
+    world.traffic(300)
     report = world.autopilot().run_once()
     candidate = report.prompts[0].steps[0].figures["candidate"]
     assert report.prompts[0].steps[-1].action == "awaiting_approval"

@@ -33,39 +33,27 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
-
-from promptevolve.autopilot import budget, journal, watch
-from promptevolve.autopilot.decide import CandidateFact, Facts, Step, StepKind, next_step
+from promptevolve.autopilot import budget, facts, journal, watch
+from promptevolve.autopilot.decide import Step, StepKind, next_step
+from promptevolve.autopilot.facts import LIVE
 from promptevolve.autopilot.leases import Held, held, holder_id, read_lease
 from promptevolve.autopilot.models import PassReport, PromptPass, StepRecord
 from promptevolve.autopilot.notify import Event, Notifier
 from promptevolve.autopilot.policy import Autonomy, Policy, get_policy, list_policies, local_day
 from promptevolve.autopilot.rounds import evolved_figures, evolved_reason, run_round
 from promptevolve.autopilot.settings import AutopilotSettings, load_autopilot_settings
-from promptevolve.core.errors import ConflictError, NotFoundError, PromptevolveError
+from promptevolve.core.errors import BudgetExceededError, ConflictError, NotFoundError, PromptevolveError
 from promptevolve.core.protocols import Clock, Provider, SystemClock
 from promptevolve.evolution import EvolutionService
 from promptevolve.experiments import DecisionRecord, ExperimentInfo, ExperimentService
 from promptevolve.registry import Registry
 from promptevolve.scoring import ScoringConfig
 from promptevolve.store.engine import Store
-from promptevolve.store.tables import (
-    Decision,
-    Execution,
-    Experiment,
-    ExperimentArm,
-    Feedback,
-    Prompt,
-    PromptVariant,
-)
 
 __all__ = ["LIVE", "Autopilot"]
 
 log = logging.getLogger("promptevolve.autopilot")
 
-#: Experiment statuses that hold a prompt (at most one at a time; a paused one waits for its person).
-LIVE = ("ramping", "running", "paused")
 #: Experiment decisions worth a webhook, and the event they become.
 _EXPERIMENT_EVENTS = {
     "ramp_step": "ramp_step",
@@ -209,7 +197,7 @@ class Autopilot:
         journal.write(self.store, prompt_id, "candidate_rejected", text, {"candidate": version}, actor=who)
 
     def _require_candidate(self, prompt: str, version: str) -> tuple[int, Policy]:
-        prompt_id = self._prompt_id(prompt)
+        prompt_id = facts.prompt_id(self.store, prompt)
         policy = get_policy(self.registry, prompt)
         if policy is None:
             raise ConflictError(
@@ -233,7 +221,7 @@ class Autopilot:
             return PromptPass(prompt=name, outcome="no_policy")
         if not policy.enabled:
             return PromptPass(prompt=name, outcome="disabled")
-        prompt_id = self._prompt_id(name)
+        prompt_id = facts.prompt_id(self.store, name)
         with held(
             self.store, prompt_id, self.holder, clock=self.clock, ttl_s=self.settings.lease_ttl_s
         ) as lease:
@@ -267,7 +255,8 @@ class Autopilot:
         if ctx.policy.drift.enabled:
             self._drift_step(ctx)
         for _ in range(_MAX_STEPS):
-            if not self._do(ctx, next_step(self._facts(ctx))):
+            known = facts.gather(self.store, self.registry, ctx.name, ctx.prompt_id, ctx.policy, now=ctx.now)
+            if not self._do(ctx, next_step(known)):
                 return
 
     # --- experiments ---------------------------------------------------------------------------------
@@ -294,7 +283,7 @@ class Autopilot:
             )
             return True
         ctx.lease.phase("analyzing")
-        seen = self._last_decision_id(live.id)
+        seen = facts.last_decision_id(self.store, live.id)
         result = self.experiments.analyze(live.id, actor=self.actor)
         for decision in self.experiments.decisions(live.id):
             if decision.id > seen:
@@ -371,7 +360,7 @@ class Autopilot:
 
     def _drift_step(self, ctx: _Ctx) -> None:
         serving = self.registry.get_variant(ctx.name)
-        scoring = ScoringConfig.from_prompt_config(self._config(ctx.prompt_id))
+        scoring = ScoringConfig.from_prompt_config(facts.prompt_config(self.store, ctx.prompt_id))
         reading = watch.update_drift(
             self.store, ctx.prompt_id, serving.id, ctx.policy.drift, scoring, now=ctx.now
         )
@@ -453,37 +442,6 @@ class Autopilot:
 
     # --- deciding and doing --------------------------------------------------------------------------
 
-    def _facts(self, ctx: _Ctx) -> Facts:
-        serving = self.registry.get_variant(ctx.name)
-        candidate = journal.pending_candidate(self.store, ctx.prompt_id)
-        day = local_day(ctx.now, ctx.policy.timezone)
-        used = budget.usage(self.store, ctx.prompt_id, day)
-        drift = watch.read_drift(self.store, ctx.prompt_id, ctx.policy.drift)
-        tokens_left = None if ctx.policy.daily_tokens is None else ctx.policy.daily_tokens - used.tokens
-        return Facts(
-            autonomy=ctx.policy.autonomy,
-            serving=serving.version,
-            candidate=CandidateFact(
-                candidate.version,
-                candidate.parent,
-                candidate.approved,
-                self._tested_in(ctx.prompt_id, candidate.version),
-            )
-            if candidate
-            else None,
-            new_feedback=self._new_feedback(ctx.prompt_id),
-            min_feedback=ctx.policy.evolution.min_feedback,
-            drift_pending=ctx.policy.drift.enabled
-            and drift.pending is not None
-            and drift.variant_id == serving.id,
-            day=day,
-            calls_left=max(ctx.policy.daily_calls - used.calls, 0),
-            tokens_left=None if tokens_left is None else max(tokens_left, 0),
-            round_calls=ctx.policy.evolution.round_calls,
-            round_tokens=ctx.policy.evolution.round_tokens,
-            rounds=journal.rounds(self.store, ctx.prompt_id),
-        )
-
     def _do(self, ctx: _Ctx, step: Step) -> bool:
         """Carry out one step; True when the next step should be decided in this pass."""
         kind = step.kind
@@ -526,7 +484,18 @@ class Autopilot:
             parent = self.registry.get_variant(ctx.name).version
             seed = journal.rounds(self.store, ctx.prompt_id)
             report = run_round(self.evolution, ctx.name, parent, policy.evolution, grant, seed=seed)
-        except PromptevolveError as exc:  # refused before spending (data, budget too small, …)
+        except BudgetExceededError as exc:  # what is left today cannot pay for the smallest round
+            budget.settle(self.store, grant, calls=0, tokens=0)
+            self._write(
+                ctx,
+                "budget_exhausted",
+                f"evolution due ({trigger}), but what is left today cannot pay for a round: {exc}",
+                {"trigger": trigger, "budget_calls": grant.calls, "budget_tokens": grant.tokens},
+                key=f"budget:{day}",
+                event="budget_exhausted",
+            )
+            return False
+        except PromptevolveError as exc:  # refused before spending (no usable data, …)
             budget.settle(self.store, grant, calls=0, tokens=0)
             watch.clear_pending(self.store, ctx.prompt_id)
             self._write(
@@ -547,6 +516,10 @@ class Autopilot:
         return True
 
     # --- the log and the webhook ---------------------------------------------------------------------
+
+    def _live(self, pid: int) -> ExperimentInfo | None:
+        exp_id = facts.live_experiment_id(self.store, pid)
+        return self.experiments.get(exp_id) if exp_id is not None else None
 
     def _write(
         self,
@@ -601,60 +574,3 @@ class Autopilot:
         if policy.webhook_secret_env != "PROMPTEVOLVE_WEBHOOK_SECRET":
             return os.environ.get(policy.webhook_secret_env)
         return self.settings.webhook_secret.get_secret_value() if self.settings.webhook_secret else None
-
-    # --- reads ---------------------------------------------------------------------------------------
-
-    def _prompt_id(self, name: str) -> int:
-        with self.store.read() as s:
-            prompt_id = s.scalar(select(Prompt.id).where(Prompt.name == name))
-        if prompt_id is None:
-            raise NotFoundError(f"unknown prompt {name!r}: `promptevolve prompt list` shows the known ones")
-        return int(prompt_id)
-
-    def _config(self, prompt_id: int) -> dict[str, Any]:
-        with self.store.read() as s:
-            return dict(s.get_one(Prompt, prompt_id).config or {})
-
-    def _live(self, prompt_id: int) -> ExperimentInfo | None:
-        with self.store.read() as s:
-            exp_id = s.scalar(
-                select(Experiment.id)
-                .where(Experiment.prompt_id == prompt_id, Experiment.status.in_(LIVE))
-                .order_by(Experiment.id.desc())
-                .limit(1)
-            )
-        return self.experiments.get(exp_id) if exp_id is not None else None
-
-    def _tested_in(self, prompt_id: int, version: str) -> int | None:
-        with self.store.read() as s:
-            return s.scalar(
-                select(ExperimentArm.experiment_id)
-                .join(Experiment, Experiment.id == ExperimentArm.experiment_id)
-                .join(PromptVariant, PromptVariant.id == ExperimentArm.variant_id)
-                .where(
-                    Experiment.prompt_id == prompt_id,
-                    PromptVariant.version == version,
-                    ExperimentArm.is_control.is_(False),
-                    Experiment.status != "draft",
-                )
-                .limit(1)
-            )
-
-    def _last_decision_id(self, experiment_id: int) -> int:
-        with self.store.read() as s:
-            return int(
-                s.scalar(select(func.max(Decision.id)).where(Decision.experiment_id == experiment_id)) or 0
-            )
-
-    def _new_feedback(self, prompt_id: int) -> int:
-        last = journal.last_round(self.store, prompt_id)
-        with self.store.read() as s:
-            query = (
-                select(func.count())
-                .select_from(Feedback)
-                .join(Execution, Execution.id == Feedback.execution_id)
-                .where(Execution.prompt_id == prompt_id)
-            )
-            if last is not None:
-                query = query.where(Feedback.ts > last.timestamp())
-            return int(s.scalar(query) or 0)

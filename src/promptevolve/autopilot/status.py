@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from promptevolve.autopilot import budget, journal, watch
+from promptevolve.autopilot.facts import live_experiment_id
 from promptevolve.autopilot.leases import read_lease
 from promptevolve.autopilot.models import (
     AutopilotStatus,
@@ -31,11 +32,9 @@ from promptevolve.core.protocols import Clock, SystemClock
 from promptevolve.experiments import ExperimentInfo, ExperimentService
 from promptevolve.registry import Registry
 from promptevolve.store.engine import Store
-from promptevolve.store.tables import Experiment, Prompt
+from promptevolve.store.tables import Prompt
 
 __all__ = ["autopilot_status", "prompt_status"]
-
-_LIVE = ("ramping", "running", "paused")
 
 
 def autopilot_status(
@@ -104,13 +103,7 @@ def prompt_status(
 
 
 def _live(store: Store, registry: Registry, prompt_id: int) -> ExperimentInfo | None:
-    with store.read() as s:
-        exp_id = s.scalar(
-            select(Experiment.id)
-            .where(Experiment.prompt_id == prompt_id, Experiment.status.in_(_LIVE))
-            .order_by(Experiment.id.desc())
-            .limit(1)
-        )
+    exp_id = live_experiment_id(store, prompt_id)
     return ExperimentService(store, registry=registry).get(exp_id) if exp_id is not None else None
 
 
