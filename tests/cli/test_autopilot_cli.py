@@ -4,6 +4,10 @@ refused commands (exit code 2, a message naming the problem, nothing written).""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 
 import pytest
 from tests.autopilot.support import PROMPT, make_world, set_policy
@@ -124,3 +128,27 @@ def test_durations_read_like_people_write_them():
     assert [parse_duration(x) for x in ("30s", "5m", "1h", "1.5m", "90")] == [30, 300, 3600, 90, 90]
     with pytest.raises(ValidationError):
         parse_duration("0m")
+
+
+def test_serve_stops_gracefully_on_sigterm(tmp_path):
+    url = f"sqlite:///{tmp_path / 'serve.db'}"
+    env = {**os.environ, "PROMPTEVOLVE_DATABASE_URL": url}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "promptevolve.cli.app", "autopilot", "serve", "--interval", "1s"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        lines = []
+        for line in proc.stdout:  # wait for the first pass
+            lines.append(line)
+            if line.startswith("pass by"):
+                break
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, "".join(lines) + out
+    assert "signal SIGTERM" in out and "stopped after" in out
