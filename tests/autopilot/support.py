@@ -173,7 +173,11 @@ class World:
         return self.model.p.get(form_of(text), self.model.p["plain"])
 
 
-def make_world(store: Store, *, model: Model | None = None, seed: int = 0) -> World:
+def make_world(
+    store: Store, *, model: Model | None = None, offline: Model | None = None, seed: int = 0
+) -> World:
+    """The world; ``offline`` (default: the same model) answers evolution's calls, so a test can make a
+    variant look better on evaluation data than it is in production."""
     registry = Registry(store, actor="test")
     registry.register(
         VariantCreate(
@@ -187,7 +191,7 @@ def make_world(store: Store, *, model: Model | None = None, seed: int = 0) -> Wo
     registry.set_label(PROMPT, "production", "1.0.0")
     model = model or Model(seed=seed)
     traffic = SimProvider(model, seed=seed)
-    evolution = SimProvider(model, seed=seed + 1)
+    evolution = SimProvider(offline or model, seed=seed + 1)
     optimizer = PromptOptimizer(store, settings=Settings(database_url=store.url), providers={"sim": traffic})
     return World(store, registry, model, traffic, evolution, optimizer, random.Random(seed))
 
