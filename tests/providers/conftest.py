@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from openai_server import ServerHandle, running_server
+from tests.providers.openai_server import ServerHandle, running_server
 
 from promptevolve.providers.local import LocalProvider
 

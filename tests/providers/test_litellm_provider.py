@@ -10,8 +10,8 @@ import importlib.util
 import sys
 
 import pytest
-from openai_server import ServerHandle
-from provider_prompts import CAPITAL_QUESTION, SENTIMENT_FEW_SHOT, text
+from tests.providers.openai_server import ServerHandle
+from tests.providers.provider_prompts import CAPITAL_QUESTION, SENTIMENT_FEW_SHOT, text
 
 from promptevolve.core.errors import (
     ConfigurationError,

@@ -9,7 +9,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from provider_prompts import CAPITAL_QUESTION, SENTIMENT_FEW_SHOT, chat, text
+from tests.providers.provider_prompts import CAPITAL_QUESTION, SENTIMENT_FEW_SHOT, chat, text
 
 from promptevolve.core.errors import ConfigurationError, ProviderError, ProviderTimeoutError
 from promptevolve.core.protocols import Provider

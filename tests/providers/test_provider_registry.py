@@ -7,7 +7,7 @@ import itertools
 from pathlib import Path
 
 import pytest
-from provider_prompts import CAPITAL_QUESTION
+from tests.providers.provider_prompts import CAPITAL_QUESTION
 
 from promptevolve.core.errors import ConfigurationError
 from promptevolve.core.types import ModelSettings

@@ -8,7 +8,7 @@ import random
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from provider_prompts import CAPITAL_QUESTION
+from tests.providers.provider_prompts import CAPITAL_QUESTION
 
 from promptevolve.core.errors import (
     ConfigurationError,

@@ -7,7 +7,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from provider_prompts import CAPITAL_QUESTION, chat, text
+from tests.providers.provider_prompts import CAPITAL_QUESTION, chat, text
 
 from promptevolve.core.errors import (
     ConfigurationError,

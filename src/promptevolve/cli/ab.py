@@ -79,7 +79,8 @@ def _print_info(info: ExperimentInfo) -> None:
     console.print(f"experiment [bold]{info.id}[/] ({info.prompt}) is [bold]{info.status}[/]{step}: {shares}")
 
 
-def _print_analysis(result: AnalysisResult) -> None:
+def print_analysis(result: AnalysisResult) -> None:
+    """The per-arm table, guardrails and verdict of an analysis (also used by `promptevolve demo`)."""
     e = result.experiment
     rel = e.relative
     table = Table(title=f"Experiment {e.id}: {e.name} — {e.metric} ({e.procedure}, alpha {e.alpha:g})")
@@ -218,7 +219,7 @@ def analyze(ctx: typer.Context, experiment: IdArg, json_output: JsonOpt = False)
     """Look at the data and apply the decision rule: ramp, winner, rollback… (safe to run often)."""
     with context_store(ctx) as (store, _):
         result = _service(store, ctx).analyze(experiment)
-    print_json(result) if json_output else _print_analysis(result)
+    print_json(result) if json_output else print_analysis(result)
 
 
 @app.command("status")
@@ -233,7 +234,7 @@ def status(
         service = _service(store, ctx)
         if experiment is not None:
             result = service.analyze(experiment, apply=False)
-            print_json(result) if json_output else _print_analysis(result)
+            print_json(result) if json_output else print_analysis(result)
             return
         infos = service.list(prompt)
     if json_output:
@@ -265,7 +266,7 @@ def report(
     if json_output:
         print_json(result)
         return
-    _print_analysis(result.analysis)
+    print_analysis(result.analysis)
     log = Table(title="Decision log")
     for col in ("at (UTC)", "action", "actor", "reason"):
         log.add_column(col)
