@@ -69,6 +69,13 @@ def _serve_and_grade(po: PromptOptimizer, prompt: str, lead: dict[str, Any]) -> 
     return result, grades
 
 
+def _cell(
+    field: str, parsed: dict[str, Any], grades: dict[str, float] | None, expected: dict[str, Any]
+) -> str:
+    mark = "✓" if grades and grades[field] >= 1.0 else "✗"
+    return f"{mark} {parsed.get(field, '—')} ({expected[field]})"
+
+
 def _enrich(po: PromptOptimizer, per_language: int) -> None:
     table = Table(title="Enrichments by the local model, through the registry (gold label in brackets)")
     for col in ("lead", "company", "version", "status", "time", "tokens", "industry", "size band", "grade"):
@@ -79,10 +86,6 @@ def _enrich(po: PromptOptimizer, per_language: int) -> None:
                 result, grades = _serve_and_grade(po, prompt, lead)
             parsed = result.parsed if isinstance(result.parsed, dict) else {}
 
-            def cell(field: str, parsed: dict = parsed, grades: dict | None = grades) -> str:
-                mark = "✓" if grades and grades[field] >= 1.0 else "✗"
-                return f"{mark} {parsed.get(field, '—')} ({lead['expected'][field]})"
-
             table.add_row(
                 lead["id"],
                 lead["inputs"]["company_name"],
@@ -90,8 +93,8 @@ def _enrich(po: PromptOptimizer, per_language: int) -> None:
                 result.status,
                 f"{result.latency_ms / 1000:.1f}s",
                 f"{result.prompt_tokens}+{result.completion_tokens}",
-                cell("industry"),
-                cell("size_band"),
+                _cell("industry", parsed, grades, lead["expected"]),
+                _cell("size_band", parsed, grades, lead["expected"]),
                 f"{grades['overall']:.2f}" if grades else "unparsable",
             )
     console.print(table)
