@@ -38,6 +38,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,6 +103,7 @@ class RunResult:
     promoted_not_better: bool  # … or not strictly better
     rounds: int
     experiments: int
+    outcomes: tuple[str, ...]  # how each A/B test ended: promoted, rolled_back, no_winner, running
 
 
 def one_run(template: Path, workdir: Path, scenario: str, seed: int, passes: int, calls: int) -> RunResult:
@@ -142,6 +144,13 @@ def one_run(template: Path, workdir: Path, scenario: str, seed: int, passes: int
                 .join(Experiment, Experiment.winner_variant_id == PromptVariant.id)
                 .order_by(Experiment.id)
             ).all()
+            ended = s.execute(select(Experiment.status, Experiment.winner_variant_id)).all()
+        outcomes = tuple(
+            "promoted"
+            if winner
+            else {"concluded": "no_winner", "rolled_back": "rolled_back"}.get(status, "running")
+            for status, winner in ended
+        )
         serving_p = value("1.0.0")
         for version in promoted:
             p = value(version)
@@ -155,6 +164,7 @@ def one_run(template: Path, workdir: Path, scenario: str, seed: int, passes: int
             promoted_not_better=not_better,
             rounds=sum(d.action == "evolved" for d in log),
             experiments=sum(d.action == "experiment_started" for d in log),
+            outcomes=outcomes,
         )
     finally:
         world.close()
@@ -174,6 +184,14 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
 def share(k: int, n: int) -> str:
     low, high = wilson(k, n)
     return f"{k}/{n} = {k / n:.0%} [{low:.0%}, {high:.0%}]"
+
+
+def _outcomes(results: list[RunResult]) -> str:
+    tally = Counter(o for r in results for o in r.outcomes)
+    ended = ", ".join(
+        f"{k} {tally[k]}" for k in ("promoted", "rolled_back", "no_winner", "running") if tally[k]
+    )
+    return f"{sum(tally.values())}: {ended}" if tally else "0"
 
 
 def main() -> None:
@@ -200,7 +218,8 @@ def main() -> None:
         f"{args.passes} passes of {args.calls} production calls each; SQLite"
     )
     header = f"{'scenario':<8} {'best variant ends serving':<28} {'median calls until':>18} "
-    header += f"{'a worse variant promoted':<26} {'a not-better promoted':<26} {'rounds':>6} {'A/B tests':>9}"
+    header += f"{'a worse variant promoted':<26} {'a not-better promoted':<26} {'rounds':>6}"
+    header += "  A/B tests, how they ended"
     print(header)
     for scenario in args.scenario or list(SCENARIOS):
         results = [
@@ -215,8 +234,7 @@ def main() -> None:
             f"{'(baseline)' if baseline_is_best else median:>18} "
             f"{share(sum(r.promoted_worse for r in results), n):<26} "
             f"{share(sum(r.promoted_not_better for r in results), n):<26} "
-            f"{statistics.mean(r.rounds for r in results):>6.1f} "
-            f"{statistics.mean(r.experiments for r in results):>9.1f}",
+            f"{statistics.mean(r.rounds for r in results):>6.1f}  {_outcomes(results)}",
             flush=True,
         )
     shutil.rmtree(workdir, ignore_errors=True)

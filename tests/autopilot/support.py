@@ -20,16 +20,20 @@ from __future__ import annotations
 import hashlib
 import math
 import random
+import time
 from dataclasses import dataclass, field, replace
 
 from promptevolve.autopilot import Autopilot, update_policy
 from promptevolve.client import PromptOptimizer
+from promptevolve.core.ids import new_id
 from promptevolve.core.settings import Settings
 from promptevolve.core.types import Completion, ModelSettings, RenderedPrompt
 from promptevolve.providers.scripted import ScriptedProvider
 from promptevolve.registry import Registry, VariantCreate
 from promptevolve.store.engine import Store
-from promptevolve.tracking.feedback import FeedbackIn, record_feedback_many
+from promptevolve.store.tables import Feedback
+from promptevolve.store.writes import bulk_insert
+from promptevolve.tracking.feedback import FeedbackIn
 
 PROMPT = "colours"
 COLOURS = {
@@ -144,20 +148,21 @@ class World:
             value = f"{colour} #{self.rng.randrange(10**9)}"
             results.append((self.optimizer.run(PROMPT, {"colour": value}, unit_id=unit), COLOURS[colour]))
         assert self.optimizer.flush(60)
-        items = []
+        rows = []
         for result, truth in results:
             if result.execution_id is None or result.status == "error" or self.rng.random() >= feedback:
                 continue
             right = (result.text or "").strip() == truth
-            items.append(
-                FeedbackIn(
-                    execution_id=result.execution_id,
-                    score=1.0 if right else 0.0,
-                    thumbs=right,
-                    correction=None if right else truth,
-                )
+            given = FeedbackIn(  # validated like the SDK's, written in bulk (faster for simulations)
+                execution_id=result.execution_id,
+                score=1.0 if right else 0.0,
+                thumbs=right,
+                correction=None if right else truth,
             )
-        record_feedback_many(self.store, items)
+            for kind, value, text in given.rows():
+                row = {"execution_id": result.execution_id, "kind": kind, "value": value, "text": text}
+                rows.append({**row, "id": new_id(), "source": "user", "created_by": None, "ts": time.time()})
+        bulk_insert(self.store, Feedback.__table__, rows)
         return results
 
     def serving(self) -> str:

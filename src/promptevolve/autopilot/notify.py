@@ -149,6 +149,11 @@ class Notifier:
         self.delivered = 0
         self.failed = 0
 
+    @property
+    def pending(self) -> int:
+        """Deliveries queued or in flight."""
+        return self._queue.unfinished_tasks
+
     def send(self, url: str, secret: str | None, event: Event) -> None:
         """Queue one event (never raises, never waits)."""
         if not secret:
@@ -167,7 +172,7 @@ class Notifier:
     def flush(self, timeout_s: float) -> bool:
         """Wait up to ``timeout_s`` for queued deliveries; False if some are still pending."""
         end = time.monotonic() + timeout_s
-        while self._queue.unfinished_tasks:
+        while self.pending:
             if time.monotonic() >= end:
                 return False
             time.sleep(0.01)

@@ -130,7 +130,7 @@ class Autopilot:
             started_at=started,
             finished_at=datetime.now(UTC),
             prompts=results,
-            notifications_pending=0 if drained else self.notifier._queue.unfinished_tasks,
+            notifications_pending=0 if drained else self.notifier.pending,
         )
 
     def serve(
@@ -144,10 +144,14 @@ class Autopilot:
         """Run passes every ``interval_s`` until ``stop`` is set; returns how many ran."""
         passes = 0
         while not stop.is_set():
-            report = self.run_once(stop=stop)
+            try:
+                report = self.run_once(stop=stop)
+            except PromptevolveError as exc:  # the store is down, say: try again at the next interval
+                log.error("autopilot pass failed: %s", exc)
+            else:
+                if on_pass is not None:
+                    on_pass(report)
             passes += 1
-            if on_pass is not None:
-                on_pass(report)
             if max_passes is not None and passes >= max_passes:
                 break
             stop.wait(interval_s)
@@ -234,13 +238,19 @@ class Autopilot:
             except Exception as exc:  # one prompt's failure must not stop the others
                 log.exception("autopilot pass failed on prompt %s", name)
                 message = f"{type(exc).__name__}: {exc}"
-                self._write(
-                    ctx, "error", f"pass failed: {message}", {"error": message}, key=f"error:{message[:200]}"
-                )
-                self._send(ctx)
+                self._record_error(ctx, message)
                 return PromptPass(prompt=name, outcome="error", steps=ctx.steps, error=message)
         self._send(ctx)
         return PromptPass(prompt=name, outcome="done", steps=ctx.steps)
+
+    def _record_error(self, ctx: _Ctx, message: str) -> None:
+        try:
+            self._write(
+                ctx, "error", f"pass failed: {message}", {"error": message}, key=f"error:{message[:200]}"
+            )
+        except Exception:  # the store itself failed: the log line above is all we can do
+            log.exception("could not record the failure of prompt %s", ctx.name)
+        self._send(ctx)
 
     def _work(self, ctx: _Ctx) -> None:
         live = self._live(ctx.prompt_id)

@@ -100,7 +100,7 @@ def update_drift(
     """One pass of the detector over the new executions (see the module docstring)."""
     with store.read() as s:
         row = s.get(AutopilotDrift, prompt_id)
-        doc = dict(row.state) if row and row.variant_id == variant_id else {"since": now}
+        doc: dict[str, Any] = dict(row.state) if row and row.variant_id == variant_id else {"since": now}
     since = float(doc.get("since", now))
     until = now - policy.settle_s
     alarms: list[tuple[str, Alarm]] = []
