@@ -14,6 +14,7 @@ from promptevolve.autopilot import autopilot_status
 from promptevolve.autopilot.journal import ACTIONS
 from promptevolve.core.errors import NotFoundError
 from promptevolve.core.protocols import ManualClock
+from promptevolve.registry import VariantCreate
 from promptevolve.store.tables import Decision, Experiment, ExperimentArm, PromptVariant
 
 
@@ -188,3 +189,13 @@ def test_an_error_in_one_prompt_is_logged_once_and_the_pass_goes_on(world):
     with world.store.read() as s:
         assert s.scalar(select(func.count()).where(Decision.action == "evolve_failed")) == 1
     assert world.evolution_provider.call_count == 0
+
+
+def test_a_stored_policy_this_version_cannot_read_is_reported_and_the_others_still_run(world):
+    set_policy(world, "observe")
+    world.registry.register(VariantCreate(prompt="other", template="Hi {{ x }}"))
+    world.registry.update_config("other", {"autopilot": {"autonomy": "yolo"}})  # bypassing validation
+    report = world.autopilot().run_once()
+    by_name = {p.prompt: p for p in report.prompts}
+    assert by_name["other"].outcome == "error" and "autonomy" in by_name["other"].error
+    assert by_name[PROMPT].outcome == "done"

@@ -39,7 +39,7 @@ from promptevolve.autopilot.facts import LIVE
 from promptevolve.autopilot.leases import Held, held, holder_id, read_lease
 from promptevolve.autopilot.models import PassReport, PromptPass, StepRecord
 from promptevolve.autopilot.notify import Event, Notifier
-from promptevolve.autopilot.policy import Autonomy, Policy, get_policy, list_policies, local_day
+from promptevolve.autopilot.policy import Autonomy, Policy, get_policy, local_day, policy_names
 from promptevolve.autopilot.rounds import evolved_figures, evolved_reason, run_round
 from promptevolve.autopilot.settings import AutopilotSettings, load_autopilot_settings
 from promptevolve.core.errors import BudgetExceededError, ConflictError, NotFoundError, PromptevolveError
@@ -117,13 +117,17 @@ class Autopilot:
     ) -> PassReport:
         """One pass over ``prompts`` (default: every prompt with a policy); see the module docstring."""
         started = datetime.now(UTC)
-        policies = list_policies(self.registry)
-        names = list(prompts) if prompts is not None else list(policies)
+        names = list(prompts) if prompts is not None else policy_names(self.registry)
         results = []
         for name in names:
             if stop is not None and stop.is_set():
                 break
-            results.append(self._prompt_pass(name, policies.get(name) or get_policy(self.registry, name)))
+            try:
+                policy = get_policy(self.registry, name)
+            except ValueError as exc:  # a stored policy this version cannot read
+                results.append(PromptPass(prompt=name, outcome="error", error=f"invalid policy: {exc}"))
+                continue
+            results.append(self._prompt_pass(name, policy))
         drained = self.notifier.flush(self.settings.drain_s)
         return PassReport(
             holder=self.holder,

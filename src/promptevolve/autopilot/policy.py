@@ -49,6 +49,7 @@ __all__ = [
     "list_policies",
     "local_day",
     "merge_changes",
+    "policy_names",
     "remove_policy",
     "update_policy",
 ]
@@ -247,13 +248,21 @@ def get_policy(registry: Registry, prompt: str) -> Policy | None:
     return _from_config(config)
 
 
-def list_policies(registry: Registry) -> dict[str, Policy]:
-    """Every prompt that has a policy, by name."""
+def policy_names(registry: Registry) -> list[str]:
+    """Prompts that have a policy, valid or not (a pass reports an invalid one instead of failing)."""
     with registry.store.read() as s:
         rows = s.execute(select(Prompt.name, Prompt.config).order_by(Prompt.name)).all()
+    return [name for name, config in rows if (config or {}).get(CONFIG_KEY)]
+
+
+def list_policies(registry: Registry) -> dict[str, Policy]:
+    """Every prompt that has a valid policy, by name."""
     out: dict[str, Policy] = {}
-    for name, config in rows:
-        policy = _from_config(config)
+    for name in policy_names(registry):
+        try:
+            policy = get_policy(registry, name)
+        except ValueError:  # written by another version of promptevolve: `status NAME` shows why
+            continue
         if policy is not None:
             out[name] = policy
     return out

@@ -26,7 +26,7 @@ from promptevolve.autopilot.models import (
     PromptStatus,
     StepName,
 )
-from promptevolve.autopilot.policy import Autonomy, Policy, get_policy, list_policies, local_day
+from promptevolve.autopilot.policy import Autonomy, Policy, get_policy, local_day, policy_names
 from promptevolve.core.errors import NotFoundError
 from promptevolve.core.protocols import Clock, SystemClock
 from promptevolve.experiments import ExperimentInfo, ExperimentService
@@ -42,7 +42,7 @@ def autopilot_status(
 ) -> AutopilotStatus:
     """Every prompt with a policy (or the ``prompts`` named, with or without one)."""
     registry = Registry(store)
-    names = list(prompts) if prompts is not None else list(list_policies(registry))
+    names = list(prompts) if prompts is not None else policy_names(registry)
     now = (clock or SystemClock()).now()
     return AutopilotStatus(
         at=datetime.fromtimestamp(now, UTC),
