@@ -29,12 +29,12 @@ FACTS = Facts(
 def test_enough_feedback_evolves_with_the_round_budget():
     step = next_step(FACTS)
     assert step.kind is StepKind.EVOLVE and step.calls == 200 and step.tokens is None
-    assert "120 new feedback" in step.reason
+    assert "120 executions with new feedback" in step.reason
 
 
 def test_too_little_feedback_waits_with_a_key_per_round():
     step = next_step(replace(FACTS, new_feedback=10))
-    assert step.kind is StepKind.SKIP and step.key == "wait_feedback:2" and "10 new" in step.reason
+    assert step.kind is StepKind.SKIP and step.key == "wait_feedback:2" and "10 executions with new feedback" in step.reason
 
 
 def test_a_drift_alarm_evolves_without_feedback():

@@ -93,8 +93,8 @@ def next_step(facts: Facts) -> Step:
     if trigger is None:
         return Step(
             StepKind.SKIP,
-            f"waiting for feedback: {facts.new_feedback} new since the last round, "
-            f"{facts.min_feedback} needed",
+            f"waiting for feedback: {facts.new_feedback} executions with new feedback since the last "
+            f"round, {facts.min_feedback} needed",
             key=f"wait_feedback:{facts.rounds}",
             figures={"new_feedback": facts.new_feedback, "min_feedback": facts.min_feedback},
         )
@@ -153,7 +153,10 @@ def _trigger(facts: Facts) -> str | None:
     if facts.drift_pending:
         return "a drift alarm"
     if facts.new_feedback >= facts.min_feedback:
-        return f"{facts.new_feedback} new feedback since the last round, at least {facts.min_feedback}"
+        return (
+            f"{facts.new_feedback} executions with new feedback since the last round "
+            f"(>= {facts.min_feedback})"
+        )
     return None
 
 

@@ -91,10 +91,11 @@ def last_decision_id(store: Store, experiment_id: int) -> int:
 
 
 def new_feedback(store: Store, pid: int) -> int:
-    """Feedback rows on the prompt's executions since the last evolution round (all, before the first)."""
+    """Executions of the prompt that received feedback since the last evolution round (any feedback,
+    before the first round); an execution with a score, thumbs and a correction counts once."""
     last = journal.last_round(store, pid)
     query = (
-        select(func.count())
+        select(func.count(func.distinct(Feedback.execution_id)))
         .select_from(Feedback)
         .join(Execution, Execution.id == Feedback.execution_id)
         .where(Execution.prompt_id == pid)

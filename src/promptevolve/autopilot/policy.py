@@ -96,7 +96,9 @@ class EvolutionPolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    min_feedback: int = Field(default=50, ge=1, description="New feedback rows since the last round")
+    min_feedback: int = Field(
+        default=50, ge=1, description="Executions with new feedback since the last round"
+    )
     round_calls: int = Field(default=200, ge=1, description="At most this many model calls per round")
     round_tokens: int | None = Field(default=None, ge=1, description="At most this many tokens per round")
     strategies: list[str] = Field(default_factory=lambda: list(DEFAULT_STRATEGIES), min_length=1)
