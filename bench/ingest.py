@@ -1,9 +1,10 @@
 """Executions written per second by the batch writer, on SQLite and PostgreSQL.
 
 Question: how many execution rows a second can the tracking path store? The SDK's ``Recorder`` takes
-realistic rows (ids, variant, arm, hashes, a 200-character output, four variables, tokens, cost) as fast
-as the producer can enqueue them and writes them in batches (executemany on SQLite, COPY on
-PostgreSQL); the clock runs from the first enqueue to the moment the last row is committed.
+realistic rows (ids, variant, arm, hashes, a 200-character output, four variables, tokens, cost), built
+beforehand as the SDK builds them per call, enqueued as fast as one thread can, and writes them in
+batches (executemany on SQLite, COPY on PostgreSQL); the clock runs from the first enqueue to the
+moment the last row is committed, in one process (the enqueueing thread and the writer share the GIL).
 
     python bench/ingest.py [--rows 1000000] [--batch 5000] [--postgres URL]
 """
@@ -74,9 +75,10 @@ def measure(url: str, n: int, batch: int) -> tuple[float, int]:
         from promptevolve.store.tables import Prompt
 
         pid = s.scalar(select(Prompt.id).where(Prompt.name == prompt_id.name))
+    prepared = list(rows(n, pid, variant.id))
     recorder = Recorder(store, capacity=n + 1, batch_size=batch, interval_s=0.05)
     started = time.perf_counter()
-    for row in rows(n, pid, variant.id):
+    for row in prepared:
         recorder.enqueue("executions", row)
     assert recorder.flush(timeout_s=3600)
     elapsed = time.perf_counter() - started

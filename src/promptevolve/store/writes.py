@@ -1,7 +1,7 @@
 """Bulk writes of telemetry rows, the fastest way each database offers.
 
-PostgreSQL: ``COPY … FROM STDIN`` through psycopg with the column types declared up front (one round
-trip per batch, no statement per row, no per-value type lookup). SQLite: one ``executemany`` of a
+PostgreSQL: binary ``COPY … FROM STDIN`` through psycopg with the column types declared up front (one
+round trip per batch, no statement per row, no per-value type lookup, no text parsing on the server). SQLite: one ``executemany`` of a
 prepared INSERT on the driver's cursor. Both bypass SQLAlchemy's per-row parameter processing (JSON
 columns are serialised here), which otherwise costs more than the database itself, and both run in one
 transaction per batch, so a batch is written entirely or not at all.
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, Double, Integer, Table
@@ -49,23 +50,40 @@ def _tuples(
     columns: list[Any], rows: Sequence[Mapping[str, Any]], *, dump_json: bool
 ) -> list[tuple[Any, ...]]:
     """Row values in column order. The driver is called directly, so the tables' Python-side defaults
-    are applied here, and JSON is serialised here unless the driver's own JSON adapter will."""
-    specs = [
-        (
-            c.name,
-            dump_json and isinstance(c.type, JSON),
-            c.default.arg if c.default is not None and c.default.is_scalar else None,
-        )
-        for c in columns
-    ]
-    return [tuple(_copy_value(row.get(n, d), j) for n, j, d in specs) for row in rows]
+    are applied here, and JSON is serialised here unless the driver's own JSON adapter will.
+
+    Rows that carry every column (the SDK's do) go through ``itemgetter``, in C: this loop runs once per
+    stored row and was a third of the ingest time when written as a generator over the columns.
+    """
+    names = [c.name for c in columns]
+    defaults = {c.name: c.default.arg for c in columns if c.default is not None and c.default.is_scalar}
+    json_at = [i for i, c in enumerate(columns) if dump_json and isinstance(c.type, JSON)]
+    get = itemgetter(*names)
+    out: list[tuple[Any, ...]] = []
+    for row in rows:
+        try:
+            values = get(row)
+        except KeyError:
+            values = tuple(row.get(n, defaults.get(n)) for n in names)
+        if len(names) == 1:
+            values = (values,)
+        if json_at:
+            listed = list(values)
+            for i in json_at:
+                listed[i] = _copy_value(listed[i], True)
+            values = tuple(listed)
+        out.append(values)
+    return out
 
 
 def _copy_postgres(conn: Any, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     columns = _columns(table, rows[0])
     names = ", ".join(f'"{c.name}"' for c in columns)
     raw = conn.connection.driver_connection
-    with raw.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+    with (
+        raw.cursor() as cursor,
+        cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN (FORMAT BINARY)') as copy,
+    ):
         copy.set_types([_pg_type(c) for c in columns])
         for values in _tuples(columns, rows, dump_json=False):
             copy.write_row(values)
