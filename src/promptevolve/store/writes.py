@@ -1,10 +1,11 @@
 """Bulk writes of telemetry rows, the fastest way each database offers.
 
 PostgreSQL: binary ``COPY … FROM STDIN`` through psycopg with the column types declared up front (one
-round trip per batch, no statement per row, no per-value type lookup, no text parsing on the server). SQLite: one ``executemany`` of a
-prepared INSERT on the driver's cursor. Both bypass SQLAlchemy's per-row parameter processing (JSON
-columns are serialised here), which otherwise costs more than the database itself, and both run in one
-transaction per batch, so a batch is written entirely or not at all.
+round trip per batch, no statement per row, no per-value type lookup, no text parsing on the server).
+SQLite: one ``executemany`` of a prepared INSERT on the driver's cursor. Both bypass SQLAlchemy's
+per-row parameter processing (JSON columns are serialised here), which otherwise costs more than the
+database itself, and both run in one transaction per batch, so a batch is written entirely or not at
+all.
 """
 
 from __future__ import annotations
