@@ -319,10 +319,10 @@ def _print_status(item: PromptStatus) -> None:
             "budget today", f"calls {b.calls_used}/{b.calls_limit}{tokens}, {b.calls_left} calls left"
         )
     if item.drift is not None and item.drift.enabled:
-        d = item.drift
-        ref = ", ".join(f"{k} {v:.0%}" for k, v in d.reference_progress.items())
-        alarm = f"; pending alarm on {d.pending_alarm['metric']}" if d.pending_alarm else ""
-        table.add_row("drift", f"reference {ref}; batches watched {d.monitored_batches}{alarm}")
+        drift = item.drift
+        ref = ", ".join(f"{k} {v:.0%}" for k, v in drift.reference_progress.items())
+        alarm = f"; pending alarm on {drift.pending_alarm['metric']}" if drift.pending_alarm else ""
+        table.add_row("drift", f"reference {ref}; batches watched {drift.monitored_batches}{alarm}")
     if item.lease is not None:
         table.add_row("lease", f"{item.lease.holder} ({item.lease.phase}), {item.lease.expires_in_s:g}s left")
     for d in item.last_actions:
