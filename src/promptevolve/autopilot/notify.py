@@ -42,6 +42,7 @@ import httpx
 from promptevolve.core.ids import new_id
 
 __all__ = [
+    "DELIVERY_HEADER",
     "EVENTS",
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",

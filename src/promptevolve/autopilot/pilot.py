@@ -50,7 +50,7 @@ from promptevolve.registry import Registry
 from promptevolve.scoring import ScoringConfig
 from promptevolve.store.engine import Store
 
-__all__ = ["LIVE", "Autopilot"]
+__all__ = ["Autopilot"]
 
 log = logging.getLogger("promptevolve.autopilot")
 
