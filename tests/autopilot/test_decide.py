@@ -34,7 +34,8 @@ def test_enough_feedback_evolves_with_the_round_budget():
 
 def test_too_little_feedback_waits_with_a_key_per_round():
     step = next_step(replace(FACTS, new_feedback=10))
-    assert step.kind is StepKind.SKIP and step.key == "wait_feedback:2" and "10 executions with new feedback" in step.reason
+    assert step.kind is StepKind.SKIP and step.key == "wait_feedback:2"
+    assert "10 executions with new feedback" in step.reason
 
 
 def test_a_drift_alarm_evolves_without_feedback():
