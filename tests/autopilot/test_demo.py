@@ -41,3 +41,15 @@ def test_demo_pass_sets_a_small_policy_runs_one_pass_and_prints_its_decisions(st
     assert model.call_count <= 40
     again = demo_pass(store, providers={"local": model}, echo=lines.append)
     assert again.prompts[0].steps, "a second pass says why it waits"
+
+
+def test_demo_pass_takes_a_database_url_and_a_rich_console(store, database_url):
+    from rich.console import Console
+
+    install_baselines(Registry(store, actor="demo"))
+    console = Console(record=True, width=200)
+    report = demo_pass(
+        database_url, console=console, providers={"local": ScriptedProvider([ANSWER], cycle=True)}
+    )
+    assert report.prompts[0].outcome == "done"
+    assert "ai_enrichment_en: skip: waiting for feedback" in console.export_text()

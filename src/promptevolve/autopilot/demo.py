@@ -10,6 +10,7 @@ candidate, and the pass says so with its figures. A real deployment evolves from
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from importlib.resources import files
 from pathlib import Path
@@ -20,9 +21,11 @@ from promptevolve.autopilot.pilot import Autopilot
 from promptevolve.autopilot.policy import get_policy, update_policy
 from promptevolve.core.errors import NotFoundError
 from promptevolve.core.protocols import Provider
+from promptevolve.core.settings import Settings
 from promptevolve.evolution import QUICK_DATASET, get_dataset, import_jsonl
 from promptevolve.registry import Registry
 from promptevolve.store.engine import Store
+from promptevolve.store.migrate import open_store
 
 __all__ = ["demo_pass", "demo_policy"]
 
@@ -58,16 +61,43 @@ def _bundled_leads(store: Store) -> None:
 
 
 def demo_pass(
-    store: Store,
+    store: Store | str,
     *,
     prompt: str = "ai_enrichment_en",
     budget: int = 40,
     max_items: int = 6,
     providers: Mapping[str, Provider] | None = None,
-    echo: Callable[[str], None] = print,
+    echo: Callable[[str], None] | None = None,
+    console: Any = None,
     actor: str = "autopilot demo",
 ) -> PassReport:
-    """Run one autopilot pass over ``prompt`` and print its decisions (see the module docstring)."""
+    """Run one autopilot pass over ``prompt`` and print its decisions (see the module docstring).
+
+    ``store`` is an open store or a database URL (opened, migrated, closed again); lines go to
+    ``echo``, else to ``console.print`` (a Rich console), else to ``print``."""
+    write: Callable[[str], None] = print
+    if echo is not None:
+        write = echo
+    elif console is not None:  # reasons hold brackets: print them as they are, not as Rich markup
+        write = functools.partial(console.print, markup=False, highlight=False)
+    if isinstance(store, str):
+        opened = open_store(Settings(database_url=store))
+        try:
+            return _pass(opened, prompt, budget, max_items, providers, write, actor)
+        finally:
+            opened.dispose()
+    return _pass(store, prompt, budget, max_items, providers, write, actor)
+
+
+def _pass(
+    store: Store,
+    prompt: str,
+    budget: int,
+    max_items: int,
+    providers: Mapping[str, Provider] | None,
+    echo: Callable[[str], None],
+    actor: str,
+) -> PassReport:
     registry = Registry(store, actor=actor)
     _bundled_leads(store)
     if get_policy(registry, prompt) is None:
