@@ -49,8 +49,9 @@ CHILD = textwrap.dedent("""
 
 
 def child(mode: str, n: int, leads_path: str) -> dict:
-    done = subprocess.run([sys.executable, "-c", CHILD, mode, str(n), leads_path], capture_output=True,
-                          text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, mode, str(n), leads_path], capture_output=True, text=True, check=True
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -69,10 +70,14 @@ def main() -> None:
     decode = sum(c["out"] for c in calls) / sum(seconds)
     print(f"\n| figure | value |\n|---|---|")
     print(f"| enrichment calls (EN+FR baselines, local model) | {len(calls)} |")
-    print(f"| seconds per call: mean / min / max | {sum(seconds) / len(seconds):.2f} / {min(seconds):.2f} / "
-          f"{max(seconds):.2f} |")
-    print(f"| prompt + completion tokens per call (mean) | {sum(c['in'] for c in calls) / len(calls):.0f} + "
-          f"{sum(c['out'] for c in calls) / len(calls):.0f} |")
+    print(
+        f"| seconds per call: mean / min / max | {sum(seconds) / len(seconds):.2f} / {min(seconds):.2f} / "
+        f"{max(seconds):.2f} |"
+    )
+    print(
+        f"| prompt + completion tokens per call (mean) | {sum(c['in'] for c in calls) / len(calls):.0f} + "
+        f"{sum(c['out'] for c in calls) / len(calls):.0f} |"
+    )
     print(f"| completion tokens per second of call time | {decode:.1f} |")
     print(f"| outputs that parsed as JSON | {sum(c['parsed'] for c in calls)}/{len(calls)} |")
     print(f"| peak RSS, SDK process with the local model loaded | {local['peak_mib']:.0f} MiB |")
