@@ -6,20 +6,16 @@ The same mechanism as providers and evaluators: a plugin declares::
     mine = "my_package.strategy:MyStrategy"
 
 and promptevolve's six strategies are declared in its ``pyproject.toml`` the same way.
-``BUILTIN_STRATEGIES`` lists the same names and counts as a declaration merged with the entry points;
-a name declared with two different targets is a ``ConfigurationError``, as for providers.
+``BUILTIN_STRATEGIES`` lists the same names; the merge rules are ``promptevolve.core.plugins``'s.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.metadata
-import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
-from promptevolve.core.errors import ConfigurationError
+from promptevolve.core.plugins import PluginGroup
 from promptevolve.evolution.strategies.base import Strategy
 
 __all__ = [
@@ -47,50 +43,20 @@ BUILTIN_STRATEGIES: Mapping[str, str] = MappingProxyType(
 DEFAULT_STRATEGIES: tuple[str, ...] = ("few_shot", "context", "role", "critique", "opro", "crossover")
 
 
+_GROUP = PluginGroup(
+    group=ENTRY_POINT_GROUP,
+    kind="strategy",
+    builtins=BUILTIN_STRATEGIES,
+    is_valid=lambda built: isinstance(built, Strategy),
+    expected="not a Strategy",
+    plural="strategies",
+)
+
+
 def available_strategies() -> tuple[str, ...]:
-    return tuple(sorted({*BUILTIN_STRATEGIES, *_entry_point_values()}))
+    return _GROUP.names()
 
 
 def create_strategy(name: str, **options: Any) -> Strategy:
     """Build the strategy registered as ``name``; unknown names are a ``ConfigurationError``."""
-    declared = _entry_point_values().get(name, set())
-    if len(declared) > 1:
-        raise ConfigurationError(
-            f"strategy {name!r} is declared with several targets in group {ENTRY_POINT_GROUP!r}: "
-            f"{', '.join(sorted(declared))}; uninstall all but one"
-        )
-    target = next(iter(declared), None)
-    if target is None:
-        raise ConfigurationError(
-            f"unknown strategy {name!r}; known strategies: {', '.join(available_strategies())}"
-        )
-    factory = _load(name, target)
-    try:
-        inspect.signature(factory).bind(**options)
-    except TypeError as exc:
-        raise ConfigurationError(f"strategy {name!r} does not accept these options: {exc}") from None
-    strategy = factory(**options)
-    if not isinstance(strategy, Strategy):
-        raise ConfigurationError(f"strategy {name!r} built a {type(strategy).__name__}, not a Strategy")
-    return strategy
-
-
-def _entry_point_values() -> dict[str, set[str]]:
-    """name → the targets declared for it by ``BUILTIN_STRATEGIES`` and by entry points."""
-    found: dict[str, set[str]] = {name: {target} for name, target in BUILTIN_STRATEGIES.items()}
-    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        found.setdefault(entry_point.name, set()).add(entry_point.value.replace(" ", ""))
-    return found
-
-
-def _load(name: str, target: str) -> Callable[..., Any]:
-    module_name, _, attribute = target.partition(":")
-    try:
-        obj: Any = importlib.import_module(module_name)
-        for part in filter(None, attribute.split(".")):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigurationError(f"strategy {name!r} ({target}) cannot be loaded: {exc}") from exc
-    if not callable(obj):
-        raise ConfigurationError(f"strategy {name!r} ({target}) is not a class or a function")
-    return obj
+    return cast(Strategy, _GROUP.create(name, **options))
