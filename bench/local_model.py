@@ -32,8 +32,11 @@ CHILD = textwrap.dedent("""
     if mode == "scripted":
         from promptevolve.providers.scripted import ScriptedProvider
         providers = {"local": ScriptedProvider(['{"industry": "software"}'], cycle=True)}
-    leads = [json.loads(l) for l in open(sys.argv[3], encoding="utf-8")]
-    leads = [l for l in leads if l["locale"] == "en"][: n // 2] + [l for l in leads if l["locale"] == "fr"][: n - n // 2]
+    with open(sys.argv[3], encoding="utf-8") as source:
+        every = [json.loads(line) for line in source]
+    english = [lead for lead in every if lead["locale"] == "en"]
+    french = [lead for lead in every if lead["locale"] == "fr"]
+    leads = english[: n // 2] + french[: n - n // 2]
     out = []
     with PromptOptimizer(store, settings=settings, providers=providers) as po:
         for lead in leads:
@@ -68,7 +71,7 @@ def main() -> None:
     calls = local["calls"]
     seconds = [c["s"] for c in calls]
     decode = sum(c["out"] for c in calls) / sum(seconds)
-    print(f"\n| figure | value |\n|---|---|")
+    print("\n| figure | value |\n|---|---|")
     print(f"| enrichment calls (EN+FR baselines, local model) | {len(calls)} |")
     print(
         f"| seconds per call: mean / min / max | {sum(seconds) / len(seconds):.2f} / {min(seconds):.2f} / "

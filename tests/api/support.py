@@ -182,3 +182,18 @@ def colour_dataset(store: Store, path: Any, n: int = 40) -> None:
     ]
     path.write_text("\n".join(lines))
     import_jsonl(store, "colours", path, seed=1, evaluator="exact")
+
+
+# --- autopilot ------------------------------------------------------------------------------------
+
+
+def gated_candidate(store: Store, prompt: str, version: str, parent: str = "1.0.0") -> None:
+    """The decision-log entry an autopilot round writes when its candidate passes the held-out gate
+    (tests/autopilot prove that rounds write it), written here without the round, so that the HTTP
+    contract of approvals is tested in milliseconds."""
+    from promptevolve.autopilot import journal
+    from promptevolve.autopilot.facts import prompt_id
+
+    figures = {"parent": parent, "candidate": version, "status": "passed", "improvement": 0.2}
+    reason = f"{version} evolved from {parent}: passed the gate"
+    journal.write(store, prompt_id(store, prompt), "evolved", reason, figures, actor="autopilot")

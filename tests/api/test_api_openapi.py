@@ -16,7 +16,7 @@ from typing import Any
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
-from tests.api.support import Api, running_api, two_variants
+from tests.api.support import Api, gated_candidate, running_api, two_variants
 
 from promptevolve.api import create_api
 
@@ -80,6 +80,9 @@ def run_schemathesis(api: Api) -> dict[str, BaseException]:
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(database_url: str) -> None:
     with running_api(database_url) as api:
         two_variants(api)
+        # A policy and a candidate awaiting approval, so that the status answers with every part filled.
+        api.ok(api.client.patch("/prompts/p/autopilot", json={"autonomy": "propose"}, headers=api.headers()))
+        gated_candidate(api.store, "p", "1.1.0")
         failures = run_schemathesis(api)
     report = "\n\n".join(f"{label}:\n{str(exc)[:1500]}" for label, exc in failures.items())
     assert not failures, report

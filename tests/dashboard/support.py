@@ -1,5 +1,6 @@
 """Real data for the dashboard: prompts with a lineage, executions with feedback through the SDK, an
-experiment with decisions, and an evolution run, all made through the API (or the SDK for bulk traffic)."""
+experiment with decisions, an evolution run and an autopilot policy with a candidate awaiting approval,
+all made through the API (or the SDK for bulk traffic)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from tests.api.support import COLOUR_TEMPLATE, colour_dataset, drive
+from tests.api.support import COLOUR_TEMPLATE, colour_dataset, drive, gated_candidate
 
 from promptevolve.core.settings import Settings
 from promptevolve.store.engine import Store
@@ -145,3 +146,12 @@ def seed_evolution(api: httpx.Client, store: Store, tmp: Path) -> str:
             return str(state["run_id"])
         time.sleep(0.05)
     raise AssertionError("the evolution job did not finish")
+
+
+def seed_autopilot(
+    api: httpx.Client, store: Store, prompt: str, candidate: str, parent: str = "1.0.0"
+) -> None:
+    """A ``propose`` policy on ``prompt`` (through the API) and ``candidate`` awaiting approval (the
+    decision-log entry an evolution round writes when its candidate passes the gate)."""
+    _ok(api.patch(f"/prompts/{prompt}/autopilot", json={"autonomy": "propose", "daily_calls": 300}))
+    gated_candidate(store, prompt, candidate, parent)

@@ -1,7 +1,8 @@
 """The dashboard in a real browser: Debian's Chromium, headless, driven by Playwright against uvicorn on a
 free port, with real data (variants, executions and feedback through the SDK, an A/B test with decisions,
-an evolution run). Pages load, charts are drawn (SVG with marks and a size), an admin promotes a winner
-with the button, and a read-only key neither sees the button nor gets past the API.
+an evolution run whose candidate awaits the autopilot's approval). Pages load, charts are drawn (SVG with
+marks and a size), an admin promotes a winner and approves the candidate with the buttons, and a
+read-only key neither sees the buttons nor gets past the API.
 
 Screenshots go to ``ci-output/screenshots/``; with ``PROMPTEVOLVE_README_SCREENSHOT=1`` the experiment
 page is also saved as ``docs/img/dashboard.png`` (the README's picture; off by default so that a test run
@@ -25,7 +26,7 @@ import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from tests.api.support import colour_model, make_keys
-from tests.dashboard.support import seed_evolution, seed_experiment, seed_prompts
+from tests.dashboard.support import seed_autopilot, seed_evolution, seed_experiment, seed_prompts
 
 from promptevolve.core.settings import Settings
 from promptevolve.dashboard.session import csrf_token
@@ -55,6 +56,7 @@ class Live:
     keys: dict[str, str]
     experiment: int
     run_id: str
+    candidate: str
 
 
 def _free_port() -> int:
@@ -87,7 +89,10 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             seed_prompts(api)
             experiment = seed_experiment(api, store, settings, rounds=5, pause_s=1.1)
             run_id = seed_evolution(api, store, tmp)
-        yield Live(base, keys, experiment, run_id)
+            run = api.get(f"/evolution/runs/{run_id}").json()
+            candidate = next(c["child_version"] for c in run["candidates"] if c["status"] == "passed")
+            seed_autopilot(api, store, "colours", candidate)
+        yield Live(base, keys, experiment, run_id, candidate)
     finally:
         server.should_exit = True
         thread.join(timeout=10)
@@ -155,6 +160,16 @@ def test_pages_load_and_charts_render(browser: Browser, live: Live) -> None:
     expect(page.get_by_test_id("jobs")).to_contain_text("succeeded")
     page.screenshot(path=str(SHOTS / "evolution.png"), full_page=True)
 
+    page.click("header nav >> text=Autopilot")
+    pilot = page.locator('[data-testid=pilot][data-prompt="colours"]')
+    expect(pilot.get_by_test_id("step")).to_have_text("awaiting approval")
+    expect(pilot.get_by_test_id("autonomy")).to_have_text("propose")
+    expect(pilot.get_by_test_id("budget")).to_contain_text("300 of 300 model calls left")
+    expect(pilot.get_by_test_id("candidate")).to_contain_text(live.candidate)
+    expect(pilot.get_by_test_id("last-actions")).to_contain_text("evolved")
+    expect(page.get_by_test_id("approval")).to_have_count(0)
+    page.screenshot(path=str(SHOTS / "autopilot-read.png"), full_page=True)
+
 
 def test_a_read_only_key_sees_no_admin_button_and_cannot_act(browser: Browser, live: Live) -> None:
     page = signed_in(browser, live, "read")
@@ -187,3 +202,17 @@ def test_an_admin_promotes_the_treatment_with_the_button(browser: Browser, live:
     page.screenshot(path=str(SHOTS / "experiment-promoted.png"), full_page=True)
     page.goto(f"{live.base}/dashboard/prompts/lead_summary")
     expect(page.get_by_test_id("versions")).to_contain_text("100 %")
+
+
+def test_an_admin_approves_the_autopilot_candidate_with_the_button(browser: Browser, live: Live) -> None:
+    page = signed_in(browser, live, "admin")
+    page.click("header nav >> text=Autopilot")
+    pilot = page.locator('[data-testid=pilot][data-prompt="colours"]')
+    expect(pilot.get_by_test_id("approval")).to_be_visible()
+    page.screenshot(path=str(SHOTS / "autopilot-admin.png"), full_page=True)
+    pilot.locator("button[data-action=approve]").click()
+    expect(page.get_by_test_id("done")).to_contain_text("Approved")
+    expect(pilot.get_by_test_id("step")).to_have_text("ramping")
+    expect(pilot.get_by_test_id("last-actions")).to_contain_text("experiment_started")
+    expect(page.get_by_test_id("approval")).to_have_count(0)
+    page.screenshot(path=str(SHOTS / "autopilot-approved.png"), full_page=True)

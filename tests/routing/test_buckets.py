@@ -22,9 +22,13 @@ def test_a_unit_always_gets_the_same_bucket(seed, unit):
 
 
 def test_assignment_is_sticky_across_processes():
-    code = ("from promptevolve.routing.buckets import assign;"
-            "print(','.join(assign('exp-7', [('a', 5000), ('b', 5000)], f'u{i}') for i in range(200)))")
-    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    code = (
+        "from promptevolve.routing.buckets import assign;"
+        "print(','.join(assign('exp-7', [('a', 5000), ('b', 5000)], f'u{i}') for i in range(200)))"
+    )
+    other = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     here = ",".join(assign("exp-7", [("a", 5000), ("b", 5000)], f"u{i}") for i in range(200))
     assert other == here
 

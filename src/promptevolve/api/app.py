@@ -18,7 +18,16 @@ from starlette.concurrency import run_in_threadpool
 
 from promptevolve.api.errors import Problem, install_error_handlers, problem_responses
 from promptevolve.api.limits import BodyLimitMiddleware
-from promptevolve.api.routers import evolution, executions, experiments, health, metrics, prompts, variants
+from promptevolve.api.routers import (
+    autopilot,
+    evolution,
+    executions,
+    experiments,
+    health,
+    metrics,
+    prompts,
+    variants,
+)
 from promptevolve.api.routers.health import package_version
 from promptevolve.api.services import ApiSettings, open_services
 from promptevolve.core.protocols import Provider
@@ -28,7 +37,7 @@ __all__ = ["create_api"]
 
 DESCRIPTION = """\
 The promptevolve API: run prompts, record calls and feedback, manage the prompt registry, run A/B
-experiments and evolution, read metrics.
+experiments and evolution, read metrics, set the autopilot's policies and follow what it does.
 
 **Auth**: every operation but `/health` and `/ready` needs an API key (`promptevolve keys create`) sent
 as `Authorization: Bearer pe_…`, with the scope named in brackets in each summary: `read`, `execute` or
@@ -92,7 +101,7 @@ def create_api(
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=limits.max_body_bytes)
     app.include_router(health.router)
-    for module in (executions, prompts, variants, experiments, evolution, metrics):
+    for module in (executions, prompts, variants, experiments, evolution, metrics, autopilot):
         # Every operation behind a key reads the store to check it: each may answer 503.
         app.include_router(module.router, responses=problem_responses(503))
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

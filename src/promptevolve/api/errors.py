@@ -45,6 +45,7 @@ __all__ = [
     "STATUS_BY_ERROR",
     "FieldProblem",
     "Problem",
+    "body_invalid",
     "install_error_handlers",
     "problem_response",
     "problem_responses",
@@ -179,6 +180,12 @@ def _summary(problems: list[FieldProblem]) -> str:
     parts = [f"{'.'.join(str(p) for p in fp.loc) or 'input'}: {fp.msg}" for fp in problems[:10]]
     more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
     return "invalid input: " + "; ".join(parts) + more
+
+
+def body_invalid(exc: pydantic.ValidationError) -> RequestValidationError:
+    """A library's check of a body's content (the merged autopilot policy, say) as a malformed body: the
+    same 422 as FastAPI's own checks, each location under ``body``."""
+    return RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()])
 
 
 async def _library_error(request: Request, exc: Exception) -> JSONResponse:

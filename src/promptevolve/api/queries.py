@@ -4,6 +4,10 @@
   per bucket) over ``experiments.sums.call_values``; it belongs next to ``sums.arm_series``.
 - ``evolution_runs`` / ``evolution_run``: the ``evolutions`` rows grouped by run; they belong in
   ``evolution.service`` (there is no reader of recorded runs yet).
+- ``autopilot_status`` / ``stored_policy``: the autopilot's status and a prompt's policy, with a stored
+  policy this version cannot read (written by another version) reported for that prompt instead of
+  failing the whole answer (``autopilot.autopilot_status`` raises for it); they belong in
+  ``autopilot.status`` and ``autopilot.policy``.
 
 Every function is one read transaction through the store's unit of work.
 """
@@ -11,28 +15,44 @@ Every function is one read transaction through the store's unit of work.
 from __future__ import annotations
 
 import math
+import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+import pydantic
 from sqlalchemy import Double, Integer, cast, func, literal, select
 from sqlalchemy.orm import Session
 
 from promptevolve.api.schemas import (
+    AutopilotStatusPublic,
     EvolutionCandidatePublic,
     EvolutionRunPublic,
+    PromptStatusPublic,
     TrendPointPublic,
+    UnreadablePolicyPublic,
     VariantTrendPublic,
 )
-from promptevolve.core.errors import NotFoundError, ValidationError
+from promptevolve.autopilot import Policy, get_policy, prompt_status
+from promptevolve.autopilot.policy import policy_names
+from promptevolve.core.errors import ConflictError, NotFoundError, ValidationError
 from promptevolve.experiments.sums import call_values
+from promptevolve.registry import Registry
 from promptevolve.registry.versioning import parse_version
 from promptevolve.scoring import ScoringConfig, metric_spec
 from promptevolve.stats import SampleStats
 from promptevolve.store.engine import Store
 from promptevolve.store.tables import Evolution, Execution, Prompt, PromptVariant
 
-__all__ = ["evolution_run", "evolution_runs", "variant_trend"]
+__all__ = [
+    "autopilot_status",
+    "evolution_run",
+    "evolution_runs",
+    "has_policy",
+    "stored_policy",
+    "variant_trend",
+]
 
 _Z95 = 1.959963984540054
 
@@ -195,3 +215,46 @@ def evolution_run(store: Store, run_id: str) -> EvolutionRunPublic:
     if not runs:
         raise NotFoundError(f"no evolution run {run_id!r}: GET /evolution/runs lists them")
     return runs[0]
+
+
+def _unreadable(exc: pydantic.ValidationError) -> str:
+    parts = [f"{'.'.join(str(p) for p in e['loc']) or 'policy'}: {e['msg']}" for e in exc.errors()[:5]]
+    return "; ".join(parts)
+
+
+def stored_policy(registry: Registry, prompt: str) -> Policy | None:
+    """The prompt's policy or None; ``NotFoundError`` for an unknown prompt, ``ConflictError`` for a
+    stored policy this version cannot read (it can be removed, then set again)."""
+    try:
+        return get_policy(registry, prompt)
+    except pydantic.ValidationError as exc:
+        raise ConflictError(
+            f"the autopilot policy stored for {prompt!r} cannot be read by this version of promptevolve "
+            f"({_unreadable(exc)}): DELETE /prompts/{prompt}/autopilot, then set it again"
+        ) from None
+
+
+def has_policy(registry: Registry, prompt: str) -> bool:
+    """Whether the prompt has a policy, readable or not (``NotFoundError`` for an unknown prompt)."""
+    try:
+        return stored_policy(registry, prompt) is not None
+    except ConflictError:
+        return True
+
+
+def autopilot_status(store: Store, *, prompts: Iterable[str] | None, last: int) -> AutopilotStatusPublic:
+    """Every prompt with a policy (or those named, with or without one; an unknown one is a
+    ``NotFoundError``), one at a time, so that an unreadable policy is listed in ``unreadable``."""
+    registry = Registry(store)
+    names = list(dict.fromkeys(prompts)) if prompts is not None else policy_names(registry)
+    now = time.time()
+    found: list[PromptStatusPublic] = []
+    unreadable: list[UnreadablePolicyPublic] = []
+    for name in names:
+        try:
+            status = prompt_status(store, name, now=now, last=last, registry=registry)
+        except pydantic.ValidationError as exc:
+            unreadable.append(UnreadablePolicyPublic(prompt=name, error=_unreadable(exc)))
+            continue
+        found.append(PromptStatusPublic.model_validate(status, from_attributes=True))
+    return AutopilotStatusPublic(at=datetime.fromtimestamp(now, UTC), prompts=found, unreadable=unreadable)

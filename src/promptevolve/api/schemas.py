@@ -4,16 +4,30 @@ Where a service already has a public pydantic shape (``VariantCreate``, ``Varian
 ``ExperimentCreate``, ``ExperimentInfo``, ``AnalysisResult``, ``EvolveRequest``, …) the API uses it as it
 is, so the HTTP contract and the Python one cannot drift; the models here only cover what HTTP adds:
 pagination, the bodies of state changes, the execute/track/feedback calls and evolution jobs.
+
+``PolicyUpdate`` (a partial autopilot policy) is derived from ``autopilot.Policy`` field by field, so a
+field added to the policy is accepted by the API without an edit here and the two cannot drift.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field, create_model
 
 from promptevolve.access import Scope
+from promptevolve.api.params import VERSION_PATTERN
+from promptevolve.autopilot import (
+    AutopilotStatus,
+    BudgetStatus,
+    DriftPolicy,
+    EvolutionPolicy,
+    ExperimentPolicy,
+    Policy,
+    PromptStatus,
+    QuietHours,
+)
 from promptevolve.client import RunResult
 from promptevolve.core.types import ModelSettings, TemplateKind
 from promptevolve.experiments import ArmResult, GuardrailResult, SrmInfo
@@ -22,7 +36,10 @@ from promptevolve.registry.models import NAME_PATTERN
 
 __all__ = [
     "ActivateCreate",
+    "ApproveCreate",
     "ArmMetricsPublic",
+    "AutopilotStatusPublic",
+    "BudgetStatusPublic",
     "DatasetPublic",
     "EvolutionCandidatePublic",
     "EvolutionJobPublic",
@@ -36,9 +53,12 @@ __all__ = [
     "LabelCreate",
     "LineagePublic",
     "Page",
+    "PolicyUpdate",
     "PromoteCreate",
+    "PromptStatusPublic",
     "ReadinessPublic",
     "ReasonCreate",
+    "RejectCreate",
     "ResolveCreate",
     "ResolvedPromptPublic",
     "RollbackCreate",
@@ -46,6 +66,7 @@ __all__ = [
     "RunPublic",
     "SharesCreate",
     "TrendPointPublic",
+    "UnreadablePolicyPublic",
     "VariantTrendPublic",
     "WhoAmIPublic",
 ]
@@ -351,3 +372,90 @@ class DatasetPublic(BaseModel):
     counts: dict[str, int]
     locales: dict[str, int]
     created_at: datetime
+
+
+# --- autopilot ------------------------------------------------------------------------------------
+
+
+def _no_defaults(schema: dict[str, Any]) -> None:
+    # A field left out of a partial change keeps its current value: there is no default to document.
+    for prop in schema.get("properties", {}).values():
+        prop.pop("default", None)
+
+
+def _partial(
+    model: type[BaseModel], name: str, doc: str, replace: dict[str, Any] | None = None
+) -> type[BaseModel]:
+    """``model`` with every field optional and no defaults: the fields given are the change. Each keeps
+    its type and constraints (so null is refused where the policy refuses it); ``replace`` swaps types
+    (nested partials). Cross-field checks run on the merged policy, in ``update_policy``."""
+    replace = replace or {}
+    fields: dict[str, Any] = {}
+    for field_name, info in model.model_fields.items():
+        annotation = replace.get(field_name)
+        if annotation is None:
+            annotation = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+        fields[field_name] = (annotation, Field(default=None, description=info.description))
+    config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra=_no_defaults)
+    return create_model(name, __config__=config, __doc__=doc, **fields)
+
+
+_NESTED = "Fields not given keep their value."
+
+if TYPE_CHECKING:  # built at import below; to a type checker, a model like any other
+
+    class PolicyUpdate(BaseModel): ...
+
+else:
+    PolicyUpdate = _partial(
+        Policy,
+        "PolicyUpdate",
+        "A change to a prompt's autopilot policy: only the fields given change, nested objects merge, "
+        "lists replace; a prompt without a policy starts from the defaults. The result is validated whole.",
+        {
+            "quiet_hours": QuietHours | str | None,  # "22-06" as the CLI takes it, or the object GET shows
+            "evolution": _partial(EvolutionPolicy, "EvolutionPolicyUpdate", _NESTED),
+            "experiment": _partial(ExperimentPolicy, "ExperimentPolicyUpdate", _NESTED),
+            "drift": _partial(DriftPolicy, "DriftPolicyUpdate", _NESTED),
+        },
+    )
+
+
+class ApproveCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: str = Field(pattern=VERSION_PATTERN, description="The candidate awaiting approval (see status)")
+
+
+class RejectCreate(ApproveCreate):
+    reason: StoredText | None = Field(default=None, max_length=2000, description="Recorded in the log")
+
+
+class BudgetStatusPublic(BudgetStatus):
+    """Today's evolution budget, with what is left (``BudgetStatus``'s properties, serialized)."""
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def calls_left(self) -> int:
+        return super().calls_left
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def tokens_left(self) -> int | None:
+        return super().tokens_left
+
+
+class PromptStatusPublic(PromptStatus):
+    budget: BudgetStatusPublic | None = None
+
+
+class UnreadablePolicyPublic(BaseModel):
+    prompt: str
+    error: str = Field(description="Why this version cannot read the stored policy (DELETE it, set it again)")
+
+
+class AutopilotStatusPublic(AutopilotStatus):
+    prompts: list[PromptStatusPublic]  # type: ignore[assignment]
+    unreadable: list[UnreadablePolicyPublic] = Field(
+        default_factory=list, description="Prompts whose stored policy this version cannot read"
+    )

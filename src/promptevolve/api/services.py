@@ -6,6 +6,10 @@ disposes of the engine. The registry and the experiment service share the optimi
 invalidation, so a change made through the API is served by this process at once (other processes see
 it within the cache's TTL, as for any SDK).
 
+The autopilot's approvals run in the request (``Services.autopilot``: one ``Autopilot`` a request, so
+each has its own lease holder); their webhook events go through one ``Notifier`` per process, drained
+when the app stops.
+
 The recorder of a server polls its queue every 5 ms instead of the SDK's 200 ms: ``execute`` and
 ``track`` answer only once their execution is committed (so feedback sent to another worker finds it),
 and the interval is the floor of that wait.
@@ -24,6 +28,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from promptevolve.access import KeyService
 from promptevolve.api.jobs import EvolutionJobs
+from promptevolve.autopilot import Autopilot, AutopilotSettings, Notifier, load_autopilot_settings
 from promptevolve.client import AsyncPromptOptimizer, PromptOptimizer
 from promptevolve.core.errors import StoreUnavailableError
 from promptevolve.core.protocols import Provider
@@ -67,6 +72,8 @@ class Services:
     keys: KeyService
     jobs: EvolutionJobs
     providers: dict[str, Provider]
+    autopilot_settings: AutopilotSettings
+    notifier: Notifier
 
     def evolution(self, actor: str) -> EvolutionService:
         return EvolutionService(
@@ -77,8 +84,19 @@ class Services:
             actor=actor,
         )
 
+    def autopilot(self, actor: str) -> Autopilot:
+        return Autopilot(
+            self.store,
+            providers=self.providers,
+            actor=actor,
+            settings=self.autopilot_settings,
+            notifier=self.notifier,
+            on_change=self.optimizer.cache.invalidate,
+        )
+
     def close(self) -> None:
         self.jobs.close()
+        self.notifier.close(self.autopilot_settings.drain_s)
         self.optimizer.close()
         self.store.dispose()
 
@@ -106,6 +124,7 @@ def open_services(
     )
     registry = optimizer.registry
     experiments = ExperimentService(store, registry=registry, on_change=optimizer.cache.invalidate)
+    autopilot = load_autopilot_settings()
     services: Services
 
     def run(request: EvolveRequest, actor: str, on_progress: Callable[[Progress], None]) -> EvolutionReport:
@@ -122,6 +141,12 @@ def open_services(
         keys=KeyService(store),
         jobs=EvolutionJobs(run, workers=api.evolution_workers),
         providers=shared,
+        autopilot_settings=autopilot,
+        notifier=Notifier(
+            timeout_s=autopilot.notify_timeout_s,
+            attempts=autopilot.notify_attempts,
+            deadline_s=autopilot.notify_deadline_s,
+        ),
     )
     return services
 

@@ -3,8 +3,9 @@
 ``create_dashboard(api)`` takes the API's ASGI app (not its services) and reaches data only through it
 (``client``): the dashboard sits beside the API in the import layers and shares nothing with it but
 HTTP. Pages need no JavaScript; a strict Content-Security-Policy forbids scripts and inline styles.
-Buttons that change something (promote, roll back, analyze) are shown to admin keys only, post a form
-with a CSRF token, and are checked by the API like any call: a read-only key gets the API's 403.
+Buttons that change something (promote, roll back, analyze; approve or reject an autopilot candidate)
+are shown to admin keys only, post a form with a CSRF token, and are checked by the API like any call:
+a read-only key gets the API's 403.
 """
 
 from __future__ import annotations
@@ -198,6 +199,11 @@ async def experiments(page: PageDep) -> HTMLResponse:
     return page.render("experiments.html", await views.experiments_page(page.api))
 
 
+def _check_csrf(page: Page, token: str) -> None:
+    if not csrf_valid(page.key, token):
+        raise HTTPException(403, "the form expired or did not come from this dashboard: reload the page")
+
+
 @router.get("/experiments/{experiment_id}", response_class=HTMLResponse)
 async def experiment(page: PageDep, experiment_id: Annotated[int, Path(ge=1)]) -> HTMLResponse:
     return page.render("experiment.html", await views.experiment_page(page.api, experiment_id))
@@ -212,8 +218,7 @@ async def experiment_action(
     reason: Annotated[str, Form()] = "",
     arm: Annotated[str, Form()] = "",
 ) -> Response:
-    if not csrf_valid(page.key, csrf):
-        raise HTTPException(403, "the form expired or did not come from this dashboard: reload the page")
+    _check_csrf(page, csrf)
     body: dict[str, Any] = {}
     if action != "analyze":
         body["reason"] = reason.strip() or f"{action} from the dashboard by {page.viewer.name}"
@@ -221,6 +226,29 @@ async def experiment_action(
         body["arm"] = arm
     await page.api.post(f"/experiments/{experiment_id}/{action}", body)
     return RedirectResponse(f"{page.base}/experiments/{experiment_id}?done={action}", status_code=303)
+
+
+@router.get("/autopilot", response_class=HTMLResponse)
+async def autopilot(page: PageDep, done: Annotated[str, Query(max_length=20)] = "") -> HTMLResponse:
+    context = await views.autopilot_page(page.api)
+    return page.render("autopilot.html", {"done": done, **context})
+
+
+@router.post("/autopilot/{name}/{action}")
+async def autopilot_action(
+    page: PageDep,
+    name: Annotated[str, Path()],
+    action: Literal["approve", "reject"],
+    csrf: Annotated[str, Form()],
+    version: Annotated[str, Form()],
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    _check_csrf(page, csrf)
+    body: dict[str, Any] = {"version": version}
+    if action == "reject":
+        body["reason"] = reason.strip() or f"rejected from the dashboard by {page.viewer.name}"
+    await page.api.post(f"/prompts/{quote(name, safe='')}/autopilot/{action}", body)
+    return RedirectResponse(f"{page.base}/autopilot?done={action}", status_code=303)
 
 
 @router.get("/evolution", response_class=HTMLResponse)

@@ -18,6 +18,7 @@ from promptevolve.dashboard.client import ApiClient
 __all__ = [
     "METRICS",
     "WINDOWS",
+    "autopilot_page",
     "evolution_page",
     "experiment_page",
     "experiments_page",
@@ -201,3 +202,16 @@ async def evolution_page(api: ApiClient) -> dict[str, Any]:
         api.get("/evolution/runs", limit=50), api.get("/evolution/jobs", limit=50)
     )
     return {"runs": runs["items"], "jobs": jobs["items"], "total_runs": runs["total"]}
+
+
+def _hhmm(minute: int) -> str:
+    return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+async def autopilot_page(api: ApiClient) -> dict[str, Any]:
+    """Every prompt with a policy: its step, policy, budget left today and last decisions."""
+    status = await api.get("/autopilot/status", last=8)
+    for item in status["prompts"]:
+        quiet = (item["policy"] or {}).get("quiet_hours")
+        item["quiet"] = f"{_hhmm(quiet['start_minute'])}-{_hhmm(quiet['end_minute'])}" if quiet else None
+    return {"status": status, "prompts": status["prompts"], "unreadable": status["unreadable"]}

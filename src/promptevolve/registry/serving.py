@@ -116,6 +116,7 @@ def _baseline(s: Session, prompt: Prompt, active: list[PromptVariant]) -> Prompt
         raise NotFoundError(f"prompt {prompt.name!r} has no variants")
     baselines = [r for r in rows if r.kind == VariantKind.BASELINE.value]
     pool = baselines or active or list(rows)
+
     def key(r: PromptVariant) -> tuple[int, int, int, int, str]:
         return parse_version(r.version).sort_key()
 
