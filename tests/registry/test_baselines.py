@@ -1,10 +1,7 @@
 from __future__ import annotations
 
-import json
-from importlib.resources import files
-
 from promptevolve.examples.lead_enrichment.taxonomy import GROWTH_SIGNALS, INDUSTRIES, SIZE_BANDS
-from promptevolve.registry import BASELINE_NAMES, Registry, install_baselines, load_baselines
+from promptevolve.registry import Registry, install_baselines, load_baselines
 from promptevolve.templates import parse_template, render
 
 LEAD = {
@@ -34,13 +31,20 @@ def test_baselines_render_a_lead_in_their_language():
         assert request.settings.response_format == "json" and request.version == "1.0.0"
 
 
-def test_example_answer_in_each_baseline_is_valid_json_with_the_expected_keys():
-    folder = files("promptevolve.registry") / "baselines"
-    for name in BASELINE_NAMES:
-        system = json.loads((folder / f"{name}.json").read_text())["template"][0]["content"]
-        example = json.loads(system[system.rindex('{"industry"') :])
-        assert set(example) == {"industry", "size_band", "ai_maturity", "growth_signals", "recommended_pitch"}
-        assert example["industry"] in INDUSTRIES and example["size_band"] in SIZE_BANDS
+def test_each_baseline_enforces_the_taxonomy_with_a_json_schema_and_shows_no_example_to_copy():
+    keys = {"industry", "size_band", "ai_maturity", "growth_signals", "recommended_pitch"}
+    for request in load_baselines():
+        schema = request.settings.extra_params()["json_schema"]
+        fields = schema["properties"]
+        assert set(fields) == set(schema["required"]) == keys and schema["additionalProperties"] is False
+        assert fields["industry"]["enum"] == list(INDUSTRIES)
+        assert fields["size_band"]["enum"] == list(SIZE_BANDS)
+        assert fields["growth_signals"]["items"]["enum"] == list(GROWTH_SIGNALS)
+        assert fields["ai_maturity"]["enum"] == [1, 2, 3, 4, 5]
+        assert fields["recommended_pitch"]["maxLength"] <= 300, "a bounded pitch ends inside max_tokens"
+        system = request.template[0]["content"]
+        assert all(f'"{key}"' in system for key in keys), "the prompt explains every key"
+        assert '{"industry"' not in system, "a tiny model copies an example answer's values"
 
 
 def test_install_is_idempotent_and_keeps_later_activations(store):
