@@ -34,15 +34,16 @@ OUTPUT = (
 )
 
 
-def rows(n: int, prompt_id: int, variant_id: int):
+def rows(n: int, prompt_id: int, variant_id: int, experiment: bool):
     now = time.time()
     for i in range(n):
+        arm = ("control", "treatment")[i % 2] if experiment else None
         yield {
             "id": new_id(),
             "prompt_id": prompt_id,
             "variant_id": variant_id,
-            "experiment_id": None,
-            "arm": None,
+            "experiment_id": 1 if experiment else None,
+            "arm": arm,
             "unit_hash": f"{i:032x}",
             "variables_hash": f"{i:064x}",
             "variables": {
@@ -66,7 +67,7 @@ def rows(n: int, prompt_id: int, variant_id: int):
         }
 
 
-def measure(url: str, n: int, batch: int) -> tuple[float, int]:
+def measure(url: str, n: int, batch: int, experiment: bool) -> tuple[float, int]:
     store = Store.from_url(url)
     upgrade(store)
     variant = Registry(store).register(VariantCreate(prompt="ingest", template="x {{ y }}")).variant
@@ -75,7 +76,7 @@ def measure(url: str, n: int, batch: int) -> tuple[float, int]:
         from promptevolve.store.tables import Prompt
 
         pid = s.scalar(select(Prompt.id).where(Prompt.name == prompt_id.name))
-    prepared = list(rows(n, pid, variant.id))
+    prepared = list(rows(n, pid, variant.id, experiment))
     recorder = Recorder(store, capacity=n + 1, batch_size=batch, interval_s=0.05)
     started = time.perf_counter()
     for row in prepared:
@@ -94,24 +95,43 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=5_000)
     parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    parser.add_argument(
+        "--experiment",
+        action="store_true",
+        help="every row inside a running experiment (experiment_id and arm set: the partial index grows)",
+    )
+    parser.add_argument("--only", choices=["sqlite", "postgres"], help="measure one store")
     args = parser.parse_args()
     print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
     results = []
-    with tempfile.TemporaryDirectory() as tmp:
-        results.append(("SQLite (file, WAL)", *measure(f"sqlite:///{tmp}/ingest.db", args.rows, args.batch)))
+    where = "in an experiment" if args.experiment else "outside experiments"
+    if args.only != "postgres":
+        with tempfile.TemporaryDirectory() as tmp:
+            url = f"sqlite:///{tmp}/ingest.db"
+            results.append(
+                (f"SQLite (file, WAL), {where}", *measure(url, args.rows, args.batch, args.experiment))
+            )
+    if args.only == "sqlite":
+        report(results, args.batch)
+        return
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     admin = create_engine(args.postgres, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:
         url = f"{args.postgres}?options=-csearch_path%3D{schema}"
-        results.append(("PostgreSQL 15 (loopback, COPY)", *measure(url, args.rows, args.batch)))
+        label = f"PostgreSQL 15 (loopback, COPY), {where}"
+        results.append((label, *measure(url, args.rows, args.batch, args.experiment)))
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    report(results, args.batch)
+
+
+def report(results: list[tuple[str, float, int]], batch: int) -> None:
     print("\n| store | rows | batch | seconds | rows/s |\n|---|---|---|---|---|")
     for label, elapsed, stored in results:
-        print(f"| {label} | {stored:,} | {args.batch:,} | {elapsed:.1f} | {stored / elapsed:,.0f} |")
+        print(f"| {label} | {stored:,} | {batch:,} | {elapsed:.1f} | {stored / elapsed:,.0f} |")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -192,7 +193,14 @@ class Execution(Base):
     __tablename__ = "executions"
     __table_args__ = (
         Index("ix_executions_variant_ts", "variant_id", "ts"),
-        Index("ix_executions_experiment_arm", "experiment_id", "arm"),
+        # Partial (migration 0004): rows served outside an experiment, most of them, cost no insert here.
+        Index(
+            "ix_executions_experiment_arm",
+            "experiment_id",
+            "arm",
+            postgresql_where=text("experiment_id IS NOT NULL"),
+            sqlite_where=text("experiment_id IS NOT NULL"),
+        ),
         Index("ix_executions_prompt_ts", "prompt_id", "ts"),
     )
 
