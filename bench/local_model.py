@@ -21,6 +21,7 @@ CHILD = textwrap.dedent("""
     import json, resource, sys, tempfile, time
     from promptevolve.client import PromptOptimizer
     from promptevolve.core.settings import Settings
+    from promptevolve.examples.lead_enrichment.grading import grade
     from promptevolve.registry import Registry, install_baselines
     from promptevolve.store.migrate import open_store
     mode, n = sys.argv[1], int(sys.argv[2])
@@ -44,7 +45,8 @@ CHILD = textwrap.dedent("""
             t = time.perf_counter()
             r = po.run(name, lead["inputs"], unit_id=lead["id"])
             out.append({"s": time.perf_counter() - t, "in": r.prompt_tokens, "out": r.completion_tokens,
-                        "status": r.status, "parsed": r.parsed is not None})
+                        "status": r.status, "parsed": r.parsed is not None,
+                        "grade": grade(r.parsed, lead["expected"])["overall"]})
         po.flush()
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"calls": out, "peak_mib": peak_mib}))
@@ -83,6 +85,8 @@ def main() -> None:
     )
     print(f"| completion tokens per second of call time | {decode:.1f} |")
     print(f"| outputs that parsed as JSON | {sum(c['parsed'] for c in calls)}/{len(calls)} |")
+    grades = [c["grade"] for c in calls]
+    print(f"| mean grade against the gold labels (4 fields, unparsable = 0) | {sum(grades) / len(grades):.2f} |")  # noqa: E501
     print(f"| peak RSS, SDK process with the local model loaded | {local['peak_mib']:.0f} MiB |")
     print(f"| peak RSS, SDK process without a model (scripted) | {scripted['peak_mib']:.0f} MiB |")
 

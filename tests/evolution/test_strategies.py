@@ -114,3 +114,20 @@ def test_strategies_keep_no_run_state():
     before = dict(vars(strategy))
     strategy.propose(parent=PARENT, evidence=evidence(), proposer=proposer(), rng=random.Random(0), count=3)
     assert vars(strategy) == before
+
+
+def test_few_shot_shrinks_max_tokens_to_its_demos_unless_a_json_schema_bounds_the_answer():
+    schema = {"type": "object", "properties": {"label": {"type": "string"}}, "required": ["label"]}
+    wide = ModelSettings(max_tokens=400)
+    for settings, expected in ((wide, None), (wide.model_copy(update={"json_schema": schema}), 400)):
+        parent = Candidate(PARENT.parts, settings, "baseline", "")
+        proposals = create_strategy("few_shot").propose(
+            parent=parent, evidence=evidence(), proposer=proposer(), rng=random.Random(0), count=3
+        )
+        assert proposals.candidates
+        for candidate in proposals.candidates:
+            if expected is None:
+                assert candidate.settings.max_tokens < 400, "short demos make a short answer"
+            else:
+                assert candidate.settings.max_tokens == expected
+                assert candidate.settings.extra_params()["json_schema"] == schema

@@ -21,8 +21,8 @@ Forms proposed, in order, up to ``count``:
 * further random subsets of the completion form.
 
 Settings: ``max_tokens`` shrinks to what the longest demo needs (plus a margin), which makes candidates
-cheaper to evaluate and to serve; a stop at the end of a one-line answer is added unless JSON mode
-already ends the answer.
+cheaper to evaluate and to serve, unless a JSON schema bounds the answer already; a stop at the end of a
+one-line answer is added unless JSON mode already ends the answer.
 """
 
 from __future__ import annotations
@@ -140,8 +140,12 @@ class FewShot(Strategy):
 
     @staticmethod
     def _settings(parent: Candidate, demos: list[Demo], form: str):  # type: ignore[no-untyped-def]
-        longest = max(len(d.output.encode()) for d in demos)
-        update: dict[str, object] = {"max_tokens": min(parent.settings.max_tokens, longest // 2 + 48)}
+        update: dict[str, object] = {}
+        if "json_schema" not in parent.settings.extra_params():
+            # A schema already ends the answer where it must, and may ask for more than the demos show
+            # (gold labels carry no pitch): shrinking would cut a required field. Without one, it pays.
+            longest = max(len(d.output.encode()) for d in demos)
+            update["max_tokens"] = min(parent.settings.max_tokens, longest // 2 + 48)
         one_line = all("\n" not in d.output for d in demos)
         if form == "completion" and one_line and parent.settings.response_format != "json":
             update["stop"] = tuple(dict.fromkeys((*parent.settings.stop, "\n")))
