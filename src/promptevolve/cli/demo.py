@@ -194,11 +194,8 @@ def _ab_test(po: PromptOptimizer, challenger: VariantInfo, units: int, html: Pat
 
 
 def _autopilot_pass(database_url: str) -> None:
-    try:
-        from promptevolve.autopilot.demo import demo_pass
-    except ImportError:
-        console.print("(the autopilot has not landed in this version)")
-        return
+    from promptevolve.autopilot.demo import demo_pass  # loaded only when the step runs
+
     demo_pass(database_url, console=console)
 
 
