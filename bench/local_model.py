@@ -86,7 +86,8 @@ def main() -> None:
     print(f"| completion tokens per second of call time | {decode:.1f} |")
     print(f"| outputs that parsed as JSON | {sum(c['parsed'] for c in calls)}/{len(calls)} |")
     grades = [c["grade"] for c in calls]
-    print(f"| mean grade against the gold labels (4 fields, unparsable = 0) | {sum(grades) / len(grades):.2f} |")  # noqa: E501
+    mean_grade = sum(grades) / len(grades)
+    print(f"| mean grade against the gold labels (4 fields, unparsable = 0) | {mean_grade:.2f} |")
     print(f"| peak RSS, SDK process with the local model loaded | {local['peak_mib']:.0f} MiB |")
     print(f"| peak RSS, SDK process without a model (scripted) | {scripted['peak_mib']:.0f} MiB |")
 
