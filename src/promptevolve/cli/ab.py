@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from promptevolve.cli.common import console, context_store, print_json, state_of
+from promptevolve.cli.common import JsonOpt, console, context_store, print_json, state_of
 from promptevolve.core.errors import ValidationError
 from promptevolve.experiments import (
     DEFAULT_GUARDRAILS,
@@ -31,7 +31,6 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
 IdArg = Annotated[int, typer.Argument(help="Experiment id (see `promptevolve ab status`).")]
 ReasonOpt = Annotated[str | None, typer.Option(help="Why: recorded in the decision log.")]
 

@@ -25,7 +25,7 @@ from promptevolve.autopilot import (
     remove_policy,
     update_policy,
 )
-from promptevolve.cli.common import console, context_store, print_json, state_of
+from promptevolve.cli.common import JsonOpt, console, context_store, print_json, state_of
 from promptevolve.core.errors import ValidationError
 from promptevolve.registry import Registry
 from promptevolve.registry.service import default_actor
@@ -35,7 +35,6 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
 PromptArg = Annotated[str, typer.Argument(help="Prompt name.")]
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}

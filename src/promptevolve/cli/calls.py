@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 from typer.core import TyperGroup
 
-from promptevolve.cli.common import console, print_json, state_of
+from promptevolve.cli.common import JsonOpt, console, print_json, state_of
 from promptevolve.client import PromptOptimizer
 from promptevolve.core.errors import ValidationError
 from promptevolve.store.migrate import open_store
@@ -19,8 +19,6 @@ from promptevolve.tracking.executions import ExecutionFilter, get_execution, lis
 from promptevolve.tracking.feedback_import import import_feedback
 
 __all__ = ["executions_app", "feedback_app", "run"]
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 def _parse_vars(pairs: list[str] | None, vars_file: Path | None) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import pydantic
 import typer
@@ -29,6 +29,7 @@ __all__ = [
     "EXIT_USAGE",
     "CliState",
     "ErrorMappingGroup",
+    "JsonOpt",
     "console",
     "context_store",
     "err_console",
@@ -37,6 +38,9 @@ __all__ = [
 ]
 
 EXIT_USAGE = 2
+
+#: The ``--json`` flag of every command that can print for scripts.
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
 
 
 def _console(stderr: bool = False) -> Console:

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from promptevolve.cli.common import console, context_store, print_json
+from promptevolve.cli.common import JsonOpt, console, context_store, print_json
 from promptevolve.core.errors import ValidationError
 from promptevolve.evolution.datasets import (
     DatasetInfo,
@@ -24,8 +24,6 @@ from promptevolve.evolution.datasets import (
 __all__ = ["app", "bundled_dataset_path"]
 
 app = typer.Typer(help="Datasets for evaluation and evolution: import, list, show.", no_args_is_help=True)
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 def bundled_dataset_path() -> Path:

@@ -8,15 +8,13 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from promptevolve.cli.common import console, context_store, print_json, state_of
+from promptevolve.cli.common import JsonOpt, console, context_store, print_json, state_of
 from promptevolve.core.errors import ValidationError
 from promptevolve.evolution.search import Progress as SearchProgress
 from promptevolve.evolution.service import EvalReport, EvolutionReport, EvolutionService, EvolveRequest
 from promptevolve.evolution.strategies import DEFAULT_STRATEGIES
 
 __all__ = ["eval_", "evolve"]
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 def _split_ref(ref: str) -> tuple[str, str | None]:

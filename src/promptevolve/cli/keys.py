@@ -12,13 +12,11 @@ import typer
 from rich.table import Table
 
 from promptevolve.access import KeyService
-from promptevolve.cli.common import console, context_store, err_console, print_json
+from promptevolve.cli.common import JsonOpt, console, context_store, err_console, print_json
 
 __all__ = ["app"]
 
 app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 @app.command("create")

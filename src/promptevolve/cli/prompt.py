@@ -11,7 +11,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.tree import Tree
 
-from promptevolve.cli.common import console, context_store, print_json, state_of
+from promptevolve.cli.common import JsonOpt, console, context_store, print_json, state_of
 from promptevolve.core.errors import ValidationError
 from promptevolve.core.types import ModelSettings, VariantKind
 from promptevolve.registry import LineageNode, Registry, VariantCreate, VariantInfo
@@ -20,7 +20,6 @@ app = typer.Typer(
     help="Register prompt variants, inspect them, and change what serves.", no_args_is_help=True
 )
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
 ReasonOpt = Annotated[str | None, typer.Option(help="Why: recorded in the audit log.")]
 
 
