@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from tests.evolution.support import LABELS, TEMPLATE, smart_reply
 
 from promptevolve.access import KeyService
 from promptevolve.api import ApiSettings, create_api
@@ -133,35 +134,11 @@ def drive(
 
 # --- evolution ------------------------------------------------------------------------------------
 
-COLOURS = {
-    "red": "warm",
-    "orange": "warm",
-    "yellow": "warm",
-    "blue": "cold",
-    "green": "cold",
-    "purple": "cold",
-}
-COLOUR_TEMPLATE = [
-    {"role": "system", "content": "Say if the colour is warm or cold."},
-    {"role": "user", "content": "Colour: {{ colour }}"},
-]
-
-
-def colour_model(prompt: Any, settings: Any) -> str:
-    """A scripted model that is right only when shown worked examples, and a proposer that answers each
-    strategy's request in its format (as tests/evolution do)."""
-    text = prompt.as_text()
-    if "<INS>" in text:
-        return "<INS>Classify the colour as warm or cold. Reply with one word.</INS>"
-    if "rules" in text and "- " in text:
-        return "- Reply warm for red, orange and yellow.\n- Reply cold otherwise."
-    if "persona" in text.lower():
-        return "You are a colour scientist who labels colours precisely."
-    if "Why did the instruction fail" in text:
-        return "The instruction never lists which colours are warm."
-    if "Answer:" in text:
-        return COLOURS.get(text.rsplit("Colour:", 1)[-1].split()[0], "cold")
-    return "unsure"
+# The evolution tests' colour task: a scripted model right only when shown worked examples, and a
+# proposer that answers each strategy's request in its format.
+COLOURS = LABELS
+COLOUR_TEMPLATE = TEMPLATE
+colour_model = smart_reply
 
 
 def colour_dataset(store: Store, path: Any, n: int = 40) -> None:

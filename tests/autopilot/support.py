@@ -23,6 +23,8 @@ import random
 import time
 from dataclasses import dataclass, field, replace
 
+from tests.evolution.support import LABELS, TEMPLATE
+
 from promptevolve.autopilot import Autopilot, update_policy
 from promptevolve.client import PromptOptimizer
 from promptevolve.core.ids import new_id
@@ -36,18 +38,7 @@ from promptevolve.store.writes import bulk_insert
 from promptevolve.tracking.feedback import FeedbackIn
 
 PROMPT = "colours"
-COLOURS = {
-    "red": "warm",
-    "orange": "warm",
-    "yellow": "warm",
-    "blue": "cold",
-    "green": "cold",
-    "purple": "cold",
-}
-TEMPLATE = [
-    {"role": "system", "content": "Say if the colour is warm or cold."},
-    {"role": "user", "content": "Colour: {{ colour }}"},
-]
+COLOURS = LABELS  # the evolution tests' colour task
 DEFAULT_P = {"plain": 0.5, "shots": 0.95, "bare": 0.4, "v2": 0.7}
 
 
