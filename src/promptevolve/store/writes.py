@@ -24,8 +24,9 @@ from promptevolve.store.engine import Store, describe_url
 __all__ = ["bulk_insert"]
 
 
-#: One encoder for every JSON value written: ``json.dumps`` with options builds a new encoder per call,
-#: and JSON values (an execution's variables) were 40 % of a PostgreSQL batch's client time that way.
+#: One encoder for every JSON value written, on both databases: ``json.dumps`` with options builds an
+#: encoder per call, and psycopg's JSON dumper (44 % of a profiled PostgreSQL batch's client time) is
+#: skipped. The encoding itself remains; bench/ingest.py showed no end-to-end change (BENCHMARKS.md).
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
