@@ -182,16 +182,76 @@ def test_model_path_in_settings_overrides_the_default_and_names_the_file(
     assert completion.model == "local/smollm2-135m-instruct.q4_1"
 
 
-def test_providers_with_other_thread_counts_share_the_model_and_answer_alike(
+def test_providers_with_other_thread_counts_load_their_own_copy_and_answer_alike(
     local_provider: LocalProvider,
 ) -> None:
-    loads_before = load_count()
     short = GREEDY.model_copy(update={"max_tokens": 6})
+    reference = local_provider.complete(CAPITAL_QUESTION, short).text
+    loads_before = load_count()
 
-    two_threads = LocalProvider(n_threads=2).complete(CAPITAL_QUESTION, short)
+    two_threads = LocalProvider(n_threads=2)
+    first = two_threads.complete(CAPITAL_QUESTION, short).text
+    again = two_threads.complete(CAPITAL_QUESTION, short).text
 
-    assert two_threads.text == local_provider.complete(CAPITAL_QUESTION, short).text
-    assert load_count() == loads_before
+    assert first == again == reference
+    assert load_count() == loads_before + 1  # the runtime fixes its threads when it loads
+    assert {m.n_threads for m in loaded_models()} >= {1, 2}
+
+
+SENTIMENT = ("positive", "negative")
+
+
+def test_choices_make_every_answer_one_of_the_labels_even_where_the_model_rambles(
+    local_provider: LocalProvider,
+) -> None:
+    # Zero-shot, this model answers with prose ("I love it!", "The sentiment is...").
+    reviews = ["I loved it.", "Worst purchase ever.", "The plot was fine, the acting not.", "Meh."]
+    settings = ModelSettings(temperature=0.0, max_tokens=8, choices=list(SENTIMENT))
+
+    answers = [
+        local_provider.complete(text(f"Review: {review}\nIs the review positive or negative?\n"), settings)
+        for review in reviews
+    ]
+
+    assert all(a.text in SENTIMENT for a in answers)
+    assert all(set(a.extra["label_probs"]) == set(SENTIMENT) for a in answers)
+    assert all(abs(sum(a.extra["label_probs"].values()) - 1.0) < 1e-9 for a in answers)
+
+
+def test_choices_apply_to_chat_prompts_too(local_provider: LocalProvider) -> None:
+    settings = ModelSettings(temperature=0.0, max_tokens=8, choices=["yes", "no"])
+
+    answer = local_provider.complete(chat(("user", "Is Paris in France? Answer yes or no.")), settings)
+
+    assert answer.text in {"yes", "no"}
+
+
+def test_label_priors_move_the_answer_against_the_models_bias(local_provider: LocalProvider) -> None:
+    prompt = text(SENTIMENT_FEW_SHOT.format(review="It was a film."))
+    plain = local_provider.complete(prompt, ModelSettings(temperature=0.0, choices=list(SENTIMENT)))
+    probs = plain.extra["label_probs"]
+    favoured = max(probs, key=probs.get)
+    other = next(label for label in SENTIMENT if label != favoured)
+    # A prior that says the model over-predicts the favoured label by more than the margin flips it.
+    margin = probs[favoured] / probs[other]
+    priors = {favoured: 0.99, other: min(0.99, 0.99 / margin / 2)}
+
+    calibrated = local_provider.complete(
+        prompt, ModelSettings(temperature=0.0, choices=list(SENTIMENT), label_priors=priors)
+    )
+
+    assert plain.text == favoured
+    assert calibrated.text == other
+    assert calibrated.extra["label_source"] == "calibrated"
+
+
+def test_bad_choices_are_a_configuration_error_naming_the_setting(local_provider: LocalProvider) -> None:
+    with pytest.raises(ConfigurationError, match="choices"):
+        local_provider.complete(CAPITAL_QUESTION, ModelSettings(choices="yes"))
+    with pytest.raises(ConfigurationError, match="label_priors"):
+        local_provider.complete(
+            CAPITAL_QUESTION, ModelSettings(choices=["yes", "no"], label_priors={"yes": 0.5})
+        )
 
 
 def test_a_missing_model_file_is_a_configuration_error(tmp_path) -> None:

