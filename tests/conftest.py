@@ -3,13 +3,13 @@
 ``--db`` chooses the backends (``sqlite``, ``postgres`` or ``both``, the default). PostgreSQL tests
 each get a schema of their own in the configured database (``PROMPTEVOLVE_TEST_POSTGRES_URL``,
 default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``), selected through ``search_path`` in the
-URL, so they run in isolation and the schema is dropped afterwards. If PostgreSQL does not answer, the
-PostgreSQL tests fail: they are never skipped silently.
+URL, so they run in isolation and the schema is dropped afterwards. Where no server answers, a throwaway
+one is started (``tests/services.py``); where none can be had, the PostgreSQL tests are skipped, the run's
+summary says so, and with ``PROMPTEVOLVE_TEST_REQUIRE_SERVICES=1`` (CI) they fail instead.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -19,14 +19,11 @@ from urllib.parse import quote
 
 import pytest
 from sqlalchemy import create_engine, select, text
+from tests import services
 
 from promptevolve.store.engine import Store
 from promptevolve.store.migrate import upgrade
 from promptevolve.store.tables import Base
-
-POSTGRES_URL = os.environ.get(
-    "PROMPTEVOLVE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -55,23 +52,51 @@ def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _postgres_schema_url(schema: str) -> str:
-    return f"{POSTGRES_URL}?options={quote(f'-csearch_path={schema}')}"
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """The PostgreSQL server of this run: the configured one, else a throwaway one (tests/services.py)."""
+    url, throwaway = services.postgres_url()
+    if not services.answers(url):
+        reason = f"PostgreSQL tests not run: {services.REPORT.postgres}"
+        if services.required():
+            pytest.fail(reason)
+        pytest.skip(reason)
+    try:
+        yield url
+    finally:
+        if throwaway is not None:
+            throwaway.stop()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say which services the run used and what it did not run for want of one."""
+    terminalreporter.section("services")
+    terminalreporter.write_line(f"PostgreSQL: {services.REPORT.postgres}")
+    missing = services.chromium_missing()
+    terminalreporter.write_line(f"Chromium: {missing or services.CHROMIUM}")
+
+
+def _postgres_schema_url(base: str, schema: str) -> str:
+    joiner = "&" if "?" in base else "?"
+    return f"{base}{joiner}options={quote(f'-csearch_path={schema}')}"
 
 
 @pytest.fixture
-def database_url(backend: str, tmp_path: Path, _sqlite_template: Path) -> Iterator[str]:
+def database_url(
+    backend: str, tmp_path: Path, _sqlite_template: Path, request: pytest.FixtureRequest
+) -> Iterator[str]:
     """The URL of a fresh, migrated database of the chosen backend."""
     if backend == "sqlite":
         path = tmp_path / "promptevolve.db"
         shutil.copy(_sqlite_template, path)
         yield f"sqlite:///{path}"
         return
+    server = request.getfixturevalue("postgres_url")
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = _postgres_schema_url(schema)
+    url = _postgres_schema_url(server, schema)
     store = Store.from_url(url)
     upgrade(store)
     store.dispose()
@@ -84,17 +109,18 @@ def database_url(backend: str, tmp_path: Path, _sqlite_template: Path) -> Iterat
 
 
 @pytest.fixture
-def blank_database_url(backend: str, tmp_path: Path) -> Iterator[str]:
+def blank_database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
     """The URL of an empty database (no schema yet) of the chosen backend."""
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'blank.db'}"
         return
+    server = request.getfixturevalue("postgres_url")
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:
-        yield _postgres_schema_url(schema)
+        yield _postgres_schema_url(server, schema)
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))

@@ -7,6 +7,8 @@ import socket
 import threading
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from promptevolve.store.engine import Store
 from promptevolve.store.tables import Experiment, ExperimentArm
 
@@ -91,8 +93,9 @@ class Outage:
         self.backend = backend
         self.proxy: TcpProxy | None = None
         if backend == "postgres":
-            self.proxy = TcpProxy()
-            self.url = database_url.replace("127.0.0.1:5432", f"127.0.0.1:{self.proxy.port}")
+            target = make_url(database_url)
+            self.proxy = TcpProxy(target.port or 5432)
+            self.url = database_url.replace(f"{target.host}:{target.port}", f"127.0.0.1:{self.proxy.port}")
         else:
             self.url = database_url
             self.path = Path(database_url.removeprefix("sqlite:///"))

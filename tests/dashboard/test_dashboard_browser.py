@@ -13,7 +13,6 @@ leaves the tree clean). Chromium: ``apt-get install -y --no-install-recommends c
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import threading
 import time
@@ -25,6 +24,7 @@ import httpx
 import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, expect, sync_playwright
+from tests import services
 from tests.api.support import colour_model, make_keys
 from tests.dashboard.support import seed_autopilot, seed_evolution, seed_experiment, seed_prompts
 
@@ -37,7 +37,7 @@ from promptevolve.store.migrate import open_store
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "ci-output" / "screenshots"
-CHROMIUM = os.environ.get("PROMPTEVOLVE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM = services.CHROMIUM
 ARGS = [
     "--headless",
     "--no-sandbox",
@@ -101,8 +101,11 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if shutil.which(CHROMIUM) is None:  # never skipped silently, as PostgreSQL tests
-        pytest.fail(f"no Chromium at {CHROMIUM}: apt-get install -y --no-install-recommends chromium")
+    missing = services.chromium_missing()
+    if missing is not None:  # skipped with the reason in the run's summary; a failure in CI
+        if services.required():
+            pytest.fail(f"browser tests not run: {missing}")
+        pytest.skip(f"browser tests not run: {missing}")
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
