@@ -104,6 +104,8 @@ def _prompt(body: dict[str, Any], kind: TemplateKind) -> RenderedPrompt:
 def _settings(body: dict[str, Any]) -> ModelSettings:
     stop = body.get("stop") or ()
     response_format = body.get("response_format") or {}
+    structured = response_format.get("json_schema") or {}
+    extra = {"json_schema": structured["schema"]} if "schema" in structured else {}
     return ModelSettings(
         temperature=body.get("temperature", 1.0),
         max_tokens=body.get("max_tokens", 16),
@@ -111,7 +113,8 @@ def _settings(body: dict[str, Any]) -> ModelSettings:
         stop=(stop,) if isinstance(stop, str) else tuple(stop),
         seed=body.get("seed"),
         repeat_penalty=body.get("repeat_penalty"),
-        response_format="json" if response_format.get("type") == "json_object" else "text",
+        response_format="json" if response_format.get("type") in ("json_object", "json_schema") else "text",
+        **extra,
     )
 
 

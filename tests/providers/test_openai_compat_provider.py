@@ -10,7 +10,7 @@ import socket
 
 import pytest
 from tests.providers.openai_server import ServerHandle
-from tests.providers.provider_prompts import CAPITAL_QUESTION, SENTIMENT_FEW_SHOT, text
+from tests.providers.provider_prompts import CAPITAL_QUESTION, SENTIMENT_FEW_SHOT, chat, text
 
 from promptevolve.core.errors import (
     ConfigurationError,
@@ -125,6 +125,20 @@ def test_a_json_schema_is_sent_as_openai_structured_output(
         "json_schema": {"name": "response", "schema": schema},
     }
     assert "json_schema" not in body
+
+
+def test_choices_go_as_a_structured_output_and_come_back_as_the_bare_label(
+    provider: OpenAICompatProvider, openai_server: ServerHandle
+) -> None:
+    settings = ModelSettings(model="smollm2", max_tokens=30, temperature=0.0, choices=["yes", "no"])
+
+    completion = provider.complete(chat(("user", "Is Paris in France?")), settings)
+
+    assert completion.text in {"yes", "no"}
+    body = openai_server.requests[-1]["body"]
+    enum = body["response_format"]["json_schema"]["schema"]["properties"]["label"]["enum"]
+    assert enum == ["yes", "no"]
+    assert "choices" not in body
 
 
 def test_unset_optional_settings_are_not_sent(

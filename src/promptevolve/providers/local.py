@@ -30,10 +30,10 @@ Design:
   draws a fresh seed per call), ``repeat_penalty`` (``DEFAULT_REPEAT_PENALTY`` when not given: the small
   model loops without it), ``response_format="json"`` (a JSON object is enforced by grammar; an extra key
   ``json_schema`` narrows it to that schema, read as closed: an object that does not say
-  ``additionalProperties`` gets no keys beyond its ``properties``) and ``timeout_s``. Extra keys ``top_k``, ``min_p``,
-  ``typical_p``, ``frequency_penalty`` and ``presence_penalty`` are passed to llama.cpp; ``choices`` and
-  ``label_priors`` constrain and calibrate label answers (``promptevolve.providers.labels``); other
-  extra keys belong to other providers and are ignored.
+  ``additionalProperties`` gets no keys beyond its ``properties``) and ``timeout_s``. Extra keys
+  ``top_k``, ``min_p``, ``typical_p``, ``frequency_penalty`` and ``presence_penalty`` are passed to
+  llama.cpp; ``choices`` and ``label_priors`` constrain and calibrate label answers
+  (``promptevolve.providers.labels``); other extra keys belong to other providers and are ignored.
 * **Timeouts.** With ``timeout_s`` set, the call streams: llama.cpp hands each token to a callback that
   ends generation once the deadline has passed, and the call then raises ``ProviderTimeoutError``. The
   deadline also covers waiting for the model lock. Evaluating the prompt itself is one uninterruptible

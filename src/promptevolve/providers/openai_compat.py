@@ -34,6 +34,7 @@ Design:
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 import weakref
@@ -46,6 +47,7 @@ from promptevolve.core.errors import (
     ProviderUnavailableError,
 )
 from promptevolve.core.types import Completion, ModelSettings, RenderedPrompt, TemplateKind
+from promptevolve.providers.labels import choices_from_settings
 
 if TYPE_CHECKING:
     import openai
@@ -56,7 +58,7 @@ DEFAULT_TIMEOUT_S = 60.0
 #: Placeholder key for servers that need none (vLLM, Ollama, llama.cpp); the client refuses an empty one.
 _NO_KEY = "sk-no-key-required"
 #: Extra settings keys that belong to other providers and must not reach the server.
-_NOT_FOR_SERVER = frozenset({"model_path", "json_schema"})
+_NOT_FOR_SERVER = frozenset({"model_path", "json_schema", "choices", "label_priors"})
 _RETRYABLE_STATUS = frozenset({409, 429})
 
 TextMode = Literal["completions", "chat"]
@@ -203,7 +205,20 @@ def _env_key() -> str | None:
     return os.environ.get("OPENAI_API_KEY") or None
 
 
+#: The one field of the structured output that carries a label answer (``choices``).
+LABEL_FIELD = "label"
+
+
 def _response_format(settings: ModelSettings) -> dict[str, Any] | None:
+    choices = choices_from_settings(settings.extra_params())
+    if choices is not None:
+        schema = {
+            "type": "object",
+            "properties": {LABEL_FIELD: {"type": "string", "enum": list(choices)}},
+            "required": [LABEL_FIELD],
+            "additionalProperties": False,
+        }
+        return {"type": "json_schema", "json_schema": {"name": "label", "schema": schema, "strict": True}}
     schema = settings.extra_params().get("json_schema")
     if schema is not None:
         return {"type": "json_schema", "json_schema": {"name": "response", "schema": schema}}
@@ -219,6 +234,9 @@ def _to_completion(response: Any, endpoint: str, settings: ModelSettings, latenc
     text = choice.message.content if endpoint == "chat" else choice.text
     usage = response.usage
     extra: dict[str, Any] = {} if usage is not None else {"usage_missing": True}
+    choices = choices_from_settings(settings.extra_params())
+    if choices is not None:
+        text = _label(text or "", choices)
     return Completion(
         text=text or "",
         prompt_tokens=usage.prompt_tokens if usage is not None else 0,
@@ -228,6 +246,23 @@ def _to_completion(response: Any, endpoint: str, settings: ModelSettings, latenc
         finish_reason=choice.finish_reason,
         extra=extra,
     )
+
+
+def _label(text: str, choices: tuple[str, ...]) -> str:
+    """The bare label of a structured answer (or of a plain one that starts with a label), else the text.
+
+    A text-completion endpoint has no structured output, so there the label is read off the answer's
+    start; an answer that starts no label is kept as it is and scores as wrong.
+    """
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict) and parsed.get(LABEL_FIELD) in choices:
+        return str(parsed[LABEL_FIELD])
+    start = text.strip().casefold()
+    starting = [label for label in choices if start.startswith(label.strip().casefold())]
+    return max(starting, key=len) if starting else text
 
 
 def translate_openai_error(exc: Exception, base_url: str = "the server") -> ProviderError:
