@@ -234,3 +234,11 @@ def test_prompt_config_merges_and_is_audited(registry):
     after = registry.update_config("p", {"target_latency_ms": 800})
     assert after == {"weights": {"accuracy": 1.0}, "target_latency_ms": 800}
     assert registry.history("p", limit=1)[0].action == "config"
+
+
+def test_an_unknown_prompt_in_an_empty_registry_points_to_init(registry):
+    with pytest.raises(NotFoundError, match="registry is empty; `promptevolve init`"):
+        registry.get_variant("ai_enrichment_en")
+    _register(registry)
+    with pytest.raises(NotFoundError, match="`promptevolve prompt list` shows the known ones"):
+        registry.get_variant("ai_enrichment_en")

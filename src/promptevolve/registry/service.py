@@ -37,6 +37,7 @@ from promptevolve.registry.models import (
     VariantDiff,
     VariantInfo,
 )
+from promptevolve.registry.serving import unknown_prompt
 from promptevolve.registry.versioning import bump_kind, next_free_version, parse_version
 from promptevolve.store.engine import Store
 from promptevolve.store.tables import (
@@ -538,13 +539,13 @@ class Registry:
     def _prompt(s: Session, name: str) -> Prompt:
         prompt = s.scalar(select(Prompt).where(Prompt.name == name))
         if prompt is None:
-            raise NotFoundError(f"unknown prompt {name!r}: `promptevolve prompt list` shows the known ones")
+            raise unknown_prompt(s, name)
         return prompt
 
     def _lock_prompt(self, s: Session, name: str) -> Prompt:
         prompt = s.scalar(select(Prompt).where(Prompt.name == name).with_for_update())
         if prompt is None:
-            raise NotFoundError(f"unknown prompt {name!r}: `promptevolve prompt list` shows the known ones")
+            raise unknown_prompt(s, name)
         return prompt
 
     def _lock_or_create_prompt(self, s: Session, request: VariantCreate, who: str) -> Prompt:

@@ -32,6 +32,7 @@ __all__ = [
     "ServingPlan",
     "ServingVariant",
     "load_plan",
+    "unknown_prompt",
     "variant_from_row",
 ]
 
@@ -154,7 +155,7 @@ def load_plan(store: Store, name: str) -> ServingPlan:
     with store.read() as s:
         prompt = s.scalar(select(Prompt).where(Prompt.name == name))
         if prompt is None:
-            raise NotFoundError(f"unknown prompt {name!r}")
+            raise unknown_prompt(s, name)
         rows = s.execute(
             select(PromptVariant, VariantState.share_bp)
             .join(VariantState, VariantState.variant_id == PromptVariant.id)
@@ -170,3 +171,17 @@ def load_plan(store: Store, name: str) -> ServingPlan:
             baseline=variant_from_row(prompt.name, baseline),
             experiment=_experiment(s, prompt),
         )
+
+
+def unknown_prompt(s: Session, name: str) -> NotFoundError:
+    """The error for a prompt name the registry does not hold, with the way out that fits.
+
+    A fresh database holds no prompt at all: the README's first examples then meet this error, so it
+    names ``promptevolve init`` (the bundled baselines) rather than an empty list.
+    """
+    if s.scalar(select(Prompt.id).limit(1)) is None:
+        return NotFoundError(
+            f"unknown prompt {name!r}: the registry is empty; `promptevolve init` registers the bundled "
+            "baselines (ai_enrichment_en, ai_enrichment_fr), `promptevolve prompt add` your own"
+        )
+    return NotFoundError(f"unknown prompt {name!r}: `promptevolve prompt list` shows the known ones")
