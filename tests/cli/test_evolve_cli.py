@@ -74,3 +74,68 @@ def test_refused_evolve_exits_2_and_writes_nothing(scripted_task, db_snapshot):
     )
     assert scripted_task("eval", "echo@9.9.9", "--dataset", "echo").exit_code == 2
     assert db_snapshot() == before
+
+
+def test_evolve_reports_budget_test_calls_and_baselines_and_exports_items(scripted_task, tmp_path):
+    out = tmp_path / "items.jsonl"
+    table = scripted_task(
+        "evolve",
+        "echo",
+        "-d",
+        "echo",
+        "--budget",
+        "60",
+        "-s",
+        "few_shot",
+        "-E",
+        "labels=ok,no",
+        "--items-out",
+        str(out),
+    )
+    assert table.exit_code == 0, table.output
+    assert "of 60 budgeted calls" in table.stdout and "/0 calls" not in table.stdout
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    for row in rows:
+        assert {"input", "expected", "output", "score", "parsed", "prompt", "item"} <= set(row)
+    result = scripted_task(
+        "evolve", "echo", "-d", "echo", "--budget", "60", "-s", "few_shot", "-E", "labels=ok,no", "--json"
+    )
+    report = json.loads(result.stdout)
+    assert report["budget_calls"] == 60 and report["calls"] <= 60
+    assert report["calls"] == report["proposal_calls"] + report["train_calls"] + report["validation_calls"]
+    if report["test"] is not None:  # a candidate reached the gate: the baselines sit beside the parent
+        names = {b["name"] for b in report["test"]["baselines"]}
+        assert "parent constrained to the labels" in names and report["test_calls"] > 0
+        assert len(rows) == report["test_calls"]
+
+
+def test_eval_takes_evaluator_options_shows_baselines_and_exports_items(scripted_task, tmp_path):
+    out = tmp_path / "eval.jsonl"
+    result = scripted_task(
+        "eval", "echo", "-d", "echo", "--evaluator-option", "labels=ok,no", "--items-out", str(out)
+    )
+    assert result.exit_code == 0, result.output
+    assert "baseline majority class" in result.stdout and "constrained to the labels" in result.stdout
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 3 * 9  # the variant, the constant answer, the variant constrained to the labels
+    assert {r["prompt"] for r in rows} == {"variant", "majority class", "variant constrained to the labels"}
+    assert all(
+        r["output"] == "ok" and r["score"] == (r["expected"] == "ok")
+        for r in rows
+        if r["prompt"] == "variant"
+    )
+
+
+def test_bad_evaluator_options_and_an_unwritable_items_file_exit_2(scripted_task, tmp_path):
+    bad = scripted_task("eval", "echo", "-d", "echo", "-E", "labels")
+    assert bad.exit_code == 2 and "KEY=VALUE" in bad.output
+    unknown = scripted_task("eval", "echo", "-d", "echo", "-E", "nonsense=1")
+    assert unknown.exit_code == 2 and "nonsense" in unknown.output
+    nowhere = scripted_task("eval", "echo", "-d", "echo", "--items-out", str(tmp_path / "no" / "x.jsonl"))
+    assert nowhere.exit_code == 2 and "--items-out" in nowhere.output
+
+
+def test_a_refused_budget_names_the_options_that_fit(scripted_task):
+    small = scripted_task("evolve", "echo", "--dataset", "echo", "--budget", "20")
+    assert small.exit_code == 2
+    assert "--budget" in small.output and "--max-items" in small.output

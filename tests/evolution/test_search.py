@@ -42,7 +42,9 @@ def test_a_better_prompt_is_found_and_passes_the_gate():
     assert result.winner is not None and result.winner.strategy in ("few_shot", "crossover")
     assert result.gate is not None and result.gate.passed
     assert result.gate.improvement.low > 0
-    assert provider.call_count == result.spend.calls <= 120
+    assert provider.call_count == result.total_spend.calls
+    assert result.spend.calls <= 120  # the budget counts optimization calls; the test stage is apart
+    assert result.test.spend.calls == 2 * len(DATA.test) and result.verdict == "passed"
 
 
 def test_seeded_runs_repeat_exactly():
@@ -102,6 +104,108 @@ def test_budgets_are_never_exceeded(budget, max_tokens, seed, children):
         assert provider.call_count == 0
         return
     spent_tokens = sum(len(p.as_text().split()) for p, _ in provider.calls)
-    assert provider.call_count == result.spend.calls <= budget
+    assert provider.call_count == result.total_spend.calls
+    assert result.spend.calls <= budget and result.test.spend.calls <= result.test.planned_calls
     assert result.spend.tokens <= (max_tokens or 10**12)
-    assert spent_tokens <= result.spend.tokens
+    assert spent_tokens <= result.total_spend.tokens
+
+
+def _balanced(n: int, split: str, start: int = 0) -> tuple:
+    from promptevolve.evolution.datasets import Example
+
+    return tuple(
+        Example(f"{split}-{i:03d}", split, {"colour": f"review {i}"}, str(i % 2))
+        for i in range(start, start + n)
+    )
+
+
+def constant_one(prompt, settings):
+    """A model that answers "1" to any prompt with worked examples, and chatter to anything else."""
+    return "1" if "Answer:" in prompt.as_text() else "I think this review is rather nice overall"
+
+
+def test_a_constant_classifier_repairs_the_format_only_and_never_passes_the_gate():
+    data = SearchData(_balanced(12, "train"), _balanced(6, "validation", 50), _balanced(20, "test", 100), "t")
+    provider = ScriptedProvider(constant_one)
+    config = SearchConfig(
+        strategies=(create_strategy("few_shot"),), budget=Budget(max_calls=80), minibatch=4, seed=1
+    )
+    result = run_search(
+        parent=PARENT, data=data, config=config, evaluator=ExactMatch(labels=["0", "1"]), provider=provider
+    )
+    assert result.winner is not None, "the constant '1' beats the unparsable parent on validation"
+    over_parent = result.test.parent_gate
+    assert over_parent is not None and over_parent.passed, "against the broken parent it looks like +0.5"
+    names = {b.name for b in result.test.baselines}
+    assert {"majority class", "parent constrained to the labels"} <= names
+    assert result.test.reference == "majority class"
+    assert not result.gate.passed and result.verdict == "format_only"
+    assert result.test.spend.calls == 3 * len(data.test)  # parent, candidate, constrained parent
+
+
+def test_the_budget_counts_optimization_calls_and_the_test_stage_is_counted_apart():
+    result, provider = search(budget=60, strategies=("few_shot",))
+    spend, test = result.spend, result.test.spend
+    assert spend.calls <= 60 and spend.calls == spend.proposal_calls + spend.evaluation_calls
+    assert spend.validation_calls == 3 * len(DATA.validation) and spend.test_calls == 0
+    assert spend.train_calls == spend.evaluation_calls - spend.validation_calls > 0
+    assert test.calls == test.test_calls == 2 * len(DATA.test)
+    assert provider.call_count == spend.calls + test.calls
+
+
+def test_a_refused_budget_names_the_budget_and_the_max_items_that_fit():
+    provider = ScriptedProvider(smart_reply)
+    config = SearchConfig(strategies=(create_strategy("few_shot"),), budget=Budget(max_calls=16), minibatch=4)
+    with pytest.raises(BudgetExceededError) as refused:
+        run_search(parent=PARENT, data=DATA, config=config, evaluator=ExactMatch(), provider=provider)
+    message = str(refused.value)
+    assert "--budget 22" in message and "--max-items 4" in message
+    assert provider.call_count == 0
+
+
+def test_a_test_budget_too_small_is_refused_naming_the_test_items_that_fit():
+    provider = ScriptedProvider(smart_reply)
+    config = SearchConfig(
+        strategies=(create_strategy("few_shot"),), budget=Budget(max_calls=60), minibatch=4, test_budget=10
+    )
+    with pytest.raises(BudgetExceededError, match="--test-items 5"):
+        run_search(parent=PARENT, data=DATA, config=config, evaluator=ExactMatch(), provider=provider)
+    assert provider.call_count == 0
+
+
+def test_the_gate_can_use_a_seeded_sample_of_the_test_split_and_states_its_size():
+    provider = ScriptedProvider(smart_reply)
+    config = SearchConfig(
+        strategies=(create_strategy("few_shot"),), budget=Budget(max_calls=60), minibatch=4, test_items=5
+    )
+    result = run_search(parent=PARENT, data=DATA, config=config, evaluator=ExactMatch(), provider=provider)
+    assert len(result.test.examples) == 5 and result.gate.improvement.n == 5
+    assert "on 5 test items" in result.gate.reason
+    assert {e.key for e in result.test.examples} <= {e.key for e in DATA.test}
+
+
+def test_validation_scores_of_parent_and_candidates_are_raw_means_on_the_same_items():
+    result, _ = search(budget=80, strategies=("few_shot", "context"))
+    assert result.finalists
+    for f in result.finalists:
+        penalty = 0.01 * max(0, f.candidate.chars - PARENT.chars) / 1000
+        assert f.validation_score == pytest.approx(f.validation_penalised + penalty)
+
+
+def test_demo_orders_and_subsets_compete_on_the_rungs():
+    result, _ = search(budget=140, strategies=("few_shot",))
+    siblings = [
+        c
+        for c in result.candidates
+        if "reordered" in c.candidate.rationale or "swapped" in c.candidate.rationale
+    ]
+    assert siblings, "a few-shot candidate that survived a halving gets order and subset siblings"
+    base = {c.candidate.key: c.candidate for c in result.candidates}
+    for s in siblings:
+        mine = [d.key for d in s.candidate.parts.demos]
+        theirs = [d.key for d in base[s.candidate.parent_key].parts.demos]
+        assert mine != theirs
+        if "reordered" in s.candidate.rationale.rsplit(";", 1)[-1]:
+            assert sorted(mine) == sorted(theirs)
+        else:
+            assert len(set(mine) - set(theirs)) == 1 and len(mine) == len(theirs)

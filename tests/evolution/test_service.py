@@ -91,7 +91,8 @@ def test_evolve_registers_an_inactive_evolved_variant_with_evidence(store, colou
     assert child.kind is VariantKind.EVOLVED and not child.active and child.parent_version == "1.0.0"
     assert child.strategy and child.rationale
     assert child.meta["test_score"] > child.meta["parent_test_score"]
-    assert child.meta["calls_spent"] == report.spend.calls <= 150
+    assert child.meta["calls_spent"] == report.optimization_spend.calls <= 150
+    assert child.meta["test_calls"] == report.test_spend.calls == 2 * child.meta["test_items"]
     _, tree = colours.lineage("colours")
     assert tree[0].children[0].score == child.meta["test_score"]
     with store.read() as s:
@@ -189,3 +190,86 @@ def test_quick_round_imports_the_bundled_leads_and_stays_in_budget(store):
     report = quick_round(store, registry=registry, providers={"local": ScriptedProvider([reply], cycle=True)})
     assert report.spend.calls <= 40 and report.dataset == "leads"
     assert get_dataset(store, "leads").size == 176
+
+
+def write_binary(path, n=60, split_field=False):
+    """A balanced binary set; with ``split_field`` every item names its own split (train/val/test)."""
+    lines = []
+    for i in range(n):
+        item = {"id": f"r{i:03d}", "inputs": {"colour": f"review {i}"}, "expected": str(i % 2)}
+        if split_field:
+            item["split"] = ("train", "val", "test")[i % 3]
+        lines.append(json.dumps(item))
+    path.write_text("\n".join(lines))
+    return path
+
+
+def constant_one(prompt, settings):
+    return "1" if "Answer:" in prompt.as_text() else "Well, this review seems rather nice"
+
+
+def test_a_constant_classifier_is_reported_as_format_repair_and_starts_no_ab_test(store, colours, tmp_path):
+    import_jsonl(store, "reviews", write_binary(tmp_path / "r.jsonl"), seed=1, evaluator="exact")
+    service = EvolutionService(store, registry=colours, providers={"local": ScriptedProvider(constant_one)})
+    report = service.evolve(
+        EvolveRequest(
+            prompt="colours",
+            dataset="reviews",
+            budget=80,
+            seed=1,
+            minibatch=4,
+            strategies=["few_shot"],
+            evaluator_options={"labels": ["0", "1"]},
+            auto_ab=True,
+        )
+    )
+    assert report.status == "format_only" and report.experiment_id is None
+    assert "repairs the format only" in (report.auto_ab_note or "")
+    child = colours.get_variant("colours", report.child.version)
+    assert child.meta["gate"] == "format_only" and child.meta["improvement"] > 0.4
+    assert child.meta["reference"] in ("majority class", "parent constrained to the labels")
+    assert child.meta["run"]["baselines"] and child.meta["run"]["labels"] == ["0", "1"]
+
+
+def test_every_candidate_is_stored_with_its_scores_and_template(store, colours):
+    service = EvolutionService(store, registry=colours, providers={"local": ScriptedProvider(smart_reply)})
+    report = service.evolve(
+        EvolveRequest(prompt="colours", dataset="colours", budget=150, seed=1, minibatch=4)
+    )
+    with store.read() as s:
+        rows = s.query(Evolution).filter(Evolution.run_id == report.run_id).all()
+    assert len(rows) == len(report.result.candidates) > len(report.result.finalists)
+    assert sum(r.evidence["finalist"] for r in rows) == len(report.result.finalists)
+    for row in rows:
+        assert (
+            row.evidence["template"] and "train_score" in row.evidence and "validation_score" in row.evidence
+        )
+        assert row.status == ("passed" if row.child_variant_id else "not_selected")
+
+
+def test_predefined_splits_in_the_items_are_kept(store, tmp_path):
+    info = import_jsonl(store, "given", write_binary(tmp_path / "g.jsonl", n=30, split_field=True), seed=5)
+    assert info.counts == {"train": 10, "validation": 10, "test": 10} and info.predefined == 30
+    test_keys = {e.key for e in load_examples(store, "given", split="test")}
+    assert test_keys == {f"r{i:03d}" for i in range(2, 30, 3)}
+
+
+def test_evaluate_shows_the_trivial_baselines_on_the_same_items(store, colours, tmp_path):
+    import_jsonl(store, "reviews", write_binary(tmp_path / "r.jsonl"), seed=1, evaluator="exact")
+    service = EvolutionService(
+        store, registry=colours, providers={"local": ScriptedProvider(lambda p, s: "1")}
+    )
+    plain = service.evaluate("colours", "1.0.0", dataset="reviews")
+    assert [b.name for b in plain.baselines] == ["majority class"]
+    majority = plain.baselines[0]
+    (answer,) = {r.output for r in majority.results}
+    share = sum(e.expected == answer for e in plain.examples) / len(plain.examples)
+    assert majority.mean == pytest.approx(share) and [r.key for r in majority.results] == [
+        e.key for e in plain.examples
+    ]
+    assert plain.spend.calls == plain.score.n
+    labelled = service.evaluate("colours", "1.0.0", dataset="reviews", evaluator_options={"labels": "0,1"})
+    names = [b.name for b in labelled.baselines]
+    assert names == ["majority class", "variant constrained to the labels"]
+    assert labelled.spend.calls == 2 * labelled.score.n and labelled.labels == ("0", "1")
+    assert len(labelled.examples) == labelled.score.n

@@ -6,6 +6,7 @@ from tests.evolution.support import TEMPLATE, examples, smart_reply
 from promptevolve.core.types import ModelSettings
 from promptevolve.evolution import Budget, BudgetMeter, Candidate, create_strategy, parts_from_template
 from promptevolve.evolution.candidates import ItemResult
+from promptevolve.evolution.datasets import Example
 from promptevolve.evolution.parts import check_candidate
 from promptevolve.evolution.runner import Proposer
 from promptevolve.evolution.strategies import BUILTIN_STRATEGIES, Evidence, ScoredExample
@@ -16,7 +17,9 @@ PARENT = Candidate(parts_from_template(TEMPLATE), ModelSettings(max_tokens=20), 
 TRAIN = examples(8, "train")
 
 
-def evidence(pool: tuple = ()) -> Evidence:
+def evidence(
+    pool: tuple = (), *, labels: tuple | None = ("warm", "cold"), constrain: bool = True
+) -> Evidence:
     scored = tuple(
         ScoredExample(
             e,
@@ -37,6 +40,8 @@ def evidence(pool: tuple = ()) -> Evidence:
         train=TRAIN,
         history=((PARENT, 0.4),),
         pool=pool,
+        labels=labels,
+        constrain=constrain,
     )
 
 
@@ -131,3 +136,55 @@ def test_few_shot_shrinks_max_tokens_to_its_demos_unless_a_json_schema_bounds_th
             else:
                 assert candidate.settings.max_tokens == expected
                 assert candidate.settings.extra_params()["json_schema"] == schema
+
+
+def _binary(n_one: int, n_zero: int) -> tuple[Example, ...]:
+    items = [("1", f"good {i}") for i in range(n_one)] + [("0", f"bad {i}") for i in range(n_zero)]
+    return tuple(
+        Example(f"t{i:02d}", "train", {"colour": text}, label) for i, (label, text) in enumerate(items)
+    )
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_few_shot_demos_are_balanced_over_the_labels_even_when_one_class_dominates(seed):
+    train = _binary(9, 3)
+    # the model got only "1" items right: bootstrapped demos of one class are the best-ranked ones
+    scored = tuple(
+        ScoredExample(e, ItemResult(e.key, 1.0 if e.expected == "1" else 0.0, "1", None, True)) for e in train
+    )
+    ev = Evidence(task="t", evaluator="exact", scored=scored, train=train, labels=("0", "1"), constrain=True)
+    proposals = create_strategy("few_shot").propose(
+        parent=PARENT, evidence=ev, proposer=proposer(), rng=random.Random(seed), count=3
+    )
+    for candidate in proposals.candidates:
+        shown = [d.output for d in candidate.parts.demos]
+        assert sorted(shown) == ["0", "0", "1", "1"], shown
+        assert shown[-1] != shown[-2], "interleaved: the last two demos are of different classes"
+        assert candidate.settings.extra_params()["choices"] == ["0", "1"]
+
+
+def test_few_shot_without_a_label_set_keeps_open_answers_and_sets_no_choices():
+    ev = evidence(labels=None, constrain=False)
+    proposals = create_strategy("few_shot").propose(
+        parent=PARENT, evidence=ev, proposer=proposer(), rng=random.Random(0), count=3
+    )
+    assert proposals.candidates
+    assert all("choices" not in c.settings.extra_params() for c in proposals.candidates)
+
+
+def test_labels_strategy_sets_choices_and_calibrate_only_when_the_evaluator_declares_the_labels():
+    declared = create_strategy("labels").propose(
+        parent=PARENT, evidence=evidence(), proposer=proposer(), rng=random.Random(0), count=3
+    )
+    extras = [c.settings.extra_params() for c in declared.candidates]
+    assert {"choices": ["warm", "cold"]} in extras
+    assert {"choices": ["warm", "cold"], "calibrate": True} in extras
+    assert any("exactly one of: warm, cold" in c.parts.instruction for c in declared.candidates)
+    inferred = create_strategy("labels").propose(
+        parent=PARENT, evidence=evidence(constrain=False), proposer=proposer(), rng=random.Random(0), count=3
+    )
+    assert [c.settings.extra_params() for c in inferred.candidates] == [{}]
+    none = create_strategy("labels").propose(
+        parent=PARENT, evidence=evidence(labels=None), proposer=proposer(), rng=random.Random(0), count=3
+    )
+    assert not none.candidates and "no label set" in none.unusable[0].reason

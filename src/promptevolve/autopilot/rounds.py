@@ -6,10 +6,13 @@ its own:
 - **the data**: production feedback of the prompt (``from_feedback``: corrections are gold labels,
   approved answers are positive examples), rebuilt at each round into dataset ``autopilot.<prompt>``,
   unless the policy names a dataset;
-- **its size**: validation costs ``finalists + 1`` calls an item and the test 2, so the items per split
-  are capped to what the grant can pay while leaving the search at least 40 % of the calls; if the
-  search still refuses the grant (its token bound is conservative), the round is retried with half
-  the items, down to 2, before it is given up. A refusal happens before any model call;
+- **its size**: validation costs ``finalists + 1`` calls an item and the test at most 3 (parent,
+  candidate, and the parent constrained to the labels when the evaluator declares them), so the items
+  per split are capped to what the grant can pay while leaving the search at least 40 % of the calls.
+  The evolution budget counts optimization calls only, so the grant is split: the test stage gets
+  ``3 × items`` calls (``test_budget``) and the search and validation the rest; the ledger is charged
+  both. If the search still refuses the grant (its token bound is conservative), the round is retried
+  with half the items, down to 2, before it is given up. A refusal happens before any model call;
 - **its seed**: the number of rounds so far, so rounds do not repeat each other.
 """
 
@@ -31,7 +34,7 @@ def dataset_name(prompt: str, policy: EvolutionPolicy) -> str:
 
 def items_for(calls: int, finalists: int, cap: int | None) -> int:
     """Items per split that ``calls`` can afford (see the module docstring), at most ``cap``."""
-    affordable = max(int(0.6 * calls / (finalists + 3)), 2)
+    affordable = max(int(0.6 * calls / (finalists + 4)), 2)
     return affordable if cap is None else min(cap, affordable)
 
 
@@ -46,7 +49,8 @@ def run_round(
             prompt=prompt,
             dataset=dataset_name(prompt, policy),
             from_feedback=rebuild,
-            budget=grant.calls,
+            budget=max(grant.calls - 3 * items, 1),
+            test_budget=3 * items,
             max_tokens=grant.tokens,
             version=parent,
             strategies=policy.strategies,

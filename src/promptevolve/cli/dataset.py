@@ -48,6 +48,7 @@ def _as_json(info: DatasetInfo) -> dict[str, object]:
         "source": info.source,
         "seed": info.seed,
         "fractions": list(info.fractions),
+        "predefined_splits": info.predefined,
         "evaluator": info.evaluator,
         "counts": dict(info.counts),
         "locales": dict(info.locales),
@@ -118,6 +119,8 @@ def import_(
         return
     counts = ", ".join(f"{k} {v}" for k, v in info.counts.items())
     console.print(f"dataset [bold]{info.name}[/]: {info.size} items ({counts}), seed {info.seed}")
+    if info.predefined:
+        console.print(f"{info.predefined} items kept the split given by their own `split` field")
     if note:
         console.print(note)
 

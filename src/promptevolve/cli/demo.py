@@ -134,9 +134,10 @@ def _evolve(po: PromptOptimizer, budget: int) -> EvolutionReport:
         if gate
         else report.status
     )
+    spend, test = report.optimization_spend, report.test_spend
     console.print(
-        f"{report.spend.calls} model calls of {budget} spent ({report.spend.tokens:,} tokens), "
-        f"{len(r.unusable)} unusable proposals, parent validation "
+        f"{spend.calls} optimization calls of {budget} spent ({spend.tokens:,} tokens) + {test.calls} test "
+        f"calls, {len(r.unusable)} unusable proposals, parent validation "
         f"{'—' if r.parent_validation is None else f'{r.parent_validation:.3f}'} · {verdict}"
     )
     return report

@@ -1,12 +1,16 @@
 """Evolution: proposing new prompt variants and proving them on held-out data before they may serve.
 
-- ``datasets``: JSONL import with seeded, locale-stratified splits; datasets from production feedback;
+- ``datasets``: JSONL import with predefined or seeded, locale-stratified splits; production feedback;
 - ``parts``: prompts as editable parts (instruction, demos, query, cue), rendered back to templates;
-- ``strategies``: few-shot, role, context, OPRO rewrite, critique of failures, crossover (one a module);
-- ``budget``: calls and tokens reserved before each call, never exceeded;
+- ``strategies``: few-shot (class-balanced), labels, role, context, OPRO rewrite, critique of failures,
+  crossover (one a module);
+- ``budget``: optimization calls and tokens reserved before each call, never exceeded;
 - ``runner``: candidates on items (cached per run), the proposal model;
-- ``search``: generations with Pareto parent selection, successive halving on train, validation, test;
+- ``search``: generations with Pareto parent selection, successive halving on train (demo orders and
+  subsets compete there, ``demo_search``), validation, test;
+- ``baselines``: the trivial baselines a candidate must beat (best constant answer, majority class);
 - ``gate``: paired bootstrap interval of the improvement on the test split;
+- ``items``: per-item result rows (``--items-out``);
 - ``service``: ``EvolutionService`` (evolve, evaluate) records variants and ``evolutions`` rows;
 - ``quick``: a short evolution round on the bundled lead dataset, for the README's main job.
 """

@@ -11,8 +11,12 @@ UTF-8 bytes of the text, so ``bytes + per-message overhead + max_tokens`` bounds
 (about four times the real prompt tokens) but only decides the last few calls of a run. The scripted
 provider counts words, fewer than bytes, so the bound holds for it too.
 
-``set_aside`` keeps part of the budget for later stages (validation and the test split), so the search
-cannot spend what the gate needs. The meter is created per run and is safe to share between threads.
+``set_aside`` keeps part of the budget for a later stage (validation), so the search cannot spend what
+choosing the winner needs. Calls are counted by purpose: ``proposal`` (the optimizer model writing a
+candidate), ``train`` and ``validation`` (candidates answering items); these are the **optimization
+calls** a ``--budget`` pays for. The gate's test stage runs on a meter of its own (purpose ``test``), so
+its calls are counted and reported apart. The meter is created per run and is safe to share between
+threads.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ class Budget(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    max_calls: int = Field(ge=1, description="Model calls, proposals and evaluations together")
+    max_calls: int = Field(ge=1, description="Model calls: proposals, train and validation evaluations")
     max_tokens: int | None = Field(default=None, ge=1, description="Prompt plus completion tokens")
 
 
@@ -50,7 +54,11 @@ class Reservation:
 
 @dataclass(frozen=True, slots=True)
 class Spend:
-    """What a run spent, by purpose."""
+    """What a run (or one of its stages) spent, by purpose.
+
+    ``evaluation_calls`` counts every call that answered an item (train, validation and test together);
+    ``validation_calls`` and ``test_calls`` are the parts of it spent on those splits.
+    """
 
     calls: int
     tokens: int
@@ -58,6 +66,29 @@ class Spend:
     evaluation_calls: int
     failed_calls: int
     refused: int
+    validation_calls: int = 0
+    test_calls: int = 0
+
+    @property
+    def train_calls(self) -> int:
+        return self.evaluation_calls - self.validation_calls - self.test_calls
+
+    def __add__(self, other: Spend) -> Spend:
+        return Spend(
+            *(getattr(self, name) + getattr(other, name) for name in _SPEND_FIELDS),
+        )
+
+
+_SPEND_FIELDS = (
+    "calls",
+    "tokens",
+    "proposal_calls",
+    "evaluation_calls",
+    "failed_calls",
+    "refused",
+    "validation_calls",
+    "test_calls",
+)
 
 
 def estimate_tokens(prompt: RenderedPrompt, settings: ModelSettings) -> int:
@@ -76,7 +107,7 @@ class BudgetMeter:
         self._calls = self._tokens = 0
         self._held_calls = self._held_tokens = 0
         self._aside_calls = self._aside_tokens = 0
-        self._by_purpose = {"proposal": 0, "evaluation": 0}
+        self._by_purpose: dict[str, int] = {}
         self._failed = self._refused = 0
 
     def reserve(self, prompt: RenderedPrompt, settings: ModelSettings, *, purpose: str) -> Reservation | None:
@@ -119,13 +150,16 @@ class BudgetMeter:
 
     def spend(self) -> Spend:
         with self._lock:
+            by = self._by_purpose
             return Spend(
                 calls=self._calls,
                 tokens=self._tokens,
-                proposal_calls=self._by_purpose.get("proposal", 0),
-                evaluation_calls=self._by_purpose.get("evaluation", 0),
+                proposal_calls=by.get("proposal", 0),
+                evaluation_calls=sum(n for purpose, n in by.items() if purpose != "proposal"),
                 failed_calls=self._failed,
                 refused=self._refused,
+                validation_calls=by.get("validation", 0),
+                test_calls=by.get("test", 0),
             )
 
     @property

@@ -2,13 +2,15 @@
 
 **Items.** One JSON object per JSONL line: ``inputs`` (the template variables, required), ``expected``
 (the gold answer: a string, a number or a JSON object; optional when a ``rubric`` says how to judge),
-``rubric``, ``id`` (the item key; default ``item-<line number>``), ``locale``; every other key goes to the
-item's ``meta``. The bundled lead-enrichment file has exactly this shape.
+``rubric``, ``id`` (the item key; default ``item-<line number>``), ``locale``, ``split``; every other key
+goes to the item's ``meta``. The bundled lead-enrichment file has exactly this shape.
 
-**Splits.** ``split_keys`` assigns train / validation / test from a seed alone: items are grouped by
-stratum (the locale when items have one), each group is ordered by a keyed hash of (seed, item key) and
-cut at the fractions, so the split repeats on any machine and Python version, and a locale is spread
-over all three splits in proportion. The seed and fractions are stored with the dataset.
+**Splits.** An item whose ``split`` field says ``train``, ``validation`` (or ``val``/``dev``) or ``test``
+stays there: a dataset published with its own split is evaluated on that split, not on ours. The other
+items are split by ``split_keys`` from a seed alone: items are grouped by stratum (the locale when items
+have one), each group is ordered by a keyed hash of (seed, item key) and cut at the fractions, so the
+split repeats on any machine and Python version, and a locale is spread over all three splits in
+proportion. The seed and fractions are stored with the dataset.
 
 **Production.** ``build_from_production`` turns executions of a prompt into items: an execution with a
 ``correction`` becomes an item whose expected answer is the correction (a gold label, parsed as JSON when
@@ -60,6 +62,7 @@ __all__ = [
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 DEFAULT_FRACTIONS: tuple[float, float, float] = (0.5, 0.2, 0.3)
 Split = Literal["train", "validation", "test"]
+_SPLIT_ALIASES = {"val": "validation", "valid": "validation", "dev": "validation"}
 
 
 class ItemIn(BaseModel):
@@ -72,6 +75,15 @@ class ItemIn(BaseModel):
     expected: Any = None
     rubric: str | None = None
     locale: str | None = Field(default=None, max_length=20)
+    split: Split | None = Field(default=None, description="A predefined split; default: the seeded one")
+
+    @field_validator("split", mode="before")
+    @classmethod
+    def _split_alias(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            lowered = value.strip().lower()
+            return _SPLIT_ALIASES.get(lowered, lowered)
+        return value
 
     @field_validator("inputs")
     @classmethod
@@ -115,6 +127,7 @@ class DatasetInfo:
     counts: Mapping[str, int]
     locales: Mapping[str, int]
     created_at: datetime
+    predefined: int = 0  # items whose split came from their own ``split`` field
 
     @property
     def size(self) -> int:
@@ -254,8 +267,10 @@ def import_items(
     except ValueError as exc:
         raise ValidationError(str(exc).replace("prompt name", "dataset name")) from None
     checked = _check_fractions(fractions)
-    keys = [str(i.id) for i in items]
+    keys = [str(i.id) for i in items if i.split is None]
     split = split_keys(keys, seed=seed, fractions=checked, strata={str(i.id): i.locale for i in items})
+    split |= {str(i.id): i.split for i in items if i.split is not None}
+    predefined = len(items) - len(keys)
     with store.write() as s:
         existing = s.scalar(select(Dataset).where(Dataset.name == name))
         if existing is not None and not replace:
@@ -269,7 +284,12 @@ def import_items(
             description=description,
             source=source,
             seed=seed,
-            split={"fractions": list(checked), "strata": "locale", "evaluator": evaluator},
+            split={
+                "fractions": list(checked),
+                "strata": "locale",
+                "evaluator": evaluator,
+                "predefined": predefined,
+            },
         )
         s.add(row)
         s.flush()
@@ -352,6 +372,7 @@ def _info(s: Any, row: Dataset) -> DatasetInfo:
         counts={sp: int(counts.get(sp, 0)) for sp in SPLITS},
         locales=dict(sorted(locales.items())),
         created_at=row.created_at,
+        predefined=int(config.get("predefined") or 0),
     )
 
 

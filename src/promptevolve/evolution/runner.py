@@ -58,14 +58,15 @@ class CandidateRunner:
             found = (self._cache.get((candidate.key, e.key)) for e in examples)
             return tuple(r for r in found if r is not None)
 
-    def run(self, candidate: Candidate, examples: Sequence[Example]) -> RunOutcome:
+    def run(self, candidate: Candidate, examples: Sequence[Example], *, purpose: str = "train") -> RunOutcome:
+        """``candidate`` on ``examples`` in order; new calls are counted under ``purpose``."""
         parsed = parse_template(candidate.template)
         results: list[ItemResult] = []
         for example in examples:
             with self._lock:
                 hit = self._cache.get((candidate.key, example.key))
             if hit is None:
-                hit = self._call(candidate, parsed, example)
+                hit = self._call(candidate, parsed, example, purpose)
                 if hit is None:
                     return RunOutcome(tuple(results), complete=False)
                 with self._lock:
@@ -73,20 +74,22 @@ class CandidateRunner:
             results.append(hit)
         return RunOutcome(tuple(results), complete=True)
 
-    def _call(self, candidate: Candidate, parsed: object, example: Example) -> ItemResult | None:
+    def _call(
+        self, candidate: Candidate, parsed: object, example: Example, purpose: str
+    ) -> ItemResult | None:
         prompt = render(parsed, example.inputs).prompt  # type: ignore[arg-type]
-        reservation = self._meter.reserve(prompt, candidate.settings, purpose="evaluation")
+        reservation = self._meter.reserve(prompt, candidate.settings, purpose=purpose)
         if reservation is None:
             return None
         try:
             completion = self._provider.complete(prompt, candidate.settings)
         except ProviderError as exc:
             self._meter.settle(reservation, None)
-            self._notify("evaluation")
+            self._notify(purpose)
             return ItemResult(example.key, 0.0, "", f"model call failed: {exc}", False, error=str(exc))
         tokens = completion.prompt_tokens + completion.completion_tokens
         self._meter.settle(reservation, tokens)
-        self._notify("evaluation")
+        self._notify(purpose)
         verdict = self._evaluator.evaluate(
             output=completion.text, expected=example.expected, inputs=example.inputs, rubric=example.rubric
         )

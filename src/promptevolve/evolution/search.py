@@ -2,11 +2,13 @@
 
 One run, step by step (``run_search``):
 
-1. **Plan the budget.** The final stages are priced first: the parent and ``finalists`` candidates on
-   the validation split, then the parent and the winner on the test split. If the budget cannot pay for
-   them plus one minibatch, the run is refused before any call (``BudgetExceededError``). That amount
-   is set aside; the search spends only the rest. Every call, proposal or evaluation, reserves its
-   tokens first (``budget``), so neither limit is ever passed.
+1. **Plan the budget.** The budget counts **optimization calls**: proposals, train and validation. The
+   validation stage is priced first (the parent and ``finalists`` candidates on the validation split);
+   if the budget cannot pay for it plus one minibatch, the run is refused before any call
+   (``BudgetExceededError``, naming the ``--budget`` or ``--max-items`` that would fit). That amount is
+   set aside; the search spends the rest. Every call reserves its tokens first (``budget``), so neither
+   limit is ever passed. The gate's test stage is counted apart (``test_spend``), optionally capped
+   (``test_budget``) or run on a seeded sample of the test split (``test_items``).
 2. **Generations.** Each generation picks a parent from the pool by **Pareto selection** across train
    items (as GEPA: a candidate that is best on some item stays eligible even if its mean is lower;
    drawn with weights = items won), asks the next strategy in turn for ``children`` candidates (built
@@ -16,12 +18,21 @@ One run, step by step (``run_search``):
    the seeded train order (the last rung is the whole train split). After each generation, a candidate
    that ranks in the top half of all candidates that reached its rung is promoted to the next rung.
    Every candidate is compared on the same items, so comparisons are paired and cached calls reused.
+   **Demonstration sets compete on the rungs**: when a candidate with demonstrations survives its first
+   halving, ``demo_search`` adds siblings that differ only by the order of its demos or by one demo
+   swapped (Lu et al. 2022: the order alone moves few-shot accuracy by tens of points); they start on
+   the first rung and the halving keeps the best order and subset.
 4. **Ranking** uses the mean score minus a **length penalty** (``length_penalty`` per 1,000 characters
    beyond the parent's); candidates over ``max_prompt_chars`` are refused at the check.
 5. **Validation**: the best ``finalists`` (highest rung, then score) and the parent answer the whole
-   validation split; the best finalist must beat the parent there, else there is no winner.
-6. **Test and gate**: the parent and the winner answer the test split; ``gate`` computes the paired
-   bootstrap interval of the improvement. Passing means its lower bound is above zero.
+   validation split; the best finalist must beat the parent there (its length-penalised mean against
+   the parent's mean; the report shows both raw means), else there is no winner.
+6. **Test and gate**: the parent and the winner answer the test split, beside the **trivial
+   baselines** (``baselines``: the best constant answer, free; the parent constrained to the label set
+   with the ``choices`` setting, when the evaluator knows the labels). The gate compares the winner with
+   the **stronger** of the parent and the baselines (paired bootstrap interval of the per-item
+   difference; passing means its lower bound is above zero). A winner that beats its parent but not a
+   trivial baseline is ``format_only``: it repaired the answers' format, it did not learn the task.
 
 Randomness comes from ``random.Random(seed)`` (order, selection, proposals' seeds) and
 ``numpy.random.default_rng(seed)`` (bootstrap): with a deterministic model, the same seed gives the same
@@ -41,9 +52,11 @@ import numpy as np
 from promptevolve.core.errors import BudgetExceededError, ValidationError
 from promptevolve.core.protocols import Provider
 from promptevolve.core.types import ModelSettings
+from promptevolve.evolution.baselines import Baseline, constant_baseline, label_space
 from promptevolve.evolution.budget import Budget, BudgetMeter, Spend, estimate_tokens
 from promptevolve.evolution.candidates import Candidate, ItemResult, Unusable, mean
 from promptevolve.evolution.datasets import Example
+from promptevolve.evolution.demo_search import demo_siblings
 from promptevolve.evolution.gate import GateResult, gate
 from promptevolve.evolution.parts import Demo, check_candidate
 from promptevolve.evolution.runner import CandidateRunner, Proposer
@@ -51,7 +64,15 @@ from promptevolve.evolution.strategies.base import Evidence, ScoredExample, Stra
 from promptevolve.scoring.evaluators import Evaluator
 from promptevolve.templates import parse_template, render
 
-__all__ = ["Progress", "ScoredCandidate", "SearchConfig", "SearchData", "SearchResult", "run_search"]
+__all__ = [
+    "Progress",
+    "ScoredCandidate",
+    "SearchConfig",
+    "SearchData",
+    "SearchResult",
+    "TestStage",
+    "run_search",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +88,12 @@ class SearchConfig:
     max_prompt_chars: int | None = None
     confidence: float = 0.95
     resamples: int = 2000
+    #: Test items the gate uses: a seeded sample of the test split (None: all of it).
+    test_items: int | None = None
+    #: Calls the test stage may spend (None: what it needs); checked before the run starts.
+    test_budget: int | None = None
+    #: Siblings (other demo orders and subsets) added when a candidate with demos survives a halving.
+    demo_variants: int = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,14 +121,36 @@ class ScoredCandidate:
     train_items: int
     rung: int
     penalised: float
-    validation_score: float | None = None
+    validation_score: float | None = None  # raw mean, the same basis as the parent's
+    validation_penalised: float | None = None  # what chose the winner
+
+
+@dataclass(frozen=True, slots=True)
+class TestStage:
+    """The gate's test stage: who answered which items, the baselines, and the verdicts.
+
+    ``gate`` compares the winner with ``reference`` (the stronger of the parent and the baselines);
+    ``parent_gate`` with the parent alone. ``verdict``: ``passed`` | ``format_only`` | ``rejected`` |
+    ``untested`` (the stage could not finish) | ``no_candidate``.
+    """
+
+    examples: tuple[Example, ...] = ()
+    parent: tuple[ItemResult, ...] = ()
+    winner: tuple[ItemResult, ...] = ()
+    baselines: tuple[Baseline, ...] = ()
+    gate: GateResult | None = None
+    parent_gate: GateResult | None = None
+    reference: str = "parent"
+    verdict: str = "no_candidate"
+    spend: Spend = field(default_factory=lambda: Spend(0, 0, 0, 0, 0, 0))
+    planned_calls: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class SearchResult:
     parent: Candidate
     winner: Candidate | None
-    gate: GateResult | None
+    gate: GateResult | None  # against the stronger of parent and trivial baselines (``test.reference``)
     candidates: tuple[ScoredCandidate, ...]
     finalists: tuple[ScoredCandidate, ...]
     unusable: tuple[Unusable, ...]
@@ -109,12 +158,23 @@ class SearchResult:
     parent_validation: float | None
     parent_test: tuple[ItemResult, ...]
     winner_test: tuple[ItemResult, ...]
-    spend: Spend
-    planned_final_calls: int
+    spend: Spend  # optimization calls: proposals, train, validation (what the budget counts)
+    planned_final_calls: int  # validation calls set aside before the search
     generations: int
     wall_seconds: float
     stopped: str
     replies: tuple[str, ...] = field(default=())
+    test: TestStage = field(default_factory=TestStage)
+    labels: tuple[str, ...] | None = None
+
+    @property
+    def verdict(self) -> str:
+        return self.test.verdict
+
+    @property
+    def total_spend(self) -> Spend:
+        """Optimization and test calls together (what the provider was asked for)."""
+        return self.spend + self.test.spend
 
 
 @dataclass
@@ -140,31 +200,65 @@ def _penalised(score: float, candidate: Candidate, parent: Candidate, penalty: f
 
 
 def _final_plan(parent: Candidate, data: SearchData, config: SearchConfig) -> tuple[int, int]:
-    """(calls, tokens) the validation and test stages need, to set aside before the search."""
-    calls = (config.finalists + 1) * len(data.validation) + 2 * len(data.test)
+    """(calls, tokens) the validation stage needs, to set aside before the search."""
+    calls = (config.finalists + 1) * len(data.validation)
     parsed = parse_template(parent.template)
     per_call = max(
-        (
-            estimate_tokens(render(parsed, e.inputs).prompt, parent.settings)
-            for e in (*data.validation, *data.test)
-        ),
+        (estimate_tokens(render(parsed, e.inputs).prompt, parent.settings) for e in data.validation),
         default=0,
     )
     return calls, int(calls * per_call * 1.5)
 
 
-def _check_budget(budget: Budget, calls: int, tokens: int, minibatch: int) -> None:
+def _check_budget(budget: Budget, calls: int, tokens: int, minibatch: int, finalists: int) -> None:
     if budget.max_calls < calls + minibatch:
+        fits = (budget.max_calls - minibatch) // (finalists + 1)
+        other = (
+            f", or use at most {fits} items per split (--max-items {fits}: validation then needs "
+            f"{(finalists + 1) * fits} calls)"
+            if fits >= 2
+            else ""
+        )
         raise BudgetExceededError(
-            f"a budget of {budget.max_calls} model calls cannot pay for this run: validation and test "
-            f"need {calls} calls and the search at least {minibatch} more; raise the budget to at least "
-            f"{calls + minibatch} or use a smaller dataset"
+            f"a budget of {budget.max_calls} optimization calls cannot pay for this run: validation needs "
+            f"{calls} calls ({finalists + 1} prompts × {calls // (finalists + 1)} items) and the search at "
+            f"least {minibatch} more; raise the budget to at least {calls + minibatch} "
+            f"(--budget {calls + minibatch}){other}"
         )
     if budget.max_tokens is not None and budget.max_tokens < tokens:
         raise BudgetExceededError(
-            f"a budget of {budget.max_tokens} tokens cannot pay for this run: validation and test may need "
-            f"up to {tokens} tokens; raise the token budget or use a smaller dataset"
+            f"a budget of {budget.max_tokens} tokens cannot pay for this run: validation may need up to "
+            f"{tokens} tokens; raise the token budget to at least {tokens} (--max-tokens {tokens}) or use "
+            "fewer items (--max-items)"
         )
+
+
+CONSTRAINED = "parent constrained to the labels"
+
+
+def _test_arms(parent: Candidate, labels: tuple[str, ...] | None) -> int:
+    return 3 if _constrained(parent, labels) is not None else 2
+
+
+def _constrained(parent: Candidate, labels: tuple[str, ...] | None) -> Candidate | None:
+    """The parent with the ``choices`` setting (a trivial baseline), when the labels are known."""
+    if labels is None or "choices" in parent.settings.extra_params():
+        return None
+    settings = parent.settings.model_copy(update={"choices": list(labels)})
+    return replace(parent, settings=settings, strategy="baseline", rationale="parent constrained to labels")
+
+
+def _check_test_budget(config: SearchConfig, n_test: int, arms: int) -> None:
+    if config.test_budget is None or config.test_budget >= n_test * arms:
+        return
+    fits = config.test_budget // arms
+    raise BudgetExceededError(
+        f"a test budget of {config.test_budget} calls cannot pay for the gate: {arms} prompts answer "
+        f"{n_test} test items ({arms * n_test} calls); sample at most {fits} test items (--test-items {fits})"
+        if fits >= 2
+        else f"a test budget of {config.test_budget} calls cannot pay for the gate: it needs at least "
+        f"{2 * arms} calls ({arms} prompts × 2 test items)"
+    )
 
 
 class _Run:
@@ -193,14 +287,17 @@ class _Run:
             provider=proposer_provider, meter=self.meter, settings=proposer_settings, on_call=self._tick
         )
         self.on_progress = on_progress
+        self.test_meter: BudgetMeter | None = None
         self.train = list(data.train)
         self.rng.shuffle(self.train)
         self.rungs = _rungs(len(self.train), config.minibatch)
         self.max_chars = config.max_prompt_chars or max(3 * parent.chars, 6000)
+        self.labels = label_space(self.train, evaluator)
         self.pool: dict[str, _Entry] = {}
         self.unusable: list[Unusable] = []
         self.invalid: list[Unusable] = []
         self.stage = "search"
+        self.spawned: set[str] = set()
 
     # --- progress ---------------------------------------------------------------------------------
 
@@ -212,9 +309,10 @@ class _Run:
             return
         best = max((self.score(e) for e in self.pool.values() if e.results), default=None)
         spent = self.meter.spend()
-        self.on_progress(
-            Progress(self.stage, spent.calls, self.config.budget.max_calls, len(self.pool), best, message)
-        )
+        calls, limit = spent.calls, self.config.budget.max_calls
+        if self.stage in ("test", "done") and self.test_meter is not None:
+            calls, limit = self.test_meter.spend().calls, self.test_meter.budget.max_calls
+        self.on_progress(Progress(self.stage, calls, limit, len(self.pool), best, message))
 
     # --- scores -----------------------------------------------------------------------------------
 
@@ -229,7 +327,7 @@ class _Run:
 
     def evaluate(self, entry: _Entry, rung: int) -> bool:
         """Score ``entry`` on the items of ``rung``; False when the budget ran out first."""
-        outcome = self.runner.run(entry.candidate, self.train[: self.rungs[rung]])
+        outcome = self.runner.run(entry.candidate, self.train[: self.rungs[rung]], purpose="train")
         for result in outcome.results:
             entry.results[result.key] = result
         if outcome.complete:
@@ -280,6 +378,28 @@ class _Run:
                     return False
         return True
 
+    def demo_search(self, generation: int) -> bool:
+        """Siblings (demo orders, one demo swapped) of candidates with demos that survived a halving."""
+        if self.config.demo_variants <= 0:
+            return True
+        survivors = [
+            e
+            for e in self.pool.values()
+            if e.rung >= 1 and len(e.candidate.parts.demos) >= 2 and e.candidate.key not in self.spawned
+        ]
+        for entry in survivors:
+            self.spawned.add(entry.candidate.key)
+            siblings = demo_siblings(
+                entry.candidate, self.evidence(entry), rng=self.rng, count=self.config.demo_variants
+            )
+            for sibling in siblings:
+                admitted = self.admit(sibling, generation)
+                if admitted is not None:
+                    self.spawned.add(sibling.key)
+                    if not self.evaluate(admitted, 0):
+                        return False
+        return True
+
     def _pen(self, entry: _Entry) -> float:
         return self.config.length_penalty * max(0, entry.candidate.chars - self.parent.chars) / 1000.0
 
@@ -305,6 +425,8 @@ class _Run:
             history=tuple((e.candidate, self.score(e)) for e in self.pool.values() if e.results),
             pool=tuple((e.candidate, self.score(e)) for e in ranked[:4] if e.results),
             max_chars=self.max_chars,
+            labels=self.labels,
+            constrain=self.evaluator.labels is not None,
         )
 
     # --- the loop ---------------------------------------------------------------------------------
@@ -353,6 +475,8 @@ class _Run:
                     return generation, "search budget spent"
             if not self.promote():
                 return generation, "search budget spent"
+            if not self.demo_search(generation):
+                return generation, "search budget spent"
             self.report(f"generation {generation}: {strategy.name} proposed {len(proposals.candidates)}")
             if idle >= 2 * len(order):
                 return generation, "no strategy proposed anything new"
@@ -373,7 +497,9 @@ def run_search(
     """Run one evolution search (see the module docstring); refuses before any call if the budget is short."""
     started = time.perf_counter()
     final_calls, final_tokens = _final_plan(parent, data, config)
-    _check_budget(config.budget, final_calls, final_tokens, min(config.minibatch, len(data.train)))
+    _check_budget(
+        config.budget, final_calls, final_tokens, min(config.minibatch, len(data.train)), config.finalists
+    )
     run = _Run(
         parent,
         data,
@@ -384,86 +510,165 @@ def run_search(
         proposer_settings,
         on_progress,
     )
+    n_test = min(len(data.test), config.test_items or len(data.test))
+    _check_test_budget(config, n_test, _test_arms(parent, evaluator.labels))
     with run.meter.set_aside(final_calls, final_tokens):
         generations, stopped = run.search()
     finalists, parent_validation, winner = _validate(run)
-    parent_test, winner_test, verdict = _test(run, winner)
+    stage = _test(run, winner, provider)
     run.stage = "done"
     run.report(stopped)
     candidates = tuple(
         _scored(run, e) for e in run.pool.values() if e.candidate.key != parent.key and e.results
     )
+    finalist_of = {f.candidate.key: f for f in finalists}
     return SearchResult(
         parent=parent,
         winner=winner,
-        gate=verdict,
-        candidates=tuple(sorted(candidates, key=lambda c: (-c.rung, -c.penalised))),
+        gate=stage.gate,
+        candidates=tuple(
+            sorted(
+                (finalist_of.get(c.candidate.key, c) for c in candidates),
+                key=lambda c: (-c.rung, -c.penalised),
+            )
+        ),
         finalists=finalists,
         unusable=tuple(run.unusable),
         invalid=tuple(run.invalid),
         parent_validation=parent_validation,
-        parent_test=parent_test,
-        winner_test=winner_test,
+        parent_test=stage.parent,
+        winner_test=stage.winner,
         spend=run.meter.spend(),
         planned_final_calls=final_calls,
         generations=generations,
         wall_seconds=time.perf_counter() - started,
         stopped=stopped,
         replies=tuple(run.proposer.replies),
+        test=stage,
+        labels=run.labels,
     )
 
 
-def _scored(run: _Run, entry: _Entry, validation: float | None = None) -> ScoredCandidate:
+def _scored(
+    run: _Run, entry: _Entry, validation: float | None = None, penalised: float | None = None
+) -> ScoredCandidate:
     values = [r.score for r in entry.results.values()]
     return ScoredCandidate(
-        entry.candidate, mean(values), len(values), entry.rung, run.score(entry), validation
+        entry.candidate, mean(values), len(values), entry.rung, run.score(entry), validation, penalised
     )
 
 
 def _validate(run: _Run) -> tuple[tuple[ScoredCandidate, ...], float | None, Candidate | None]:
+    """The finalists' raw and penalised validation means, the parent's, and the winner (or None)."""
     run.stage = "validation"
     others = [e for e in run.pool.values() if e.candidate.key != run.parent.key and e.rung >= 0]
     best = sorted(others, key=lambda e: (-e.rung, -run.lower_bound(e)))[: run.config.finalists]
     if not best:
         return (), None, None
     items = run.data.validation or run.data.train
-    parent_outcome = run.runner.run(run.parent, items)
+    parent_outcome = run.runner.run(run.parent, items, purpose="validation")
     parent_score = mean([r.score for r in parent_outcome.results]) if parent_outcome.complete else None
     finalists: list[ScoredCandidate] = []
     for entry in best:
-        outcome = run.runner.run(entry.candidate, items)
+        outcome = run.runner.run(entry.candidate, items, purpose="validation")
         score = mean([r.score for r in outcome.results]) if outcome.complete else None
         pen = (
             None
             if score is None
             else _penalised(score, entry.candidate, run.parent, run.config.length_penalty)
         )
-        finalists.append(_scored(run, entry, pen))
+        finalists.append(_scored(run, entry, score, pen))
     run.report("validation done")
-    eligible = [f for f in finalists if f.validation_score is not None]
+    eligible = [f for f in finalists if f.validation_penalised is not None]
     if parent_score is None or not eligible:
         return tuple(finalists), parent_score, None
-    top = max(eligible, key=lambda f: f.validation_score or 0.0)
-    winner = top.candidate if (top.validation_score or 0.0) > parent_score else None
+    top = max(eligible, key=lambda f: f.validation_penalised or 0.0)
+    winner = top.candidate if (top.validation_penalised or 0.0) > parent_score else None
     return tuple(finalists), parent_score, winner
 
 
-def _test(
-    run: _Run, winner: Candidate | None
-) -> tuple[tuple[ItemResult, ...], tuple[ItemResult, ...], GateResult | None]:
+def _test_examples(run: _Run) -> tuple[Example, ...]:
+    """The test split, or a seeded sample of it (``test_items``), in the split's order."""
+    test = run.data.test
+    size = run.config.test_items
+    if size is None or size >= len(test):
+        return tuple(test)
+    keep = set(random.Random(f"test:{run.config.seed}").sample(range(len(test)), size))
+    return tuple(e for i, e in enumerate(test) if i in keep)
+
+
+def _test(run: _Run, winner: Candidate | None, provider: Provider) -> TestStage:
     if winner is None:
-        return (), (), None
+        return TestStage()
     run.stage = "test"
-    parent = run.runner.run(run.parent, run.data.test)
-    child = run.runner.run(winner, run.data.test)
-    if not (parent.complete and child.complete) or len(run.data.test) < 2:
-        return parent.results, child.results, None
-    verdict = gate(
-        [r.score for r in parent.results],
-        [r.score for r in child.results],
-        rng=np.random.default_rng(run.config.seed),
-        confidence=run.config.confidence,
-        resamples=run.config.resamples,
+    examples = _test_examples(run)
+    constrained = _constrained(run.parent, run.evaluator.labels)
+    planned = len(examples) * (3 if constrained is not None else 2)
+    run.test_meter = BudgetMeter(Budget(max_calls=run.config.test_budget or max(planned, 1)))
+    runner = CandidateRunner(
+        provider=provider, evaluator=run.evaluator, meter=run.test_meter, on_call=run._tick
     )
-    run.report(verdict.reason)
-    return parent.results, child.results, verdict
+    parent = runner.run(run.parent, examples, purpose="test")
+    child = runner.run(winner, examples, purpose="test")
+    baselines, complete = _baselines(run, runner, constrained, examples)
+    stage = TestStage(examples, parent.results, child.results, baselines, planned_calls=planned)
+    if not (parent.complete and child.complete and complete) or len(examples) < 2:
+        return replace(stage, verdict="untested", spend=run.test_meter.spend())
+    return _judge(run, stage)
+
+
+def _baselines(
+    run: _Run, runner: CandidateRunner, constrained: Candidate | None, examples: tuple[Example, ...]
+) -> tuple[tuple[Baseline, ...], bool]:
+    """The trivial baselines on the test items, and whether the budget let them all finish."""
+    found: list[Baseline] = []
+    constant = constant_baseline(run.train, examples, run.evaluator)
+    if constant is not None:
+        found.append(constant)
+    if constrained is None:
+        return tuple(found), True
+    outcome = runner.run(constrained, examples, purpose="test")
+    if outcome.complete:
+        labels = ", ".join(run.evaluator.labels or ())
+        found.append(Baseline(CONSTRAINED, f"the parent with choices [{labels}]", outcome.results))
+    return tuple(found), outcome.complete
+
+
+def _judge(run: _Run, stage: TestStage) -> TestStage:
+    """The verdicts: against the parent, and against the stronger of the parent and the baselines."""
+    parent_scores = [r.score for r in stage.parent]
+    child_scores = [r.score for r in stage.winner]
+
+    def paired(reference: list[float]) -> GateResult:
+        return gate(
+            reference,
+            child_scores,
+            rng=np.random.default_rng(run.config.seed),
+            confidence=run.config.confidence,
+            resamples=run.config.resamples,
+        )
+
+    parent_gate = paired(parent_scores)
+    reference, reference_scores = "parent", parent_scores
+    for baseline in stage.baselines:  # a tie goes to the baseline: the stricter reading
+        if baseline.mean >= mean(reference_scores):
+            reference, reference_scores = baseline.name, list(baseline.scores)
+    verdict_gate = parent_gate if reference == "parent" else paired(reference_scores)
+    if verdict_gate.passed:
+        verdict = "passed"
+    elif reference != "parent" and mean(child_scores) > mean(parent_scores):
+        verdict = "format_only"
+    else:
+        verdict = "rejected"
+    if reference != "parent":
+        verdict_gate = replace(verdict_gate, reason=f"against the {reference}: {verdict_gate.reason}")
+    run.report(verdict_gate.reason)
+    assert run.test_meter is not None
+    return replace(
+        stage,
+        gate=verdict_gate,
+        parent_gate=parent_gate,
+        reference=reference,
+        verdict=verdict,
+        spend=run.test_meter.spend(),
+    )

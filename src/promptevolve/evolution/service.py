@@ -4,29 +4,35 @@
 
 1. resolves the parent (a version, or the serving variant), the dataset (built from production feedback
    first with ``from_feedback``), the evaluator (the request's, else the dataset's, else ``exact``) and
-   the items for the prompt's locale when the dataset mixes locales;
+   the items for the prompt's locale when the dataset mixes locales; the evaluator's options come from
+   the request (``evaluator_options``, e.g. ``labels`` for a classification);
 2. checks everything that can be checked before spending: strategies exist, splits are not empty, the
-   budget covers validation and test. A refused run raises a ``PromptevolveError`` and writes nothing;
+   budget (optimization calls) covers validation, a ``test_budget`` covers the test stage. A refused run
+   raises a ``PromptevolveError`` and writes nothing;
 3. runs the search (``search.run_search``) with the evaluated model (the variant's provider) and the
    proposal model (``proposer``, the same provider by default);
 4. registers the winner as an **inactive** ``evolved`` variant whose parent is the evolved version, with
    the strategy, rationale and, in ``meta``, the evidence: scores on train, validation and test (the
-   lineage tree shows ``meta["test_score"]``), the gate's verdict and interval, calls and tokens spent,
-   the dataset, seed and evaluator, and the prompt's parts (so a later run can keep editing them);
-5. writes one ``evolutions`` row per finalist (the winner with its variant, status ``passed`` or
-   ``rejected`` by the gate; others ``not_selected``), in one transaction;
+   lineage tree shows ``meta["test_score"]``), the trivial baselines, the gate's verdict and interval,
+   optimization and test calls, the dataset, seed and evaluator, and the prompt's parts (so a later run
+   can keep editing them);
+5. writes one ``evolutions`` row per **candidate** scored in the run, in one transaction: the winner
+   with its variant and the gate's verdict (``passed``, ``format_only``, ``rejected``, ``untested``),
+   every other candidate ``not_selected`` with its scores, template and settings in ``evidence`` (so a
+   candidate that lost can still be read and registered by hand);
 6. with ``auto_ab``, and only when the gate passed, creates and starts an A/B test of the parent
    against the winner through ``ExperimentService``; if that is refused (another experiment is live),
    the report says why and the evolution stands.
 
-``evaluate`` scores one variant on a split with a bootstrap interval (``promptevolve eval``).
+``evaluate`` scores one variant on a split with a bootstrap interval, beside the trivial baselines
+(``promptevolve eval``).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -35,7 +41,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from promptevolve.core.errors import PromptevolveError, ValidationError
 from promptevolve.core.ids import new_id
 from promptevolve.core.protocols import Provider
-from promptevolve.core.types import VariantKind
+from promptevolve.core.types import ModelSettings, VariantKind
+from promptevolve.evolution.baselines import Baseline, constant_baseline, label_space
 from promptevolve.evolution.budget import Budget, BudgetMeter, Spend
 from promptevolve.evolution.candidates import Candidate, ItemResult, mean
 from promptevolve.evolution.datasets import (
@@ -67,12 +74,15 @@ class EvolveRequest(BaseModel):
 
     prompt: str
     dataset: str
-    budget: int = Field(ge=1, description="Model calls, proposals and evaluations together")
+    budget: int = Field(ge=1, description="Optimization calls: proposals, train and validation evaluations")
     max_tokens: int | None = Field(default=None, ge=1, description="Token budget (prompt + completion)")
     version: str | None = Field(default=None, description="Parent version; default: the serving variant")
     strategies: list[str] = Field(default_factory=lambda: list(DEFAULT_STRATEGIES))
     seed: int = 0
     evaluator: str | None = Field(default=None, description="Default: the dataset's evaluator, else exact")
+    evaluator_options: dict[str, Any] = Field(
+        default_factory=dict, description="Keyword options of the evaluator, e.g. {'labels': ['0', '1']}"
+    )
     locale: str | None = Field(default=None, description="Items of this locale; default: the prompt's")
     from_feedback: bool = Field(default=False, description="(Re)build the dataset from production first")
     minibatch: int = Field(default=6, ge=1)
@@ -85,6 +95,12 @@ class EvolveRequest(BaseModel):
     proposer: str | None = Field(default=None, description="Provider that writes candidates; default: same")
     auto_ab: bool = False
     max_items: int | None = Field(default=None, ge=2, description="Use at most this many items per split")
+    test_items: int | None = Field(
+        default=None, ge=2, description="The gate uses a seeded sample of this many test items; default all"
+    )
+    test_budget: int | None = Field(
+        default=None, ge=1, description="Calls the gate's test stage may spend; default what it needs"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,14 +111,24 @@ class EvolutionReport:
     evaluator: str
     result: SearchResult
     child: VariantInfo | None
-    status: str  # passed | rejected | untested | no_candidate
+    status: str  # passed | format_only | rejected | untested | no_candidate
     experiment_id: int | None
     auto_ab_note: str | None
     budget_calls: int = 0
 
     @property
     def spend(self) -> Spend:
+        """Every call of the run: optimization and test (what a calls ledger must charge)."""
+        return self.result.total_spend
+
+    @property
+    def optimization_spend(self) -> Spend:
+        """What ``budget_calls`` counts: proposals, train and validation."""
         return self.result.spend
+
+    @property
+    def test_spend(self) -> Spend:
+        return self.result.test.spend
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +145,9 @@ class EvalReport:
     spend: Spend
     wall_seconds: float
     complete: bool
+    examples: tuple[Example, ...] = ()
+    baselines: tuple[Baseline, ...] = ()
+    labels: tuple[str, ...] | None = None
 
 
 class EvolutionService:
@@ -152,7 +181,9 @@ class EvolutionService:
             build_from_production(
                 self.store, request.dataset, prompt=request.prompt, seed=request.seed, replace=True
             )
-        evaluator_name, evaluator = self._evaluator(request.dataset, request.evaluator)
+        evaluator_name, evaluator = self._evaluator(
+            request.dataset, request.evaluator, request.evaluator_options
+        )
         data = self._data(request, parent)
         provider = self._provider(parent.settings.provider)
         proposer = self._provider(request.proposer) if request.proposer else provider
@@ -167,6 +198,8 @@ class EvolutionService:
             length_penalty=request.length_penalty,
             max_prompt_chars=request.max_prompt_chars,
             confidence=request.confidence,
+            test_items=request.test_items,
+            test_budget=request.test_budget,
         )
         result = run_search(
             parent=_candidate(parent),
@@ -186,7 +219,7 @@ class EvolutionService:
         child: VariantInfo | None = None
         status = "no_candidate"
         if result.winner is not None:
-            status = "untested" if result.gate is None else "passed" if result.gate.passed else "rejected"
+            status = result.verdict if result.verdict != "no_candidate" else "untested"
             meta = _meta(request, evaluator, result, run_id, status)
             child = self.registry.register(
                 VariantCreate(
@@ -204,7 +237,16 @@ class EvolutionService:
         self._write_rows(run_id, parent, child, result, status, request, evaluator)
         experiment_id, note = self._auto_ab(request, parent, child, status, run_id)
         return EvolutionReport(
-            run_id, parent, request.dataset, evaluator, result, child, status, experiment_id, note
+            run_id,
+            parent,
+            request.dataset,
+            evaluator,
+            result,
+            child,
+            status,
+            experiment_id,
+            note,
+            budget_calls=request.budget,
         )
 
     def _write_rows(
@@ -218,25 +260,34 @@ class EvolutionService:
         evaluator: str,
     ) -> None:
         summary = _run_summary(request, evaluator, result)
+        finalists = {f.candidate.key for f in result.finalists}
+        prompt_id = _prompt_id(self.store, parent.id)
         rows = []
-        for finalist in result.finalists:
-            is_winner = result.winner is not None and finalist.candidate.key == result.winner.key
-            verdict = result.gate if is_winner else None
+        for scored in result.candidates:
+            candidate = scored.candidate
+            is_winner = result.winner is not None and candidate.key == result.winner.key
+            verdict = result.test.parent_gate if is_winner else None
             rows.append(
                 Evolution(
-                    prompt_id=_prompt_id(self.store, parent.id),
+                    prompt_id=prompt_id,
                     run_id=run_id,
                     parent_variant_id=parent.id,
                     child_variant_id=child.id if is_winner and child is not None else None,
-                    strategy=finalist.candidate.strategy,
+                    strategy=candidate.strategy,
                     evidence={
-                        "rationale": finalist.candidate.rationale,
-                        "candidate_key": finalist.candidate.key,
-                        "train_score": finalist.train_score,
-                        "train_items": finalist.train_items,
-                        "validation_score": finalist.validation_score,
+                        "rationale": candidate.rationale,
+                        "candidate_key": candidate.key,
+                        "finalist": candidate.key in finalists,
+                        "rung": scored.rung,
+                        "train_score": scored.train_score,
+                        "train_items": scored.train_items,
+                        "train_penalised": scored.penalised,
+                        "validation_score": scored.validation_score,
+                        "validation_penalised": scored.validation_penalised,
                         "parent_validation_score": result.parent_validation,
-                        "template_chars": finalist.candidate.chars,
+                        "template_chars": candidate.chars,
+                        "template": candidate.template,
+                        "settings": _stored_settings(candidate.settings),
                         "run": summary,
                     },
                     calls_spent=result.spend.calls,
@@ -244,7 +295,7 @@ class EvolutionService:
                     parent_score=verdict.parent.mean if verdict else result.parent_validation,
                     parent_ci_low=verdict.parent.low if verdict else None,
                     parent_ci_high=verdict.parent.high if verdict else None,
-                    child_score=verdict.child.mean if verdict else finalist.validation_score,
+                    child_score=verdict.child.mean if verdict else scored.validation_score,
                     child_ci_low=verdict.child.low if verdict else None,
                     child_ci_high=verdict.child.high if verdict else None,
                     improvement=verdict.improvement.mean if verdict else None,
@@ -263,7 +314,12 @@ class EvolutionService:
         if not request.auto_ab:
             return None, None
         if child is None or status != "passed":
-            return None, "no A/B test: the candidate did not pass the held-out gate"
+            why = (
+                "it repairs the format only"
+                if status == "format_only"
+                else "it did not pass the held-out gate"
+            )
+            return None, f"no A/B test: {why}"
         experiments = ExperimentService(self.store, registry=self.registry, actor=self.actor)
         try:
             created = experiments.create(
@@ -289,29 +345,55 @@ class EvolutionService:
         dataset: str,
         split: str = "test",
         evaluator: str | None = None,
+        evaluator_options: Mapping[str, Any] | None = None,
         budget: int | None = None,
         seed: int = 0,
         max_items: int | None = None,
+        constrained: bool = True,
         on_call: Callable[[str], None] | None = None,
     ) -> EvalReport:
-        """Score one variant on a split of a dataset, with a bootstrap interval of the mean."""
+        """Score one variant on a split of a dataset, with a bootstrap interval of the mean.
+
+        Beside it, the trivial baselines on the same items: the best constant answer (chosen on the
+        train split, no model call) and, when the evaluator declares labels and ``constrained`` is true,
+        the variant with the ``choices`` setting (one more call per item, counted in ``spend``).
+        """
         if split not in SPLITS:
             raise ValidationError(f"unknown split {split!r}: use one of {', '.join(SPLITS)}")
         variant = self.registry.get_variant(prompt, version)
-        evaluator_name, judge = self._evaluator(dataset, evaluator)
+        evaluator_name, judge = self._evaluator(dataset, evaluator, evaluator_options)
         locale = self._locale(dataset, variant.prompt, None)
         examples = load_examples(self.store, dataset, split=split, locale=locale)[:max_items]
         if not examples:
             raise ValidationError(
                 f"dataset {dataset!r} has no {split} items{f' for locale {locale}' if locale else ''}"
             )
-        meter = BudgetMeter(Budget(max_calls=budget or len(examples)))
+        candidate = _candidate(variant)
+        train = load_examples(self.store, dataset, split="train", locale=locale)
+        labels = label_space(train or examples, judge)
+        choices = list(judge.labels) if judge.labels and constrained else None
+        if choices is not None and "choices" in variant.settings.extra_params():
+            choices = None
+        arms = 1 + (choices is not None)
+        meter = BudgetMeter(Budget(max_calls=budget or arms * len(examples)))
         runner = CandidateRunner(
             provider=self._provider(variant.settings.provider), evaluator=judge, meter=meter, on_call=on_call
         )
         started = time.perf_counter()
-        outcome = runner.run(_candidate(variant), examples)
+        outcome = runner.run(candidate, examples, purpose="test")
         results = outcome.results
+        baselines = [b for b in (constant_baseline(train, examples, judge),) if b is not None]
+        if choices is not None and outcome.complete:
+            bounded = replace(candidate, settings=candidate.settings.model_copy(update={"choices": choices}))
+            constrained_outcome = runner.run(bounded, examples, purpose="test")
+            if constrained_outcome.complete:
+                baselines.append(
+                    Baseline(
+                        "variant constrained to the labels",
+                        f"the variant with choices [{', '.join(choices)}]",
+                        constrained_outcome.results,
+                    )
+                )
         interval = (
             bootstrap_mean([r.score for r in results], rng=np.random.default_rng(seed)) if results else None
         )
@@ -330,6 +412,9 @@ class EvolutionService:
             spend=meter.spend(),
             wall_seconds=time.perf_counter() - started,
             complete=outcome.complete,
+            examples=tuple(examples[: len(results)]),
+            baselines=tuple(baselines),
+            labels=labels,
         )
 
     # --- helpers ---------------------------------------------------------------------------------
@@ -340,10 +425,12 @@ class EvolutionService:
             self._providers[key] = create_provider(key)
         return self._providers[key]
 
-    def _evaluator(self, dataset: str, name: str | None) -> tuple[str, Evaluator]:
+    def _evaluator(
+        self, dataset: str, name: str | None, given: Mapping[str, Any] | None = None
+    ) -> tuple[str, Evaluator]:
         chosen = name or get_dataset(self.store, dataset).evaluator or "exact"
-        options: dict[str, Any] = {}
-        if chosen == "judge":
+        options: dict[str, Any] = dict(given or {})
+        if chosen == "judge" and "provider" not in options:
             options["provider"] = self._provider(None)
         return chosen, create_evaluator(chosen, **options)
 
@@ -389,10 +476,12 @@ def _prompt_id(store: Store, variant_id: int) -> int:
 
 
 def _run_summary(request: EvolveRequest, evaluator: str, result: SearchResult) -> dict[str, Any]:
-    spend = result.spend
+    spend, test = result.spend, result.test
     return {
         "dataset": request.dataset,
         "evaluator": evaluator,
+        "evaluator_options": dict(request.evaluator_options),
+        "labels": list(result.labels) if result.labels else None,
         "seed": request.seed,
         "strategies": list(request.strategies),
         "budget_calls": request.budget,
@@ -401,7 +490,17 @@ def _run_summary(request: EvolveRequest, evaluator: str, result: SearchResult) -
         "tokens": spend.tokens,
         "proposal_calls": spend.proposal_calls,
         "evaluation_calls": spend.evaluation_calls,
-        "failed_calls": spend.failed_calls,
+        "train_calls": spend.train_calls,
+        "validation_calls": spend.validation_calls,
+        "test_calls": test.spend.calls,
+        "test_tokens": test.spend.tokens,
+        "test_items": len(test.examples),
+        "verdict": test.verdict,
+        "reference": test.reference,
+        "baselines": [
+            {"name": b.name, "detail": b.detail, "test_score": round(b.mean, 4)} for b in test.baselines
+        ],
+        "failed_calls": spend.failed_calls + test.spend.failed_calls,
         "candidates": len(result.candidates),
         "unusable_proposals": len(result.unusable),
         "invalid_candidates": len(result.invalid),
@@ -425,17 +524,36 @@ def _meta(
         "parent_validation_score": result.parent_validation,
         "calls_spent": result.spend.calls,
         "tokens_spent": result.spend.tokens,
+        "test_calls": result.test.spend.calls,
         "run": _run_summary(request, evaluator, result),
         "parts": parts_to_meta(result.winner.parts),
     }
-    if verdict is not None:
+    over_parent = result.test.parent_gate
+    if verdict is not None and over_parent is not None:
         meta |= {
             "test_score": round(verdict.child.mean, 4),
-            "parent_test_score": round(verdict.parent.mean, 4),
-            "improvement": round(verdict.improvement.mean, 4),
-            "improvement_ci": [round(verdict.improvement.low, 4), round(verdict.improvement.high, 4)],
+            "parent_test_score": round(over_parent.parent.mean, 4),
+            "improvement": round(over_parent.improvement.mean, 4),
+            "improvement_ci": [round(over_parent.improvement.low, 4), round(over_parent.improvement.high, 4)],
+            "reference": result.test.reference,
+            "reference_test_score": round(verdict.parent.mean, 4),
+            "improvement_over_reference": round(verdict.improvement.mean, 4),
+            "improvement_over_reference_ci": [
+                round(verdict.improvement.low, 4),
+                round(verdict.improvement.high, 4),
+            ],
             "confidence": verdict.confidence,
             "test_items": verdict.improvement.n,
             "gate_reason": verdict.reason,
         }
     return meta
+
+
+def _stored_settings(settings: ModelSettings) -> dict[str, Any]:
+    """Settings as stored on a candidate's row: a retrieval pool is kept by its item keys only."""
+    dumped = settings.model_dump(mode="json")
+    retrieval = dumped.get("retrieval")
+    if isinstance(retrieval, dict) and isinstance(retrieval.get("pool"), list):
+        keys = [d.get("key") for d in retrieval["pool"] if isinstance(d, dict)]
+        dumped["retrieval"] = {**retrieval, "pool": {"items": len(keys), "keys": keys}}
+    return dumped

@@ -61,6 +61,10 @@ class Evidence:
     history: tuple[tuple[Candidate, float], ...] = ()
     pool: tuple[tuple[Candidate, float], ...] = ()
     max_chars: int = 12_000
+    #: The task's label set when it is a classification (the evaluator's, else inferred from gold answers).
+    labels: tuple[str, ...] | None = None
+    #: Whether the evaluator itself declares the labels: only then may a candidate set ``choices``.
+    constrain: bool = False
 
     @property
     def failures(self) -> tuple[ScoredExample, ...]:

@@ -5,7 +5,7 @@ The same mechanism as providers and evaluators: a plugin declares::
     [project.entry-points."promptevolve.strategies"]
     mine = "my_package.strategy:MyStrategy"
 
-and promptevolve's six strategies are declared in its ``pyproject.toml`` the same way.
+and promptevolve's built-in strategies are declared in its ``pyproject.toml`` the same way.
 ``BUILTIN_STRATEGIES`` lists the same names; the merge rules are ``promptevolve.core.plugins``'s.
 """
 
@@ -34,6 +34,7 @@ BUILTIN_STRATEGIES: Mapping[str, str] = MappingProxyType(
         "critique": "promptevolve.evolution.strategies.critique:CritiqueOfFailures",
         "crossover": "promptevolve.evolution.strategies.crossover:Crossover",
         "few_shot": "promptevolve.evolution.strategies.few_shot:FewShot",
+        "labels": "promptevolve.evolution.strategies.labels:LabelSpace",
         "opro": "promptevolve.evolution.strategies.opro:OproRewrite",
         "role": "promptevolve.evolution.strategies.role:RoleEnhancement",
     }

@@ -27,7 +27,7 @@ from typing import Any
 
 from promptevolve.core.errors import ConfigurationError
 
-__all__ = ["Evaluation", "Evaluator", "clamp_score"]
+__all__ = ["Evaluation", "Evaluator", "clamp_score", "label_set", "require_expected"]
 
 
 def clamp_score(value: float) -> float:
@@ -60,6 +60,8 @@ class Evaluator(abc.ABC):
     """Base of every evaluator; subclasses set ``name`` and implement ``evaluate``."""
 
     name: str = "evaluator"
+    #: Whether ``evaluate`` calls a model (the judge): such an evaluator is never run for free baselines.
+    calls_model: bool = False
 
     @abc.abstractmethod
     def evaluate(
@@ -75,6 +77,28 @@ class Evaluator(abc.ABC):
     def describe(self) -> str:
         """One line for reports: the evaluator's name and configuration."""
         return self.name
+
+    @property
+    def labels(self) -> tuple[str, ...] | None:
+        """The closed set of accepted answers when the evaluator knows it (a classification task).
+
+        Evolution reads it to balance demonstrations over the classes, to constrain a candidate's answers
+        to the set (the ``choices`` setting) and to price the trivial baselines; ``None``: open answers.
+        """
+        return None
+
+
+def label_set(labels: Any, choices: Any = None) -> tuple[str, ...] | None:
+    """The ``labels`` (or ``choices``) option of an evaluator as distinct strings, in the order given."""
+    given = labels if labels is not None else choices
+    if given is None:
+        return None
+    if isinstance(given, str):
+        given = [part for part in given.split(",")]
+    values = tuple(dict.fromkeys(str(v).strip() for v in given if str(v).strip()))
+    if len(values) < 2:
+        raise ConfigurationError(f"labels must name at least two distinct answers, got {list(values)}")
+    return values
 
 
 def require_expected(name: str, expected: Any) -> None:

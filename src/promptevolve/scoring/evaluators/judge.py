@@ -46,6 +46,7 @@ def parse_judge_reply(reply: str) -> tuple[float | None, str]:
 
 class LLMJudge(Evaluator):
     name = "judge"
+    calls_model = True
 
     def __init__(
         self,

@@ -3,6 +3,8 @@
 Normalisation: Unicode NFKD with accents removed, lower case, every run of characters that are neither
 letters nor digits replaced by one space, trimmed. ``"Fintech."`` matches ``"fintech"`` and
 ``"Société Générale"`` matches ``"societe generale"``. ``expected`` may be a list of accepted answers.
+``labels`` (or ``choices``) declares the closed answer set of a classification task, as for ``exact``:
+an output that matches none of them (after normalisation) is reported unparsable.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
-from promptevolve.scoring.evaluators.base import Evaluation, Evaluator, require_expected
+from promptevolve.scoring.evaluators.base import Evaluation, Evaluator, label_set, require_expected
 
 __all__ = ["NormalizedMatch", "normalize_text"]
 
@@ -32,8 +34,26 @@ class NormalizedMatch(Evaluator):
 
     name = "normalized"
 
-    def __init__(self, *, contains: bool = False) -> None:
+    def __init__(self, *, contains: bool = False, labels: Any = None, choices: Any = None) -> None:
         self._contains = contains
+        self._labels = label_set(labels, choices)
+
+    @property
+    def labels(self) -> tuple[str, ...] | None:
+        return self._labels
+
+    def describe(self) -> str:
+        options = [
+            *(["contains"] if self._contains else []),
+            *([f"labels {', '.join(self._labels)}"] if self._labels else []),
+        ]
+        return f"{self.name} ({'; '.join(options)})" if options else self.name
+
+    def _is_label(self, got: str) -> bool:
+        if self._labels is None:
+            return True
+        wanted = [normalize_text(label) for label in self._labels]
+        return any(got == w or (self._contains and w and f" {w} " in f" {got} ") for w in wanted)
 
     def evaluate(
         self,
@@ -51,4 +71,4 @@ class NormalizedMatch(Evaluator):
             if got == want or (self._contains and want and f" {want} " in f" {got} "):
                 return Evaluation(1.0)
         wanted = " or ".join(repr(normalize_text(str(a))) for a in accepted)
-        return Evaluation(0.0, f"expected {wanted}, got {got[:120]!r}")
+        return Evaluation(0.0, f"expected {wanted}, got {got[:120]!r}", parsed=self._is_label(got))
