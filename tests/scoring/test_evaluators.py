@@ -142,3 +142,18 @@ def test_embedding_similarity_with_the_packaged_minilm_model():
         output="The cat sleeps on the sofa.", expected="Payment of the invoice is due Friday."
     )
     assert close.score > 0.6 > far.score
+
+
+def test_labels_make_an_answer_outside_the_set_unparsable_not_just_wrong():
+    from promptevolve.scoring.evaluators import create_evaluator
+
+    exact = create_evaluator("exact", labels="0,1")
+    assert exact.labels == ("0", "1") and "labels 0, 1" in exact.describe()
+    assert exact.evaluate(output="1", expected="0").parsed  # a wrong class is still an answer
+    assert not exact.evaluate(output="positive", expected="0").parsed
+    loose = create_evaluator("normalized", choices=["Positive", "Negative"], contains=True)
+    assert loose.evaluate(output="I say negative.", expected="Positive").parsed
+    assert not loose.evaluate(output="no idea", expected="Positive").parsed
+    assert create_evaluator("exact").labels is None
+    with pytest.raises(ConfigurationError, match="two distinct"):
+        create_evaluator("exact", labels=["1", "1"])
