@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from promptevolve.access import AuthenticationError, PermissionDeniedError
 from promptevolve.core.errors import (
@@ -207,15 +208,44 @@ async def _request_invalid(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(422, _summary(problems), "validation", instance=request.url.path, errors=problems)
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route answers at this path. Starlette's 405 names only the methods of the first
+    route whose path matched, but FastAPI makes one route per method: ``GET`` and ``POST /experiments``
+    are two routes, and a ``DELETE`` there must answer ``Allow: GET, POST``. Asking each route whether
+    it fully matches each method is the router's own test, so path parameters match as they route."""
+    routes = request.app.router.routes
+    return ", ".join(
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    )
+
+
+def _unparsable_body(request: Request) -> JSONResponse:
+    problem = FieldProblem(loc=["body"], msg="the body is not UTF-8 JSON", type="json_invalid")
+    return problem_response(
+        422, _summary([problem]), "validation", instance=request.url.path, errors=[problem]
+    )
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        # FastAPI's answer to a body it cannot decode at all (not UTF-8); JSON that does not parse is
+        # already a 422 ``json_invalid``, so both malformed bodies get the same documented answer.
+        return _unparsable_body(request)
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
     code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(exc.status_code, "http")
+    headers = dict(exc.headers or {})
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"no such endpoint: {request.method} {request.url.path} (see /api/v1/docs)"
-    return problem_response(
-        exc.status_code, detail, code, instance=request.url.path, headers=dict(exc.headers or {}) or None
-    )
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
+        detail = f"{request.method} is not allowed on {request.url.path}: use {headers['Allow']}"
+    return problem_response(exc.status_code, detail, code, instance=request.url.path, headers=headers or None)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

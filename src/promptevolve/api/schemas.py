@@ -123,7 +123,10 @@ class WhoAmIPublic(BaseModel):
 class RunCreate(BaseModel):
     """Run a prompt as the SDK's ``PromptOptimizer.run`` does: routed, rendered, called, recorded."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"variables": {"x": "a lead"}, "unit_id": "user-42"}]},
+    )
 
     variables: dict[str, Any] = Field(default_factory=dict)
     unit_id: str | None = Field(
@@ -209,7 +212,8 @@ class FeedbackCreate(BaseModel):
         json_schema_extra={
             "anyOf": [
                 {"required": [k], "properties": {k: {"not": {"type": "null"}}}} for k in _FEEDBACK_KINDS
-            ]
+            ],
+            "examples": [{"thumbs": True}, {"rating": 4, "comment": "close, but too long"}],
         },
     )
 
@@ -243,16 +247,22 @@ class ActivateCreate(ReasonCreate):
 
 
 class SharesCreate(ReasonCreate):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"shares": {"1.0.0": 90, "1.1.0": 10}}]})
+
     shares: dict[str, float] = Field(min_length=1, description="Version → percent (0 deactivates)")
 
 
 class LabelCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"version": "1.0.0"}]})
 
     version: str
 
 
 class RollbackCreate(ReasonCreate):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"version": "1.0.0", "reason": "1.1.0 answers too long"}]}
+    )
+
     version: str = Field(description="The version to serve alone again")
 
 

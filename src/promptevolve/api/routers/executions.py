@@ -10,7 +10,6 @@ any server finds it; ``recorded: false`` says the store did not take it in time 
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
@@ -18,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from promptevolve.api.deps import ExecuteKey, PaginationDep, ReadKey, ServicesDep, actor
 from promptevolve.api.errors import problem_responses
-from promptevolve.api.params import INT32_MAX, ExecutionId, PromptName, PromptQuery, VersionQuery
+from promptevolve.api.params import INT32_MAX, ExecutionId, Instant, PromptName, PromptQuery, VersionQuery
 from promptevolve.api.schemas import (
     ExecutionCreate,
     ExecutionRecordedPublic,
@@ -155,7 +154,7 @@ def executions(
     version: VersionQuery = None,
     status: Literal["ok", "fallback", "error"] | None = None,
     experiment_id: Annotated[int | None, Query(ge=1, le=INT32_MAX)] = None,
-    since: datetime | None = None,
+    since: Annotated[Instant | None, Query(description="Only executions from this moment on")] = None,
 ) -> Page[ExecutionOut]:
     found = list_executions(
         services.store,

@@ -7,12 +7,11 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime
 
 from promptevolve.api import queries
 from promptevolve.api.deps import ReadKey, ServicesDep
 from promptevolve.api.errors import problem_responses
-from promptevolve.api.params import PromptName, Version
+from promptevolve.api.params import Instant, PromptName, Version
 from promptevolve.api.routers.experiments import ExperimentId
 from promptevolve.api.schemas import ArmMetricsPublic, VariantTrendPublic
 
@@ -47,8 +46,8 @@ def variant_trend(
     services: ServicesDep,
     key: ReadKey,
     metric: Metric = "composite",
-    since: Annotated[AwareDatetime | None, Query(description="Default: 24 h before until")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="Default: now")] = None,
+    since: Annotated[Instant | None, Query(description="Default: 24 h before until")] = None,
+    until: Annotated[Instant | None, Query(description="Default: now")] = None,
     buckets: Annotated[int, Query(ge=1, le=500)] = 24,
 ) -> VariantTrendPublic:
     end = _epoch(until, time.time())
