@@ -40,9 +40,7 @@ def test_every_operation_documents_its_auth_its_bodies_and_its_errors_as_problem
         auth_only = path.startswith("/auth/")  # who is calling: any valid key, no scope to lack
         if path not in UNAUTHENTICATED:
             assert op["security"] == [{"ApiKey": []}], where
-            assert {"401", "503"} <= set(responses) and ("403" in responses or path.startswith("/auth/")), (
-                where
-            )
+            assert {"401", "503"} <= set(responses) and ("403" in responses or auth_only), where
             assert "WWW-Authenticate" in responses["401"]["headers"], where
             assert op["summary"].endswith(("[read]", "[execute]", "[admin]")) or path.startswith("/auth/"), (
                 where

@@ -11,12 +11,11 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
-from promptevolve.api.bodies import strict_body
 from promptevolve.api.errors import Problem, install_error_handlers, problem_responses
 from promptevolve.api.limits import BodyLimitMiddleware
 from promptevolve.api.routers import (
@@ -98,7 +97,6 @@ def create_api(
         lifespan=lifespan,
         docs_url="/docs",
         redoc_url=None,
-        dependencies=[Depends(strict_body)],
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=limits.max_body_bytes)

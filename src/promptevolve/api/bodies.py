@@ -3,11 +3,12 @@
 FastAPI parses a body with ``json.loads`` and validates the result in pydantic's lax Python mode, which
 coerces what JSON Schema refuses: ``true`` for an integer or a number (``"seed": false`` became 0), ``"5"``
 for an integer, ``1`` or ``"yes"`` for a boolean. The OpenAPI document promises the schema, so a body
-that breaks it must be refused, not reinterpreted. ``strict_body`` (an app-wide dependency) validates the
-raw bytes once more in strict JSON mode, where integers stay integers, booleans booleans, strings
-strings (an integer is still a number), while nested objects, arrays and enum values parse as JSON
-naturally does. A refusal is the same 422 problem as any malformed body. The cost is one validation of
-the body in pydantic-core: microseconds beside the request's database work.
+that breaks it must be refused, not reinterpreted. ``strict_body`` validates the raw bytes once more in
+strict JSON mode, where integers stay integers, booleans booleans and strings strings (an integer is
+still a number), while nested objects, arrays and enum values parse as JSON naturally does. The scope
+dependencies of ``deps`` run it after the key is checked, so the order stays FastAPI's: 401, 403, then
+422. A refusal is the same 422 problem as any malformed body; the cost is one validation of the body in
+pydantic-core, microseconds beside the request's database work.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from promptevolve.access import ApiKeyInfo, KeyService, Scope
+from promptevolve.api.bodies import strict_body
 from promptevolve.api.schemas import Page
 from promptevolve.api.services import Services
 
@@ -64,9 +65,11 @@ def authenticated(
 AnyKey = Annotated[ApiKeyInfo, Depends(authenticated)]
 
 
-def _requiring(scope: Scope) -> Callable[[ApiKeyInfo], Awaitable[ApiKeyInfo]]:
-    async def check(key: AnyKey) -> ApiKeyInfo:
+def _requiring(scope: Scope) -> Callable[[ApiKeyInfo, Request], Awaitable[ApiKeyInfo]]:
+    async def check(key: AnyKey, request: Request) -> ApiKeyInfo:
         KeyService.require(key, scope)
+        # After the key and its scope, as FastAPI's own body checks come after them: 401, 403, then 422.
+        await strict_body(request)
         return key
 
     check.__name__ = f"require_{scope.value}"
