@@ -8,6 +8,7 @@ the schema exactly once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib.resources import files
 
 from alembic import command
@@ -21,7 +22,15 @@ from promptevolve.core.errors import SchemaOutOfDateError, StoreError, StoreUnav
 from promptevolve.core.settings import Settings
 from promptevolve.store.engine import Store, describe_url
 
-__all__ = ["current_revision", "head_revision", "open_store", "schema_status", "upgrade"]
+__all__ = [
+    "current_revision",
+    "downgrade",
+    "head_revision",
+    "open_store",
+    "revisions",
+    "schema_status",
+    "upgrade",
+]
 
 _MIGRATION_LOCK_KEY = 0x70726F6D  # "prom": any constant shared by every promptevolve process
 
@@ -59,14 +68,37 @@ def schema_status(store: Store) -> tuple[str | None, str]:
     return current_revision(store), head_revision()
 
 
-def upgrade(store: Store, revision: str = "head") -> str | None:
-    """Migrate to ``revision`` in one transaction; returns the revision now current."""
+def revisions() -> list[str]:
+    """Every revision the package ships, oldest first."""
+    script = ScriptDirectory.from_config(_config())
+    return [r.revision for r in reversed(list(script.walk_revisions()))]
+
+
+def _sqlite_foreign_keys(conn: Connection, on: bool) -> None:
+    # On the driver's connection, outside any transaction: inside one SQLite ignores the pragma.
+    conn.connection.dbapi_connection.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")  # type: ignore[union-attr]
+
+
+def _migrate(store: Store, step: Callable[[Config], None]) -> str | None:
+    """Run ``step`` in one transaction. On SQLite, foreign keys are off while it runs: Alembic's batch
+    mode rebuilds a table by copying it and dropping the original, and with the keys on, dropping
+    ``executions`` cascades to every feedback and score row (migration 0003 lost them all that way). The
+    keys are checked once the step is done, inside the transaction, so a step that breaks one rolls back."""
+    sqlite = store.dialect == "sqlite"
     try:
         with store.engine.connect().execution_options(promptevolve_begin_immediate=True) as conn:
-            with conn.begin():
-                if conn.dialect.name == "postgresql":
-                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_KEY})
-                command.upgrade(_config(conn), revision)
+            if sqlite:
+                _sqlite_foreign_keys(conn, on=False)
+            try:
+                with conn.begin():
+                    if conn.dialect.name == "postgresql":
+                        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_KEY})
+                    step(_config(conn))
+                    if sqlite and (broken := conn.exec_driver_sql("PRAGMA foreign_key_check").all()):
+                        raise StoreError(f"the migration would break foreign keys: {broken[:5]}")
+            finally:
+                if sqlite:
+                    _sqlite_foreign_keys(conn, on=True)
             return _revision_on(conn)
     except OperationalError as exc:
         raise StoreUnavailableError(
@@ -74,6 +106,17 @@ def upgrade(store: Store, revision: str = "head") -> str | None:
         ) from None
     except SQLAlchemyError as exc:
         raise StoreError(f"migration failed at {describe_url(store.url)}: {exc}") from None
+
+
+def upgrade(store: Store, revision: str = "head") -> str | None:
+    """Migrate to ``revision`` in one transaction; returns the revision now current."""
+    return _migrate(store, lambda cfg: command.upgrade(cfg, revision))
+
+
+def downgrade(store: Store, revision: str) -> str | None:
+    """Migrate down to ``revision`` (``base``: no schema) in one transaction; returns the revision now
+    current. What the older schema has no place for (a table or column it lacks) is dropped with it."""
+    return _migrate(store, lambda cfg: command.downgrade(cfg, revision))
 
 
 def open_store(settings: Settings) -> Store:
