@@ -34,11 +34,11 @@ from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from promptevolve.core.errors import ConflictError, NotFoundError, PromptevolveError, ValidationError
 from promptevolve.store.engine import Store
-from promptevolve.store.tables import ApiKey, utcnow
+from promptevolve.store.tables import ApiKey, SessionToken, utcnow
 
 __all__ = [
     "KEY_PATTERN",
@@ -50,6 +50,7 @@ __all__ = [
     "Scope",
     "generate_key",
     "hash_key",
+    "key_info",
     "parse_scopes",
 ]
 
@@ -128,7 +129,8 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def _info(row: ApiKey) -> ApiKeyInfo:
+def key_info(row: ApiKey) -> ApiKeyInfo:
+    """The showable record of a key row."""
     return ApiKeyInfo(
         id=row.id,
         name=row.name,
@@ -160,14 +162,14 @@ class KeyService:
             row = ApiKey(name=name, prefix=prefix, key_hash=hash_key(key), scopes=[c.value for c in chosen])
             s.add(row)
             s.flush()
-            return CreatedKey(info=_info(row), key=key)
+            return CreatedKey(info=key_info(row), key=key)
 
     def list(self, *, include_revoked: bool = False) -> list[ApiKeyInfo]:
         with self.store.read() as s:
             query = select(ApiKey).order_by(ApiKey.id)
             if not include_revoked:
                 query = query.where(ApiKey.revoked_at.is_(None))
-            return [_info(r) for r in s.scalars(query)]
+            return [key_info(r) for r in s.scalars(query)]
 
     def count_active(self) -> int:
         with self.store.read() as s:
@@ -191,7 +193,13 @@ class KeyService:
             row = rows[0]
             if row.revoked_at is None:
                 row.revoked_at = utcnow()
-            return _info(row)
+            # Its dashboard sessions end with it (each request checks the key too; this says so in the table).
+            s.execute(
+                update(SessionToken)
+                .where(SessionToken.key_id == row.id, SessionToken.revoked_at.is_(None))
+                .values(revoked_at=row.revoked_at)
+            )
+            return key_info(row)
 
     def authenticate(self, key: str | None) -> ApiKeyInfo:
         """The record of a valid, unrevoked key; ``AuthenticationError`` otherwise."""
@@ -209,7 +217,7 @@ class KeyService:
                 )
             if row.revoked_at is not None:
                 raise AuthenticationError(f"API key pe_{row.prefix}… was revoked; create a new one")
-            info = _info(row)
+            info = key_info(row)
         self._touch(info.id)
         return info
 

@@ -1,7 +1,8 @@
 """The API's dependencies, as ``Annotated`` types: the services, the caller's key and scope, pages.
 
 Authentication happens here and only here: ``Authorization: Bearer pe_…`` is checked by
-``access.KeyService``; a missing or bad key raises ``AuthenticationError`` (401) and a key without the
+``access.KeyService``, and a dashboard session's ``Bearer ps_…`` by ``access.SessionService`` (it acts as
+the key that opened it); a missing or bad key raises ``AuthenticationError`` (401) and a key without the
 scope an operation needs ``PermissionDeniedError`` (403), both mapped by ``errors``. Routes declare what
 they need by the type of one parameter: ``ReadKey``, ``ExecuteKey`` or ``AdminKey``.
 """
@@ -15,7 +16,7 @@ from typing import Annotated, TypeVar
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from promptevolve.access import ApiKeyInfo, KeyService, Scope
+from promptevolve.access import ApiKeyInfo, KeyService, Scope, SessionService, is_session_token
 from promptevolve.api.bodies import strict_body
 from promptevolve.api.schemas import Page
 from promptevolve.api.services import Services
@@ -24,6 +25,7 @@ __all__ = [
     "MAX_PAGE",
     "AdminKey",
     "AnyKey",
+    "Credential",
     "ExecuteKey",
     "Pagination",
     "PaginationDep",
@@ -39,7 +41,8 @@ MAX_PAGE = 500
 _bearer = HTTPBearer(
     auto_error=False,
     scheme_name="ApiKey",
-    description="An API key made by `promptevolve keys create`, sent as `Authorization: Bearer pe_…`",
+    description="An API key made by `promptevolve keys create`, sent as `Authorization: Bearer pe_…` "
+    "(or a session token `ps_…` from `POST /auth/sessions`, which acts as the key that opened it)",
 )
 
 
@@ -55,11 +58,20 @@ async def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def authenticated(
-    services: ServicesDep,
+async def bearer(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> ApiKeyInfo:
-    return services.keys.authenticate(credentials.credentials if credentials else None)
+) -> str | None:
+    """The credential of ``Authorization: Bearer …``: an API key, or a dashboard session token."""
+    return credentials.credentials if credentials else None
+
+
+Credential = Annotated[str | None, Depends(bearer)]
+
+
+def authenticated(services: ServicesDep, credential: Credential) -> ApiKeyInfo:
+    if credential is not None and is_session_token(credential):
+        return SessionService(services.store).authenticate(credential)
+    return services.keys.authenticate(credential)
 
 
 AnyKey = Annotated[ApiKeyInfo, Depends(authenticated)]

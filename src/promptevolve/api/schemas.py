@@ -117,6 +117,14 @@ class WhoAmIPublic(BaseModel):
     scopes: list[Scope]
 
 
+class SessionPublic(BaseModel):
+    """A dashboard session: the token (shown once) acts as ``key`` until ``expires_at`` or sign-out."""
+
+    token: str = Field(description="Send as `Authorization: Bearer ps_…`; shown only in this answer")
+    expires_at: datetime
+    key: WhoAmIPublic
+
+
 # --- calls ----------------------------------------------------------------------------------------
 
 

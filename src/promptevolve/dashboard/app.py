@@ -1,17 +1,19 @@
-"""The dashboard: server-rendered pages (Jinja2, SVG charts) over the API, signed in with an API key.
+"""The dashboard: server-rendered pages (Jinja2, SVG charts) over the API, signed in with an API key that
+opens a server-side session (``session`` says how the cookie and the CSRF tokens work).
 
 ``create_dashboard(api)`` takes the API's ASGI app (not its services) and reaches data only through it
 (``client``): the dashboard sits beside the API in the import layers and shares nothing with it but
 HTTP. Pages need no JavaScript; a strict Content-Security-Policy forbids scripts and inline styles.
 Buttons that change something (promote, roll back, analyze; approve or reject an autopilot candidate)
-are shown to admin keys only, post a form with a CSRF token, and are checked by the API like any call:
-a read-only key gets the API's 403.
+are shown to admin keys only, post a form with a CSRF token (as do sign-in and sign-out), and are checked
+by the API like any call: a read-only key gets the API's 403.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib.resources import files
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
@@ -25,7 +27,18 @@ from starlette.types import ASGIApp
 
 from promptevolve.dashboard import views
 from promptevolve.dashboard.client import ApiClient, ApiError
-from promptevolve.dashboard.session import Viewer, clear_key, csrf_token, csrf_valid, key_of, remember_key
+from promptevolve.dashboard.session import (
+    LEGACY_COOKIE,
+    Viewer,
+    clear_session,
+    csrf_token,
+    csrf_valid,
+    keep_login_csrf,
+    login_csrf,
+    login_csrf_valid,
+    remember_session,
+    session_of,
+)
 
 __all__ = ["create_dashboard"]
 
@@ -49,12 +62,12 @@ def _base(request: Request) -> str:
 
 @dataclass(frozen=True)
 class Page:
-    """A signed-in request: the API client with the viewer's key, who the viewer is, the base path."""
+    """A signed-in request: the API client with the viewer's session, who the viewer is, the base path."""
 
     request: Request
     api: ApiClient
     viewer: Viewer
-    key: str
+    session: str
 
     @property
     def base(self) -> str:
@@ -65,10 +78,10 @@ class Page:
 
 
 async def _page(request: Request) -> AsyncIterator[Page]:
-    key = key_of(request)
-    if key is None:
+    session = session_of(request)
+    if session is None:
         raise LoginRequired()
-    api = ApiClient(request.app.state.api, key)
+    api = ApiClient(request.app.state.api, session)
     try:
         try:
             who = await api.get("/auth/whoami")
@@ -76,8 +89,8 @@ async def _page(request: Request) -> AsyncIterator[Page]:
             if exc.status == 401:
                 raise LoginRequired(exc.detail) from None
             raise
-        viewer = Viewer(who["name"], who["prefix"], frozenset(who["scopes"]), csrf_token(key))
-        yield Page(request, api, viewer, key)
+        viewer = Viewer(who["name"], who["prefix"], frozenset(who["scopes"]), csrf_token(session))
+        yield Page(request, api, viewer, session)
     finally:
         await api.aclose()
 
@@ -113,13 +126,16 @@ async def _security_headers(
     response.headers["Referrer-Policy"] = "same-origin"
     if not request.url.path.startswith(f"{_base(request)}/static"):
         response.headers["Cache-Control"] = "no-store"
+    if LEGACY_COOKIE in request.cookies:
+        # Older versions kept the API key itself in this cookie: take it out of the browser.
+        response.delete_cookie(LEGACY_COOKIE, path=_base(request) or "/", httponly=True, samesite="strict")
     return response
 
 
 async def _login_required(request: Request, exc: Exception) -> Response:
     response = RedirectResponse(f"{_base(request)}/login?next={quote(request.url.path)}", status_code=303)
     if isinstance(exc, LoginRequired) and exc.reason:
-        clear_key(request, response)
+        clear_session(request, response)
     return response
 
 
@@ -137,32 +153,63 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 # --- signing in -----------------------------------------------------------------------------------
 
 
+def _login_page(request: Request, next: str, error: str | None, status: int = 200) -> HTMLResponse:
+    token = login_csrf(request)
+    response = render(request, "login.html", {"next": next, "error": error, "csrf": token}, status)
+    keep_login_csrf(request, response, token)
+    return response
+
+
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, next: str = "") -> HTMLResponse:
-    return render(request, "login.html", {"next": next, "error": None})
+    return _login_page(request, next, None)
 
 
 @router.post("/login", response_class=HTMLResponse)
-async def login(request: Request, key: Annotated[str, Form()], next: Annotated[str, Form()] = "") -> Response:
-    key = key.strip()
-    api = ApiClient(request.app.state.api, key)
+async def login(
+    request: Request,
+    key: Annotated[str, Form()],
+    next: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    if not login_csrf_valid(request, csrf):
+        error = "the sign-in form expired or did not come from this dashboard: sign in again"
+        return _login_page(request, next, error, 403)
+    api = ApiClient(request.app.state.api, key.strip())
     try:
-        await api.get("/auth/whoami")
+        opened = await api.post("/auth/sessions")
     except ApiError as exc:
-        return render(request, "login.html", {"next": next, "error": exc.detail}, 401)
+        return _login_page(request, next, exc.detail, 401 if exc.status == 401 else exc.status)
     finally:
         await api.aclose()
     base = _base(request)
     target = next if next.startswith(f"{base}/") and not next.startswith("//") else f"{base}/"
     response = RedirectResponse(target, status_code=303)
-    remember_key(request, response, key)
+    expires = datetime.fromisoformat(opened["expires_at"])
+    remember_session(request, response, opened["token"], max(1, int((expires - _now()).total_seconds())))
     return response
 
 
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
 @router.post("/logout")
-def logout(request: Request) -> Response:
+async def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
+    session = session_of(request)
+    if session is not None:
+        if not csrf_valid(session, csrf):
+            raise HTTPException(403, "the form expired or did not come from this dashboard: reload the page")
+        api = ApiClient(request.app.state.api, session)
+        try:
+            await api.delete("/auth/sessions/current")
+        except ApiError as exc:
+            if exc.status != 401:  # 401: the session had already ended, which is what was asked
+                raise
+        finally:
+            await api.aclose()
     response = RedirectResponse(f"{_base(request)}/login", status_code=303)
-    clear_key(request, response)
+    clear_session(request, response)
     return response
 
 
@@ -200,7 +247,7 @@ async def experiments(page: PageDep) -> HTMLResponse:
 
 
 def _check_csrf(page: Page, token: str) -> None:
-    if not csrf_valid(page.key, token):
+    if not csrf_valid(page.session, token):
         raise HTTPException(403, "the form expired or did not come from this dashboard: reload the page")
 
 

@@ -1,8 +1,8 @@
-"""The dashboard's way to the data: the API, called in process with the signed-in user's key.
+"""The dashboard's way to the data: the API, called in process with the signed-in user's session.
 
 The dashboard holds no services of its own: every page reads through the API's JSON and every button
-posts to the API, with the key from the session cookie. Scopes are therefore checked in one place, by
-the API, and a page can never show or do more than its key may. ``httpx.ASGITransport`` calls the API
+posts to the API, with the session token from the cookie (it acts as the key that signed in). Scopes
+are therefore checked in one place, by the API, and a page can never show or do more than its key may. ``httpx.ASGITransport`` calls the API
 app directly (no socket), so this costs an in-process request per call.
 """
 
@@ -27,11 +27,11 @@ class ApiError(Exception):
 
 
 class ApiClient:
-    def __init__(self, api: ASGIApp, key: str) -> None:
+    def __init__(self, api: ASGIApp, credential: str) -> None:
         self._http = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=api),
             base_url="http://api.internal",
-            headers={"Authorization": f"Bearer {key}"},
+            headers={"Authorization": f"Bearer {credential}"},
             timeout=60.0,
         )
 
@@ -41,6 +41,9 @@ class ApiClient:
 
     async def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
         return self._check(await self._http.post(path, json=body or {}))
+
+    async def delete(self, path: str) -> Any:
+        return self._check(await self._http.delete(path))
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -395,6 +395,20 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column()
 
 
+class SessionToken(Base):
+    """A signed-in dashboard session: the SHA-256 of a random token, the key it acts for, when it ends.
+    The token itself lives only in the browser's cookie (see ``access.sessions``)."""
+
+    __tablename__ = "session_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+
 # --- autopilot ------------------------------------------------------------------------------------
 
 
