@@ -2,8 +2,9 @@
 
 The dashboard holds no services of its own: every page reads through the API's JSON and every button
 posts to the API, with the session token from the cookie (it acts as the key that signed in). Scopes
-are therefore checked in one place, by the API, and a page can never show or do more than its key may. ``httpx.ASGITransport`` calls the API
-app directly (no socket), so this costs an in-process request per call.
+are therefore checked in one place, by the API, and a page can never show or do more than its key may.
+``httpx.ASGITransport`` calls the API app directly (no socket), so this costs an in-process request per
+call.
 """
 
 from __future__ import annotations
