@@ -4,6 +4,7 @@ all made through the API (or the SDK for bulk traffic)."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -155,3 +156,18 @@ def seed_autopilot(
     decision-log entry an evolution round writes when its candidate passes the gate)."""
     _ok(api.patch(f"/prompts/{prompt}/autopilot", json={"autonomy": "propose", "daily_calls": 300}))
     gated_candidate(store, prompt, candidate, parent)
+
+
+# --- signing in -------------------------------------------------------------------------------------
+
+CSRF_INPUT = re.compile(r'name="csrf" value="([\w\-]+)"')
+
+
+def sign_in(client: Any, key: str, next: str = "") -> httpx.Response:
+    """Sign in as a browser does: load the form (its CSRF cookie and token), then post it with the key."""
+    form = client.get("/dashboard/login")
+    assert form.status_code == 200, form.text
+    token = CSRF_INPUT.search(form.text)
+    assert token is not None, "the sign-in form carries a CSRF token"
+    data = {"key": key, "csrf": token.group(1), "next": next}
+    return client.post("/dashboard/login", data=data, follow_redirects=False)  # type: ignore[no-any-return]

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import pytest
 from fastapi.testclient import TestClient
 from tests.api.support import make_keys
-from tests.dashboard.support import seed_autopilot, seed_prompts
+from tests.dashboard.support import seed_autopilot, seed_prompts, sign_in
 
 from promptevolve.core.settings import Settings
-from promptevolve.dashboard.session import csrf_token
+from promptevolve.dashboard.session import COOKIE, csrf_token
 from promptevolve.server.app import create_app
 from promptevolve.store.engine import Store
 
@@ -28,8 +28,8 @@ class Site:
 
     def sign_in(self, who: str) -> str:
         self.client.cookies.clear()
-        response = self.client.post("/dashboard/login", data={"key": self.keys[who]}, follow_redirects=False)
-        assert response.status_code == 303
+        response = sign_in(self.client, self.keys[who])
+        assert response.status_code == 303, response.text
         page = self.client.get(PAGE)
         assert page.status_code == 200, page.text
         return page.text
@@ -64,9 +64,10 @@ def test_the_page_shows_autonomy_step_budget_and_last_actions_linked_from_the_na
 
 def test_only_admin_keys_see_the_approve_button_and_approving_starts_the_ab_test(site: Site) -> None:
     html = site.sign_in("read")
-    assert 'data-testid="approval"' not in html and 'name="csrf"' not in html
+    assert 'data-testid="approval"' not in html and "/lead_summary/approve" not in html
     forged = site.client.post(
-        f"{PAGE}/lead_summary/approve", data={"csrf": csrf_token(site.keys["read"]), "version": "1.1.0"}
+        f"{PAGE}/lead_summary/approve",
+        data={"csrf": csrf_token(site.client.cookies[COOKIE]), "version": "1.1.0"},
     )
     assert forged.status_code == 403 and "needs the admin scope" in forged.text
 

@@ -29,7 +29,7 @@ from tests.api.support import colour_model, make_keys
 from tests.dashboard.support import seed_autopilot, seed_evolution, seed_experiment, seed_prompts
 
 from promptevolve.core.settings import Settings
-from promptevolve.dashboard.session import csrf_token
+from promptevolve.dashboard.session import COOKIE, csrf_token
 from promptevolve.providers.scripted import ScriptedProvider
 from promptevolve.server.app import create_app
 from promptevolve.store.engine import Store
@@ -180,9 +180,11 @@ def test_a_read_only_key_sees_no_admin_button_and_cannot_act(browser: Browser, l
     expect(page.get_by_test_id("status")).to_have_text("running")
     expect(page.get_by_test_id("admin-actions")).to_have_count(0)
     # Even a hand-made form post (with a valid CSRF token for this session) is refused by the API.
+    session = next(c["value"] for c in page.context.cookies() if c["name"] == COOKIE)
+    assert session.startswith("ps_") and live.keys["read"] not in {c["value"] for c in page.context.cookies()}
     response = page.request.post(
         f"{live.base}/dashboard/experiments/{live.experiment}/promote",
-        form={"csrf": csrf_token(live.keys["read"]), "arm": "treatment"},
+        form={"csrf": csrf_token(session), "arm": "treatment"},
     )
     assert response.status == 403 and "needs the admin scope" in response.text()
     page.goto(f"{live.base}/dashboard/experiments/{live.experiment}")

@@ -1,5 +1,6 @@
-"""The dashboard's pages through the served app: sign-in with an HttpOnly cookie, every page rendered
-from the API with its chart, admin buttons for admin keys only, the API's 403 for anyone else, CSRF."""
+"""The dashboard's pages through the served app: sign-in with an HttpOnly session cookie, every page
+rendered from the API with its chart, admin buttons for admin keys only, the API's 403 for anyone else,
+CSRF (sessions themselves: ``test_dashboard_sessions``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from tests.api.support import colour_model, make_keys
-from tests.dashboard.support import seed_evolution, seed_experiment, seed_prompts
+from tests.dashboard.support import seed_evolution, seed_experiment, seed_prompts, sign_in
 
 from promptevolve.core.settings import Settings
 from promptevolve.providers.scripted import ScriptedProvider
@@ -28,8 +29,8 @@ class Site:
 
     def sign_in(self, who: str) -> None:
         self.client.cookies.clear()
-        response = self.client.post("/dashboard/login", data={"key": self.keys[who]}, follow_redirects=False)
-        assert response.status_code == 303
+        response = sign_in(self.client, self.keys[who])
+        assert response.status_code == 303, response.text
 
 
 @pytest.fixture
@@ -59,15 +60,11 @@ def test_signing_in_sets_an_httponly_strict_cookie_and_pages_need_it(site: Site)
         anonymous.status_code == 303
         and anonymous.headers["location"] == "/dashboard/login?next=/dashboard/experiments"
     )
-    bad = site.client.post("/dashboard/login", data={"key": "pe_nope"})
+    bad = sign_in(site.client, "pe_nope")
     assert bad.status_code == 401 and "malformed API key" in bad.text
-    response = site.client.post(
-        "/dashboard/login",
-        data={"key": site.keys["read"], "next": "/dashboard/experiments"},
-        follow_redirects=False,
-    )
+    response = sign_in(site.client, site.keys["read"], next="/dashboard/experiments")
     assert response.status_code == 303 and response.headers["location"] == "/dashboard/experiments"
-    cookie = response.headers["set-cookie"]
+    cookie = next(c for c in response.headers.get_list("set-cookie") if c.startswith("promptevolve_session="))
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/dashboard" in cookie
     page = site.client.get("/dashboard/experiments")
     assert page.status_code == 200 and "lead_summary: shorter summary" in page.text
@@ -75,7 +72,10 @@ def test_signing_in_sets_an_httponly_strict_cookie_and_pages_need_it(site: Site)
         "script-src" not in page.headers["content-security-policy"]
         and "default-src 'none'" in page.headers["content-security-policy"]
     )
-    assert site.client.post("/dashboard/logout", follow_redirects=False).status_code == 303
+    token = re.search(r'name="csrf" value="(\w+)"', page.text).group(1)  # type: ignore[union-attr]
+    assert (
+        site.client.post("/dashboard/logout", data={"csrf": token}, follow_redirects=False).status_code == 303
+    )
 
 
 def test_every_page_renders_from_the_api_with_its_chart(site: Site) -> None:
@@ -104,12 +104,12 @@ def test_admin_buttons_show_for_admin_keys_only_and_the_api_refuses_the_rest(sit
     site.sign_in("read")
     page = site.client.get(f"/dashboard/experiments/{site.experiment}")
     assert 'data-testid="admin-actions"' not in page.text
-    csrf = re.search(r'name="csrf" value="(\w+)"', page.text)
-    assert csrf is None
-    from promptevolve.dashboard.session import csrf_token
+    assert f"/dashboard/experiments/{site.experiment}/rollback" not in page.text
+    from promptevolve.dashboard.session import COOKIE, csrf_token
 
     forged = site.client.post(
-        f"/dashboard/experiments/{site.experiment}/rollback", data={"csrf": csrf_token(site.keys["read"])}
+        f"/dashboard/experiments/{site.experiment}/rollback",
+        data={"csrf": csrf_token(site.client.cookies[COOKIE])},
     )
     assert forged.status_code == 403 and "needs the admin scope" in forged.text
 
