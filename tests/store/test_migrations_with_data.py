@@ -1,7 +1,8 @@
 """Migrations walked down and up on a database that holds data, on SQLite and PostgreSQL.
 
 The database is filled through the API and the SDK (prompts, variants, labels, an experiment with
-exposures, executions, feedback, a dataset, keys, an autopilot policy and decision) plus one row in each
+exposures, executions, feedback, a dataset, keys, a dashboard session, an autopilot policy and
+decision) plus one row in each
 table only long processes write (scores, evolutions, the autopilot's lease, budget and drift state), so
 every table holds rows. Then each downgrade, one revision at a time, must keep every row of every table
 the older schema still has, in the columns it still has; each upgrade back must keep them too; and from
@@ -46,6 +47,7 @@ def populate(url: str, tmp_path: Any) -> None:
         api.ok(api.client.patch("/prompts/p/autopilot", json={"autonomy": "propose"}, headers=api.headers()))
         gated_candidate(api.store, "p", "1.1.0")
         colour_dataset(api.store, tmp_path / "colours.jsonl", n=12)
+        api.ok(api.post("/auth/sessions", who="read"), 201)
         with api.store.write() as s:
             execution = s.query(Execution).first()
             parent, child = s.query(PromptVariant).order_by(PromptVariant.id).limit(2).all()
