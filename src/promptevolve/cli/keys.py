@@ -82,7 +82,7 @@ def revoke(
     ctx: typer.Context,
     key: Annotated[str, typer.Argument(help="The key's prefix (pe_1a2b3c4d or 1a2b3c4d) or its name.")],
 ) -> None:
-    """Revoke an API key: it stops working at once, on every server."""
+    """Revoke an API key: it stops working at once, on every server, and its dashboard sessions end."""
     with context_store(ctx) as (store, _):
         info = KeyService(store).revoke(key)
     console.print(f"revoked {info.name} (pe_{info.prefix}…)")
