@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from promptevolve.core.errors import ProviderError
 from promptevolve.core.protocols import Provider
@@ -103,6 +104,29 @@ class CandidateRunner:
             tokens,
         )
 
+    def label_distribution(
+        self, candidate: Candidate, variables: Mapping[str, Any]
+    ) -> Mapping[str, float] | None:
+        """The task model's label probabilities for ``candidate`` on ``variables``: a calibration probe.
+
+        Charged as a proposal call (it buys a candidate, not a score). None when the budget refuses,
+        the call fails, or the provider returns no label probabilities (``choices`` unset, no
+        log-probabilities)."""
+        prompt = render(parse_template(candidate.template), variables).prompt
+        reservation = self._meter.reserve(prompt, candidate.settings, purpose="proposal")
+        if reservation is None:
+            return None
+        try:
+            completion = self._provider.complete(prompt, candidate.settings)
+        except ProviderError:
+            self._meter.settle(reservation, None)
+            self._notify("proposal")
+            return None
+        self._meter.settle(reservation, completion.prompt_tokens + completion.completion_tokens)
+        self._notify("proposal")
+        probs = completion.extra.get("label_probs")
+        return probs if isinstance(probs, Mapping) else None
+
     def _notify(self, purpose: str) -> None:
         if self._on_call is not None:
             self._on_call(purpose)
@@ -118,12 +142,19 @@ class Proposer:
         meter: BudgetMeter,
         settings: ModelSettings | None = None,
         on_call: Callable[[str], None] | None = None,
+        task: CandidateRunner | None = None,
     ) -> None:
         self._provider = provider
         self._meter = meter
         self._settings = settings or ModelSettings(temperature=0.7, max_tokens=300, repeat_penalty=1.15)
         self._on_call = on_call
+        self._task = task
         self.replies: list[str] = []
+
+    def probe_labels(self, candidate: Candidate, variables: Mapping[str, Any]) -> Mapping[str, float] | None:
+        """The *task* model's label probabilities for a candidate (see ``CandidateRunner``); None without
+        a task runner. Strategies that calibrate a label prompt need the evaluated model, not this one."""
+        return None if self._task is None else self._task.label_distribution(candidate, variables)
 
     @property
     def name(self) -> str:

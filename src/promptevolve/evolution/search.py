@@ -284,7 +284,11 @@ class _Run:
             provider=provider, evaluator=evaluator, meter=self.meter, on_call=self._tick
         )
         self.proposer = Proposer(
-            provider=proposer_provider, meter=self.meter, settings=proposer_settings, on_call=self._tick
+            provider=proposer_provider,
+            meter=self.meter,
+            settings=proposer_settings,
+            on_call=self._tick,
+            task=self.runner,
         )
         self.on_progress = on_progress
         self.test_meter: BudgetMeter | None = None
