@@ -30,6 +30,17 @@ def test_import_bundled_list_and_show(cli):
     assert len(shown["items"]) == 3 and all(i["split"] == "test" for i in shown["items"])
 
 
+def test_builtin_public_set_imports_with_its_evaluator_and_names_its_labels(cli):
+    imported = cli("dataset", "import", "sms", "--builtin", "sms_spam")
+    assert imported.exit_code == 0, imported.output
+    assert "labels spam, ham" in imported.stdout and "template sms_spam" in imported.stdout
+    info = json.loads(cli("dataset", "show", "sms", "--limit", "1", "--json").stdout)
+    assert sum(info["counts"].values()) == 1000 and info["evaluator"] == "normalized"
+    assert info["description"].startswith("SMS Spam Collection")
+    unknown = cli("dataset", "import", "x", "--builtin", "imdb")
+    assert unknown.exit_code == 2 and "error: unknown built-in dataset 'imdb'" in unknown.output
+
+
 def test_same_seed_gives_the_same_split(cli):
     cli("dataset", "import", "a", "--bundled", "--seed", "5")
     cli("dataset", "import", "b", "--bundled", "--seed", "5")
@@ -45,6 +56,7 @@ def test_refused_imports_exit_2_and_write_nothing(cli, tmp_path, db_snapshot):
     result = cli("dataset", "import", "bad", str(bad))
     assert result.exit_code == 2 and "line 2" in result.output
     assert cli("dataset", "import", "x").exit_code == 2  # no source
+    assert cli("dataset", "import", "x", "--bundled", "--builtin", "sms_spam").exit_code == 2  # two
     assert cli("dataset", "import", "x", "--bundled", "--split", "0.5,0.5,0").exit_code == 2
     assert cli("dataset", "show", "missing").exit_code == 2
     assert db_snapshot() == before

@@ -20,6 +20,7 @@ from promptevolve.evolution.datasets import (
     list_datasets,
     load_examples,
 )
+from promptevolve.examples.public_sets import public_set
 
 __all__ = ["app", "bundled_dataset_path"]
 
@@ -69,6 +70,10 @@ def import_(
     from_feedback: Annotated[
         str | None, typer.Option("--from-feedback", help="Build it from production feedback on this prompt.")
     ] = None,
+    builtin: Annotated[
+        str | None,
+        typer.Option("--builtin", help="Import a bundled public set: sms_spam or tweet_sentiment."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the train/validation/test split.")] = 0,
     split: Annotated[str, typer.Option("--split", help="Fractions train,validation,test.")] = "0.5,0.2,0.3",
     evaluator: Annotated[
@@ -79,9 +84,12 @@ def import_(
     as_json: JsonOpt = False,
 ) -> None:
     """Import a dataset (file, bundled example, or production feedback) with a seeded split."""
-    sources = sum([file is not None, bundled, from_feedback is not None])
+    sources = sum([file is not None, bundled, from_feedback is not None, builtin is not None])
     if sources != 1:
-        raise ValidationError("give exactly one source: a FILE, --bundled, or --from-feedback PROMPT")
+        raise ValidationError(
+            "give exactly one source: a FILE, --bundled, --builtin NAME, or --from-feedback PROMPT"
+        )
+    public = public_set(builtin) if builtin is not None else None
     fractions = _fractions(split)
     with context_store(ctx) as (store, _):
         if from_feedback is not None:
@@ -99,6 +107,21 @@ def import_(
                 f"{report.corrections} corrections, {report.approved} approved outputs; skipped "
                 f"{report.skipped_negative} negative without correction, {report.skipped_no_variables} "
                 "without stored variables"
+            )
+        elif public is not None:
+            info = import_jsonl(
+                store,
+                name,
+                public.path,
+                seed=seed,
+                fractions=fractions,
+                evaluator=evaluator or public.evaluator,
+                description=description or public.description,
+                replace=replace,
+            )
+            note = (
+                f"labels {', '.join(public.labels)}; baseline template: "
+                f"python -m promptevolve.examples.public_sets template {public.name}"
             )
         else:
             path = bundled_dataset_path() if bundled else file
