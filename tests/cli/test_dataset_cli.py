@@ -22,8 +22,8 @@ def test_import_bundled_list_and_show(cli):
     imported = cli("dataset", "import", "leads", "--bundled", "--seed", "1", "--json")
     assert imported.exit_code == 0, imported.output
     info = json.loads(imported.stdout)
-    assert info["counts"] == {"train": 88, "validation": 36, "test": 52}
-    assert info["locales"] == {"en": 88, "fr": 88} and info["evaluator"] == "lead_enrichment"
+    assert info["counts"] == {"train": 500, "validation": 200, "test": 300}
+    assert info["locales"] == {"en": 500, "fr": 500} and info["evaluator"] == "lead_enrichment"
     listing = cli("dataset", "list")
     assert listing.exit_code == 0 and "leads" in listing.stdout
     shown = json.loads(cli("dataset", "show", "leads", "--split", "test", "--limit", "3", "--json").stdout)

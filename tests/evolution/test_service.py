@@ -189,7 +189,7 @@ def test_quick_round_imports_the_bundled_leads_and_stays_in_budget(store):
     reply = '{"industry": "software", "size_band": "11-50", "ai_maturity": 3, "growth_signals": []}'
     report = quick_round(store, registry=registry, providers={"local": ScriptedProvider([reply], cycle=True)})
     assert report.spend.calls <= 40 and report.dataset == "leads"
-    assert get_dataset(store, "leads").size == 176
+    assert get_dataset(store, "leads").size == 1000
 
 
 def write_binary(path, n=60, split_field=False):

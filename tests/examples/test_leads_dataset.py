@@ -6,6 +6,7 @@ inside the installed package.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections import Counter
@@ -14,6 +15,9 @@ from typing import Any
 
 import pytest
 
+from promptevolve.evolution.datasets import DEFAULT_FRACTIONS, split_keys
+from promptevolve.examples.lead_enrichment.generate import PER_LOCALE, band_of, generate
+from promptevolve.examples.lead_enrichment.phrases import ACTIVITIES
 from promptevolve.examples.lead_enrichment.taxonomy import (
     AI_MATURITY_LEVELS,
     GROWTH_SIGNALS,
@@ -25,7 +29,12 @@ LOCALES = ("en", "fr")
 TOP_KEYS = {"id", "locale", "inputs", "expected", "rationale", "difficulty"}
 INPUT_KEYS = {"company_name", "website", "description", "country"}
 EXPECTED_KEYS = {"industry", "size_band", "growth_signals", "ai_maturity"}
-ID_PATTERN = re.compile(r"^(en|fr)-\d{3}$")
+ID_PATTERN = re.compile(r"^(en|fr)-s?\d{3}$")
+#: SHA-256 of the 176 hand-written lines (with their newlines) as first published: they never change.
+HAND_WRITTEN_SHA256 = "cc222629b9f56928afa8e8f4180784e031530f052bc10ca938ff291311162981"
+#: Paired test items needed to show a 5-point gain at 80 % power, two-sided alpha 0.05, SD 0.184 of
+#: per-lead grade differences (DATASET.md, "Size of the test split").
+NEEDED_TEST_ITEMS = 107
 WEBSITE_PATTERN = re.compile(r"^https://[a-z0-9][a-z0-9.-]*\.[a-z]{2,}$")
 
 # Function words that are frequent in one language and (as whole words) absent from the other.
@@ -58,7 +67,8 @@ def test_every_line_is_a_json_object() -> None:
 
 def test_records_have_exactly_the_documented_fields(leads: list[dict[str, Any]]) -> None:
     for lead in leads:
-        assert set(lead) == TOP_KEYS, lead.get("id")
+        synthetic = lead.get("origin") == "synthetic"
+        assert set(lead) == TOP_KEYS | ({"origin"} if synthetic else set()), lead.get("id")
         assert set(lead["inputs"]) == INPUT_KEYS, lead["id"]
         assert set(lead["expected"]) == EXPECTED_KEYS, lead["id"]
         for key in INPUT_KEYS:
@@ -171,3 +181,89 @@ def test_french_items_are_french_and_english_items_are_english(leads: list[dict[
             assert french >= 2 and english == 0, (lead["id"], french, english)
         else:
             assert english >= 2 and french == 0, (lead["id"], french, english)
+
+
+# --- the synthetic leads ------------------------------------------------------------------------------
+
+
+def _synthetic(leads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [lead for lead in leads if lead.get("origin") == "synthetic"]
+
+
+def test_hand_written_leads_are_kept_byte_for_byte_and_first() -> None:
+    lines = _load_text().splitlines(keepends=True)
+    hand = [line for line in lines if '"origin": "synthetic"' not in line]
+    assert lines[: len(hand)] == hand and len(hand) == 176
+    assert hashlib.sha256("".join(hand).encode()).hexdigest() == HAND_WRITTEN_SHA256
+
+
+def test_the_generator_reproduces_the_committed_file() -> None:
+    text = _load_text()
+    assert generate(text) == text, "run python -m promptevolve.examples.lead_enrichment.generate"
+
+
+def test_each_locale_has_a_default_test_split_large_enough_for_a_five_point_gain(leads) -> None:
+    for locale in LOCALES:
+        keys = [lead["id"] for lead in leads if lead["locale"] == locale]
+        assert len(keys) == PER_LOCALE
+        for seed in (0, 1):
+            splits = Counter(split_keys(keys, seed=seed, fractions=DEFAULT_FRACTIONS).values())
+            assert splits["test"] >= NEEDED_TEST_ITEMS, (locale, seed, splits)
+
+
+_HEADCOUNT = re.compile(r"(?:employs|staff of|emploie|compte) (\d{1,3}(?:[, ]\d{3})*)\b")
+#: Trigger words of each growth signal (DATASET.md), written apart from the generator's phrase bank.
+_SIGNAL_CUES = {
+    "hiring": r"\b(?:is hiring|is recruiting|recrute)\b",
+    "funding_round": r"\b(?:raised|closed a) .*round|\ba levé\b",
+    "new_product": r"\b(?:launched|introduced) a new\b|\ba lancé une nouvelle\b",
+    "international_expansion": r"abroad for the first time|première fois à l'étranger",
+    "partnership": r"signed a partnership|partnered with|a signé un partenariat",
+    "acquisition": r"\b(?:acquired|bought) a\b|\ba racheté\b",
+    "new_office": r"\b(?:opened|is opening) a new\b|\bouvre un nouv",
+    "revenue_growth": r"(?:revenue by|sales rise by|chiffre d'affaires (?:en hausse|progresser) de) \d+ %",
+    "leadership_hire": r"\b(?:appointed|named) a new\b|\ba nommé un nouveau\b",
+    "ai_adoption": r"last month it rolled out|this year it started|deployed a third|le mois dernier, elle a "
+    r"déployé|cette année, elle a commencé|en a déployé un troisième",
+}
+#: AI maturity from the practice described, highest level first (DATASET.md, "AI maturity").
+_MATURITY_CUES = (
+    (5, r"core of the service|built on machine-learning models|cœur du service|repose sur des modèles"),
+    (4, r"data team|équipe data"),
+    (3, r"machine-learning model|in-house model|modèle d'apprentissage|modèle maison"),
+    (2, r"CRM|ChatGPT|Copilot|help-desk|support client"),
+)
+
+
+def _maturity_from_text(description: str) -> int:
+    for level, cue in _MATURITY_CUES:
+        if re.search(cue, description):
+            return level
+    return 1
+
+
+def test_every_synthetic_label_follows_from_the_facts_in_its_description(leads) -> None:
+    """Labels checked: each label is re-derived from the description text alone, then compared."""
+    activities = {locale: {a.text: a.industry for a in ACTIVITIES[locale]} for locale in LOCALES}
+    synthetic = _synthetic(leads)
+    assert len(synthetic) == 2 * PER_LOCALE - 176
+    for lead in synthetic:
+        text, expected, ident = lead["inputs"]["description"], lead["expected"], lead["id"]
+        first = text.split(". ")[0].removeprefix(lead["inputs"]["company_name"] + " ")
+        assert activities[lead["locale"]].get(first) == expected["industry"], (ident, first)
+        counts = _HEADCOUNT.findall(text)
+        assert len(counts) == 1, (ident, counts)
+        headcount = int(re.sub(r"[, ]", "", counts[0]))
+        assert band_of(headcount) == expected["size_band"], (ident, headcount)
+        found = [signal for signal in GROWTH_SIGNALS if re.search(_SIGNAL_CUES[signal], text, re.IGNORECASE)]
+        assert found == expected["growth_signals"], (ident, found)
+        assert _maturity_from_text(text) == expected["ai_maturity"], ident
+
+
+def test_synthetic_leads_never_sit_on_a_band_boundary_and_plausible_levels_hold(leads) -> None:
+    bounds = {10, 11, 50, 51, 200, 201, 1000, 1001, 5000, 5001}
+    for lead in _synthetic(leads):
+        headcount = int(re.sub(r"[, ]", "", _HEADCOUNT.findall(lead["inputs"]["description"])[0]))
+        assert not any(abs(headcount - b) <= 1 for b in bounds), lead["id"]
+        if lead["expected"]["ai_maturity"] == 4:  # a data team needs a company of 51 or more
+            assert SIZE_BANDS.index(lead["expected"]["size_band"]) >= 2, lead["id"]

@@ -28,7 +28,7 @@ app = typer.Typer(help="Datasets for evaluation and evolution: import, list, sho
 
 
 def bundled_dataset_path() -> Path:
-    """The bundled lead-enrichment dataset (176 English and French leads with gold labels)."""
+    """The bundled lead-enrichment dataset (500 English and 500 French leads with gold labels)."""
     return Path(str(files("promptevolve.examples.lead_enrichment") / "leads.jsonl"))
 
 
