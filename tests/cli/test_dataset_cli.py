@@ -30,12 +30,13 @@ def test_import_bundled_list_and_show(cli):
     assert len(shown["items"]) == 3 and all(i["split"] == "test" for i in shown["items"])
 
 
-def test_builtin_public_set_imports_with_its_evaluator_and_names_its_labels(cli):
+def test_builtin_public_set_keeps_its_own_split_and_names_its_labels(cli):
     imported = cli("dataset", "import", "sms", "--builtin", "sms_spam")
     assert imported.exit_code == 0, imported.output
     assert "labels spam, ham" in imported.stdout and "template sms_spam" in imported.stdout
     info = json.loads(cli("dataset", "show", "sms", "--limit", "1", "--json").stdout)
-    assert sum(info["counts"].values()) == 1000 and info["evaluator"] == "normalized"
+    assert info["counts"] == {"train": 200, "validation": 200, "test": 600}  # the file's own split
+    assert info["evaluator"] == "normalized"
     assert info["description"].startswith("SMS Spam Collection")
     unknown = cli("dataset", "import", "x", "--builtin", "imdb")
     assert unknown.exit_code == 2 and "error: unknown built-in dataset 'imdb'" in unknown.output
