@@ -1,18 +1,84 @@
 from __future__ import annotations
 
+import hashlib
+import math
 import random
 import subprocess
 import sys
 from collections import Counter
+from functools import lru_cache
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from promptevolve.core.errors import ValidationError
-from promptevolve.routing.buckets import BUCKETS, assign, bucket_of, bucket_table
+from promptevolve.routing.buckets import BUCKETS, arm_for_bucket, assign, bucket_of, bucket_table
 
 UNITS = [f"lead-{i}" for i in range(20_000)]
+
+
+@lru_cache(maxsize=64)
+def _reference_table(seed: str, arms: tuple[tuple[str, int], ...]) -> tuple[str, ...]:
+    """The routing that served until 2026-12, copied verbatim (minus validation): a 10,000-entry
+    table per (seed, arms). Every unit must keep the arm this table gave it."""
+
+    def uniform(arm: str, bucket: int) -> float:
+        digest = hashlib.blake2b(f"{seed}|{arm}|{bucket}".encode(), digest_size=8).digest()
+        return (int.from_bytes(digest, "big") + 0.5) / 2.0**64
+
+    live = [(key, share) for key, share in arms if share > 0]
+    table = []
+    for b in range(BUCKETS):
+        best_key, best_score = live[0][0], -1.0
+        for key, share in live:
+            score = share / -math.log(uniform(key, b))
+            if score > best_score:
+                best_key, best_score = key, score
+        table.append(best_key)
+    return tuple(table)
+
+
+def _reference_assign(seed: str, arms: tuple[tuple[str, int], ...], unit_id: str) -> str:
+    digest = hashlib.blake2b(f"{seed}:{unit_id}".encode(), digest_size=8).digest()
+    return _reference_table(seed, arms)[int.from_bytes(digest, "big") % BUCKETS]
+
+
+_arm_lists = st.lists(
+    st.tuples(st.text(min_size=1, max_size=8), st.integers(0, 10_000)),
+    min_size=1,
+    max_size=5,
+    unique_by=lambda arm: arm[0],
+).filter(lambda arms: any(share > 0 for _, share in arms))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.text(max_size=12),
+    arms=_arm_lists,
+    units=st.lists(st.text(max_size=20), min_size=1, max_size=40),
+    buckets=st.lists(st.integers(0, BUCKETS - 1), max_size=20),
+)
+def test_every_unit_keeps_the_arm_the_old_bucket_table_gave_it(seed, arms, units, buckets):
+    arms = tuple(arms)
+    for unit in units:
+        assert assign(seed, arms, unit) == _reference_assign(seed, arms, unit)
+    for b in buckets:
+        assert arm_for_bucket(seed, arms, b) == _reference_table(seed, arms)[b]
+
+
+@settings(max_examples=5, deadline=None)
+@given(seed=st.text(max_size=12), arms=_arm_lists)
+def test_the_whole_table_equals_the_old_one(seed, arms):
+    assert bucket_table(seed, tuple(arms)) == _reference_table(seed, tuple(arms))
+
+
+def test_assignments_equal_the_old_table_for_equal_shares_and_many_units():
+    # Ties and near-ties are most likely with equal shares: the first arm must still win them.
+    arms = (("control", 5_000), ("treatment", 5_000))
+    assert [assign("exp-9", arms, u) for u in UNITS[:5_000]] == [
+        _reference_assign("exp-9", arms, u) for u in UNITS[:5_000]
+    ]
 
 
 @given(st.text(min_size=1), st.text(min_size=1))

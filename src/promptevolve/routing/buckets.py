@@ -12,8 +12,11 @@ only to or from *that* arm: no unit ever swaps between two arms whose shares did
 cumulative layout (arm 1 takes buckets 0–4,999, arm 2 the rest, …) lacks that property: growing arm 1
 would shift every later arm's range and reshuffle units between arms nobody touched.
 
-The bucket → arm table (10,000 entries) is computed once per (seed, arms, shares) and cached, so
-routing a call costs one hash and one list lookup.
+A call scores only its own bucket: one hash for the bucket and one per arm, with no table and no cache,
+so routing costs the same for the first prompt as for the ten-thousandth. (Until 2026-12 each
+(seed, arms) built a 10,000-entry table, kept in a 256-entry LRU cache: past 256 prompts that split
+traffic, each miss cost ~50 ms. The per-bucket race gives the same arm for every unit, property-tested
+against that table in ``tests/routing/test_buckets.py``.)
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ import hashlib
 import math
 import random
 from collections.abc import Sequence
-from functools import lru_cache
 
 from promptevolve.core.errors import ValidationError
 
@@ -46,27 +48,35 @@ def _uniform(seed: str, arm: str, bucket: int) -> float:
     return (int.from_bytes(digest, "big") + 0.5) / 2.0**64
 
 
-@lru_cache(maxsize=256)
-def bucket_table(seed: str, arms: tuple[Arm, ...]) -> tuple[str, ...]:
-    """The arm of each of the 10,000 buckets (arms with share 0 receive none)."""
+def _live(arms: Sequence[Arm]) -> list[Arm]:
     live = [(key, share) for key, share in arms if share > 0]
     if not live:
         raise ValidationError("at least one arm needs a share above 0")
     if len({key for key, _ in arms}) != len(arms):
         raise ValidationError(f"arm keys must be unique, got {[key for key, _ in arms]}")
-    table = []
-    for b in range(BUCKETS):
-        best_key, best_score = live[0][0], -1.0
-        for key, share in live:
-            score = share / -math.log(_uniform(seed, key, b))
-            if score > best_score:
-                best_key, best_score = key, score
-        table.append(best_key)
-    return tuple(table)
+    return live
+
+
+def _race(seed: str, live: Sequence[Arm], bucket: int) -> str:
+    # The first arm wins ties (strict >), in the order given: part of the assignment, do not change.
+    best_key, best_score = live[0][0], -1.0
+    for key, share in live:
+        score = share / -math.log(_uniform(seed, key, bucket))
+        if score > best_score:
+            best_key, best_score = key, score
+    return best_key
 
 
 def arm_for_bucket(seed: str, arms: Sequence[Arm], bucket: int) -> str:
-    return bucket_table(seed, tuple(arms))[bucket]
+    """The arm of one bucket (arms with share 0 receive none); O(arms) hashes."""
+    return _race(seed, _live(arms), bucket)
+
+
+def bucket_table(seed: str, arms: Sequence[Arm]) -> tuple[str, ...]:
+    """The arm of each of the 10,000 buckets: for analysis (how many buckets a change moves), not
+    for routing a call, which scores only its own bucket (``assign``)."""
+    live = _live(arms)
+    return tuple(_race(seed, live, b) for b in range(BUCKETS))
 
 
 def assign(seed: str, arms: Sequence[Arm], unit_id: str | None, rng: random.Random | None = None) -> str:
@@ -75,4 +85,4 @@ def assign(seed: str, arms: Sequence[Arm], unit_id: str | None, rng: random.Rand
         bucket = rng.randrange(BUCKETS) if rng is not None else random.randrange(BUCKETS)
     else:
         bucket = bucket_of(seed, unit_id)
-    return bucket_table(seed, tuple(arms))[bucket]
+    return _race(seed, _live(arms), bucket)
