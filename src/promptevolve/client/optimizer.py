@@ -46,10 +46,11 @@ from promptevolve.providers.registry import create_provider
 from promptevolve.providers.retry import RetryPolicy, with_retries
 from promptevolve.registry.cache import StaleWhileRevalidateCache
 from promptevolve.registry.service import Registry
-from promptevolve.registry.serving import ServingPlan, ServingVariant, load_plan
+from promptevolve.registry.serving import ServingPlan, ServingVariant, load_plan, load_plans
 from promptevolve.routing.buckets import assign
 from promptevolve.store.engine import Store
 from promptevolve.store.migrate import open_store
+from promptevolve.store.notices import listener_factory
 from promptevolve.templates import ParsedTemplate, parse_template, render
 from promptevolve.tracking.feedback import FeedbackIn, record_feedback
 from promptevolve.tracking.recorder import Recorder
@@ -138,7 +139,10 @@ class PromptOptimizer:
         self._fallbacks: Counter[str] = Counter()
         self._parsed_fallbacks: dict[str, ParsedTemplate] = {}
         self.cache: StaleWhileRevalidateCache[ServingPlan] = StaleWhileRevalidateCache(
-            lambda name: load_plan(self.store, name), ttl_s=cache_ttl_s
+            lambda name: load_plan(self.store, name),
+            batch_loader=lambda names: load_plans(self.store, names),
+            listener=listener_factory(self.store.engine),
+            ttl_s=cache_ttl_s,
         )
         self.recorder = recorder or Recorder(self.store)
         self.registry = Registry(self.store, actor=self.settings.actor, on_change=self.cache.invalidate)
@@ -275,6 +279,7 @@ class PromptOptimizer:
 
     def close(self) -> None:
         self.recorder.close()
+        self.cache.close()
 
     def __enter__(self) -> PromptOptimizer:
         return self

@@ -3,7 +3,8 @@
 A ``ServingPlan`` is an immutable snapshot: the active variants with their shares, the baseline (the
 variant of last resort when another fails), and the running experiment with its arms if there is one.
 Templates arrive parsed, so a call only renders. The SDK caches plans (``registry.cache``); nothing on
-the hot path touches the database.
+the hot path touches the database. ``load_plans`` reads many prompts' plans with the same few queries
+as one (the cache's refresher renews expired plans in batches).
 
 The contract with the experiments package is the store: an experiment whose ``status`` is ``running``
 or ``ramping`` routes traffic between its ``experiment_arms`` by their ``share_bp``. The experiments
@@ -12,13 +13,14 @@ service changes those rows (ramp steps, bandit weights); routing only reads them
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from promptevolve.core.errors import NotFoundError
+from promptevolve.core.errors import NotFoundError, PromptevolveError
 from promptevolve.core.types import ModelSettings, VariantKind
 from promptevolve.registry.versioning import parse_version
 from promptevolve.store.engine import Store
@@ -32,12 +34,17 @@ __all__ = [
     "ServingPlan",
     "ServingVariant",
     "load_plan",
+    "load_plans",
     "unknown_prompt",
     "variant_from_row",
 ]
 
 #: Experiment statuses in which the experiment's arms decide routing.
 ROUTING_STATUSES = ("running", "ramping")
+
+#: Names or ids per ``IN (…)`` list: well under every database's limit of bound parameters.
+_CHUNK = 500
+_K = TypeVar("_K")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,67 +117,121 @@ def variant_from_row(prompt_name: str, row: PromptVariant) -> ServingVariant:
     )
 
 
-def _baseline(s: Session, prompt: Prompt, active: list[PromptVariant]) -> PromptVariant:
-    """The latest baseline variant; else the active variant with the lowest version; else the first."""
-    rows = s.scalars(select(PromptVariant).where(PromptVariant.prompt_id == prompt.id)).all()
-    if not rows:
-        raise NotFoundError(f"prompt {prompt.name!r} has no variants")
-    baselines = [r for r in rows if r.kind == VariantKind.BASELINE.value]
-    pool = baselines or active or list(rows)
+def _baseline_id(candidates: Sequence[tuple[int, str, str]], active_ids: Sequence[int]) -> int:
+    """The latest baseline variant; else the active variant with the lowest version; else the first.
 
-    def key(r: PromptVariant) -> tuple[int, int, int, int, str]:
-        return parse_version(r.version).sort_key()
+    ``candidates``: (id, kind, version) of every variant of the prompt, in id order."""
+    baselines = [c for c in candidates if c[1] == VariantKind.BASELINE.value]
+    active = [c for c in candidates if c[0] in set(active_ids)]
+    pool = baselines or active or list(candidates)
 
-    return max(pool, key=key) if baselines else min(pool, key=key)
+    def key(c: tuple[int, str, str]) -> tuple[int, int, int, int, str]:
+        return parse_version(c[2]).sort_key()
+
+    return (max(pool, key=key) if baselines else min(pool, key=key))[0]
 
 
-def _experiment(s: Session, prompt: Prompt) -> ServingExperiment | None:
-    exp = s.scalar(
-        select(Experiment)
-        .where(Experiment.prompt_id == prompt.id, Experiment.status.in_(ROUTING_STATUSES))
-        .order_by(Experiment.id.desc())
-        .limit(1)
-    )
-    if exp is None:
-        return None
-    rows = s.execute(
-        select(ExperimentArm, PromptVariant)
-        .join(PromptVariant, PromptVariant.id == ExperimentArm.variant_id)
-        .where(ExperimentArm.experiment_id == exp.id)
-        .order_by(ExperimentArm.arm)
-    ).all()
-    arms = tuple(
-        ServingArm(
-            arm=a.arm, variant=variant_from_row(prompt.name, v), share_bp=a.share_bp, is_control=a.is_control
+def _chunks(items: Sequence[_K], size: int = _CHUNK) -> Iterator[Sequence[_K]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _experiments(s: Session, prompts: Mapping[int, str]) -> dict[int, ServingExperiment]:
+    """The latest routing experiment of each prompt that has one with a share above 0."""
+    latest: dict[int, Experiment] = {}
+    for ids in _chunks(list(prompts)):
+        rows = s.scalars(
+            select(Experiment)
+            .where(Experiment.prompt_id.in_(ids), Experiment.status.in_(ROUTING_STATUSES))
+            .order_by(Experiment.id.desc())
         )
-        for a, v in rows
-    )
-    if not any(a.share_bp > 0 for a in arms):
-        return None
-    return ServingExperiment(id=exp.id, seed=exp.seed, mode=exp.mode, arms=arms)
+        for exp in rows:
+            latest.setdefault(exp.prompt_id, exp)
+    arms: dict[int, list[ServingArm]] = {}
+    by_id = {exp.id: exp for exp in latest.values()}
+    for ids in _chunks(list(by_id)):
+        rows = s.execute(
+            select(ExperimentArm, PromptVariant)
+            .join(PromptVariant, PromptVariant.id == ExperimentArm.variant_id)
+            .where(ExperimentArm.experiment_id.in_(ids))
+            .order_by(ExperimentArm.experiment_id, ExperimentArm.arm)
+        ).all()
+        for a, v in rows:
+            name = prompts[by_id[a.experiment_id].prompt_id]
+            arms.setdefault(a.experiment_id, []).append(
+                ServingArm(
+                    arm=a.arm, variant=variant_from_row(name, v), share_bp=a.share_bp, is_control=a.is_control
+                )
+            )
+    out = {}
+    for prompt_id, exp in latest.items():
+        exp_arms = tuple(arms.get(exp.id, ()))
+        if any(a.share_bp > 0 for a in exp_arms):
+            out[prompt_id] = ServingExperiment(id=exp.id, seed=exp.seed, mode=exp.mode, arms=exp_arms)
+    return out
+
+
+def load_plans(store: Store, names: Iterable[str]) -> dict[str, ServingPlan | PromptevolveError]:
+    """The serving plans of many prompts in one read transaction and a handful of queries (whatever
+    their number: names go in chunks of 500). An unknown prompt, or one without variants, maps to its
+    ``NotFoundError``; a store failure raises for the whole batch."""
+    wanted = list(dict.fromkeys(names))
+    out: dict[str, ServingPlan | PromptevolveError] = {}
+    with store.read() as s:
+        prompts: dict[int, Prompt] = {}
+        for chunk in _chunks(wanted):
+            prompts.update((p.id, p) for p in s.scalars(select(Prompt).where(Prompt.name.in_(chunk))))
+        active: dict[int, list[tuple[PromptVariant, int]]] = {}
+        candidates: dict[int, list[tuple[int, str, str]]] = {}
+        for ids in _chunks(list(prompts)):
+            rows = s.execute(
+                select(PromptVariant, VariantState.share_bp)
+                .join(VariantState, VariantState.variant_id == PromptVariant.id)
+                .where(PromptVariant.prompt_id.in_(ids), VariantState.active.is_(True))
+                .order_by(PromptVariant.id)
+            ).all()
+            for v, bp in rows:
+                active.setdefault(v.prompt_id, []).append((v, bp))
+            for vid, pid, kind, version in s.execute(
+                select(PromptVariant.id, PromptVariant.prompt_id, PromptVariant.kind, PromptVariant.version)
+                .where(PromptVariant.prompt_id.in_(ids))
+                .order_by(PromptVariant.id)
+            ):
+                candidates.setdefault(pid, []).append((vid, kind, version))
+        chosen = {
+            pid: _baseline_id(candidates[pid], [v.id for v, _ in active.get(pid, ())]) for pid in candidates
+        }
+        loaded = {v.id: v for rows in active.values() for v, _ in rows}
+        for ids in _chunks([vid for vid in chosen.values() if vid not in loaded]):
+            loaded.update(
+                (v.id, v) for v in s.scalars(select(PromptVariant).where(PromptVariant.id.in_(ids)))
+            )
+        experiments = _experiments(s, {pid: p.name for pid, p in prompts.items()})
+        by_name = {p.name: p for p in prompts.values()}
+        for name in wanted:
+            prompt = by_name.get(name)
+            if prompt is None:
+                out[name] = unknown_prompt(s, name)
+            elif prompt.id not in chosen:
+                out[name] = NotFoundError(f"prompt {name!r} has no variants")
+            else:
+                out[name] = ServingPlan(
+                    prompt_id=prompt.id,
+                    name=prompt.name,
+                    config=dict(prompt.config or {}),
+                    active=tuple((variant_from_row(name, v), bp) for v, bp in active.get(prompt.id, ())),
+                    baseline=variant_from_row(name, loaded[chosen[prompt.id]]),
+                    experiment=experiments.get(prompt.id),
+                )
+    return out
 
 
 def load_plan(store: Store, name: str) -> ServingPlan:
     """Read a prompt's serving plan; ``NotFoundError`` for an unknown prompt."""
-    with store.read() as s:
-        prompt = s.scalar(select(Prompt).where(Prompt.name == name))
-        if prompt is None:
-            raise unknown_prompt(s, name)
-        rows = s.execute(
-            select(PromptVariant, VariantState.share_bp)
-            .join(VariantState, VariantState.variant_id == PromptVariant.id)
-            .where(PromptVariant.prompt_id == prompt.id, VariantState.active.is_(True))
-            .order_by(PromptVariant.id)
-        ).all()
-        baseline = _baseline(s, prompt, [r[0] for r in rows])
-        return ServingPlan(
-            prompt_id=prompt.id,
-            name=prompt.name,
-            config=dict(prompt.config or {}),
-            active=tuple((variant_from_row(prompt.name, v), bp) for v, bp in rows),
-            baseline=variant_from_row(prompt.name, baseline),
-            experiment=_experiment(s, prompt),
-        )
+    plan = load_plans(store, [name])[name]
+    if isinstance(plan, PromptevolveError):
+        raise plan
+    return plan
 
 
 def unknown_prompt(s: Session, name: str) -> NotFoundError:

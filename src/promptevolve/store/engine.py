@@ -24,6 +24,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, S
 from sqlalchemy.orm import Session, sessionmaker
 
 from promptevolve.core.errors import ConfigurationError, PromptevolveError, StoreError, StoreUnavailableError
+from promptevolve.store.notices import install_plan_notices
 
 __all__ = ["Store", "create_store_engine", "describe_url"]
 
@@ -86,6 +87,10 @@ class Store:
         self.url = engine.url.render_as_string(hide_password=False)
         self._reads = sessionmaker(engine, expire_on_commit=False)
         self._writes = sessionmaker(engine.execution_options(**{_IMMEDIATE: True}), expire_on_commit=False)
+        if engine.dialect.name == "postgresql":
+            # Other processes' plan caches learn of every committed registry change (store.notices).
+            install_plan_notices(self._writes)
+            install_plan_notices(self._reads)
 
     @classmethod
     def from_url(cls, url: str, **engine_kwargs: Any) -> Store:
