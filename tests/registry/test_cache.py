@@ -10,7 +10,8 @@ import threading
 import time
 
 import pytest
-from sqlalchemy import create_engine, select as sql_select, text
+from sqlalchemy import create_engine, text
+from sqlalchemy import select as sql_select
 
 from promptevolve.client import PromptOptimizer
 from promptevolve.core.errors import NotFoundError
@@ -165,7 +166,8 @@ _ACTIVATE_ELSEWHERE = textwrap.dedent(
     from promptevolve.store.engine import Store
 
     registry = Registry(Store.from_url(sys.argv[1]), actor="other process")
-    registry.register(VariantCreate(prompt="p000", template="new {{ x }}", settings=ModelSettings(provider="scripted")))
+    settings = ModelSettings(provider="scripted")
+    registry.register(VariantCreate(prompt="p000", template="new {{ x }}", settings=settings))
     registry.activate("p000", "1.1.0", exclusive=True)
     """
 )
