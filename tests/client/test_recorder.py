@@ -1,13 +1,22 @@
 from __future__ import annotations
 
+import logging
+import random
+import signal
+import subprocess
+import sys
+import textwrap
 import time
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from promptevolve.core.ids import new_id
 from promptevolve.registry import Registry, VariantCreate
+from promptevolve.store.engine import Store
 from promptevolve.store.tables import Execution, Exposure
-from promptevolve.tracking.recorder import Recorder
+from promptevolve.tracking.recorder import Recorder, retry_delay
 
 
 def _row(variant_id, i, **extra):
@@ -87,3 +96,137 @@ def test_exposures_reference_their_experiment_and_are_written(store):
         )
     recorder.flush()
     assert _count(store, Exposure) == 10
+
+
+# --- drops the application can see ------------------------------------------------------------------
+
+
+def test_dropped_rows_reach_on_drop_and_one_warning_per_period(store, caplog):
+    reports = []
+    recorder = Recorder(store, capacity=5, start=False, on_drop=reports.append, warn_every_s=3600)
+    with caplog.at_level(logging.WARNING, logger="promptevolve.recorder"):
+        for i in range(8):
+            recorder.enqueue("executions", _row(None, i))
+        assert recorder.flush()
+        for i in range(7):
+            recorder.enqueue("executions", _row(None, i))
+        assert recorder.flush()
+    assert [(r.reason, r.count, r.total_dropped) for r in reports] == [
+        ("queue_full", 3, 3),
+        ("queue_full", 2, 5),
+    ]
+    warnings = [r for r in caplog.records if r.name == "promptevolve.recorder"]
+    assert len(warnings) == 1 and "lost 3 tracking rows" in warnings[0].getMessage()
+    assert recorder.stats.dropped == 5 and _count(store) == 10
+
+
+def test_rows_the_store_rejects_are_reported_as_rejected(store):
+    reports = []
+    recorder = Recorder(store, start=False, on_drop=reports.append)
+    recorder.enqueue("executions", _row(None, 1))
+    recorder.enqueue("executions", _row(None, 2, status=None))  # NOT NULL violation
+    recorder.flush()
+    [report] = reports
+    assert (report.reason, report.count, report.total_rejected) == ("rejected", 1, 1)
+    assert "null" in report.last_error.lower()
+
+
+def test_an_on_drop_callback_that_raises_is_logged_and_writing_goes_on(store, caplog):
+    def broken(_report):
+        raise RuntimeError("callback bug")
+
+    recorder = Recorder(store, capacity=1, start=False, on_drop=broken)
+    with caplog.at_level(logging.ERROR, logger="promptevolve.recorder"):
+        recorder.enqueue("executions", _row(None, 1))
+        recorder.enqueue("executions", _row(None, 2))
+        assert recorder.flush()
+    assert _count(store) == 1
+    assert any("on_drop" in r.getMessage() for r in caplog.records)
+
+
+# --- backoff against a store that refuses -----------------------------------------------------------
+
+
+@settings(max_examples=200)
+@given(st.integers(1, 60), st.floats(0.001, 1.0), st.floats(0.1, 30.0), st.integers(0, 2**32))
+def test_retry_delays_double_up_to_the_ceiling_with_jitter(failures, base, cap, seed):
+    rng = random.Random(seed)
+    ceiling = min(cap, base * 2 ** (failures - 1))
+    delay = retry_delay(failures, base_s=base, cap_s=cap, rng=rng)
+    assert ceiling / 2 <= delay <= ceiling <= cap
+
+
+def test_new_rows_do_not_cut_the_backoff_short_against_a_refusing_store(tmp_path):
+    refusing = Store.from_url("postgresql+psycopg://postgres@127.0.0.1:1/none?connect_timeout=2")
+    recorder = Recorder(refusing, batch_size=10, interval_s=0.01, retry_base_s=60, retry_s=60)
+    try:
+        recorder.enqueue("executions", _row(None, 0))
+        deadline = time.monotonic() + 30
+        while recorder.stats.write_failures == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert recorder.stats.write_failures == 1
+        for i in range(5_000):  # 500 batches' worth of wake-ups while the writer waits out its backoff
+            recorder.enqueue("executions", _row(None, i))
+        time.sleep(0.5)
+        assert recorder.stats.write_failures == 1
+        assert not recorder.flush(timeout_s=0.5), "flush retries at once, and the store still refuses"
+        assert recorder.stats.write_failures == 2
+    finally:
+        recorder._closed = True  # let the daemon writer stop without draining a store that is not there
+
+
+# --- SIGTERM ----------------------------------------------------------------------------------------
+
+_QUEUE_THEN_WAIT = textwrap.dedent(
+    """
+    import sys, time
+    from promptevolve.core.ids import new_id
+    from promptevolve.store.engine import Store
+    from promptevolve.tracking.recorder import Recorder
+
+    store = Store.from_url(sys.argv[1])
+    # Nothing is written before the signal: no full batch, and the writer's timer is an hour.
+    recorder = Recorder(store, batch_size=10**9, interval_s=3600)
+    for i in range(int(sys.argv[2])):
+        recorder.enqueue("executions", {"id": new_id(), "status": "ok", "output": str(i), "ts": time.time()})
+    print("queued", flush=True)
+    time.sleep(120)
+    """
+)
+
+
+def test_sigterm_drains_the_queue_before_the_process_ends(store, database_url):
+    child = subprocess.Popen(
+        [sys.executable, "-c", _QUEUE_THEN_WAIT, database_url, "20000"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout.readline().strip() == "queued"
+        assert _count(store) == 0
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(timeout=60) == -signal.SIGTERM, "the process still ends as terminated by SIGTERM"
+    finally:
+        child.kill()
+    assert _count(store) == 20_000
+
+
+_APP_HANDLER = textwrap.dedent(
+    """
+    import signal, sys
+    from promptevolve.store.engine import Store
+    from promptevolve.tracking.recorder import Recorder
+
+    def app_handler(signum, frame):
+        pass
+
+    signal.signal(signal.SIGTERM, app_handler)
+    Recorder(Store.from_url(sys.argv[1]))
+    print(signal.getsignal(signal.SIGTERM) is app_handler)
+    """
+)
+
+
+def test_an_applications_own_sigterm_handler_is_left_in_place(database_url):
+    out = subprocess.run(
+        [sys.executable, "-c", _APP_HANDLER, database_url], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "True"

@@ -25,7 +25,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -53,7 +53,7 @@ from promptevolve.store.migrate import open_store
 from promptevolve.store.notices import listener_factory
 from promptevolve.templates import ParsedTemplate, parse_template, render
 from promptevolve.tracking.feedback import FeedbackIn, record_feedback
-from promptevolve.tracking.recorder import Recorder
+from promptevolve.tracking.recorder import DropReport, Recorder
 
 __all__ = ["Attempt", "PromptOptimizer", "Template", "parse_json_output", "unit_hash"]
 
@@ -105,7 +105,8 @@ class PromptOptimizer:
     ``store``: an open ``Store`` (or give ``database_url`` / ``settings``). ``providers``: named
     providers to use instead of building them from the registry of providers (e.g. a
     ``ScriptedProvider`` in tests). ``strict=True`` re-raises the last error instead of answering
-    ``status="error"`` (fallbacks still apply).
+    ``status="error"`` (fallbacks still apply). ``on_drop`` is called (on the writer thread) with a
+    ``DropReport`` whenever tracking rows are lost (``tracking.recorder``).
     """
 
     def __init__(
@@ -123,6 +124,7 @@ class PromptOptimizer:
         store_variables: bool = True,
         recorder: Recorder | None = None,
         rng: random.Random | None = None,
+        on_drop: Callable[[DropReport], None] | None = None,
     ) -> None:
         self.settings = settings or load_settings(database_url=database_url)
         self.store = store if store is not None else _open(self.settings)
@@ -144,7 +146,7 @@ class PromptOptimizer:
             listener=listener_factory(self.store.engine),
             ttl_s=cache_ttl_s,
         )
-        self.recorder = recorder or Recorder(self.store)
+        self.recorder = recorder or Recorder(self.store, on_drop=on_drop)
         self.registry = Registry(self.store, actor=self.settings.actor, on_change=self.cache.invalidate)
 
     # --- the public API ------------------------------------------------------------------------------

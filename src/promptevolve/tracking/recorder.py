@@ -1,17 +1,32 @@
-"""The batch writer: a bounded in-memory queue drained by one background thread.
+"""The batch writer: an in-memory queue drained by one background thread.
 
 The caller's thread only appends to a deque (no I/O, no waiting). The writer wakes every
-``interval_s``, or as soon as a batch is full, takes up to ``batch_size`` records, and writes each
-table's rows in one bulk insert (COPY on PostgreSQL). Rules:
+``interval_s``, or as soon as ``batch_size`` records wait, takes **everything queued** (up to
+``max_batch``) and writes each table's rows in one bulk insert (COPY on PostgreSQL): the more the caller
+produces, the larger the batches, so a healthy store keeps up with what one Python thread can produce.
+Rules:
 
-- **never block the caller**: when the queue is full, the *oldest* record is dropped and counted
-  (recent data is worth more than old, and the caller's latency is worth more than both);
-- **store down**: the batch goes back to the front of the queue and is retried after ``retry_s``; the
-  queue's bound still holds, so a long outage costs the oldest records, counted, never memory;
+- **never block the caller**: the queue grows without blocking up to ``capacity`` rows (100,000 by
+  default: about 8 s of one thread calling ``run()`` flat out, 100–200 MB at most); only beyond it, which
+  on a healthy store means it is down or stalled, the *oldest* record is dropped (recent data is worth
+  more than old, and the caller's latency is worth more than both);
+- **drops are visible**: every dropped or rejected row is counted in ``stats``; the writer thread calls
+  ``on_drop(DropReport)`` with the rows lost since its last report (never on the caller's thread, never
+  under a lock; an exception it raises is logged), and logs one warning at most every ``warn_every_s``
+  on the ``promptevolve.recorder`` logger;
+- **store down**: the batch goes back to the front of the queue and is retried after an exponential
+  backoff with jitter (``retry_base_s`` doubling up to ``retry_s``, each wait drawn in [½, 1] of it): a
+  store that refuses connections sees about one attempt a second, however fast rows arrive;
 - **a batch the store rejects** (a constraint violation, not an outage) is split in halves down to
-  single rows, so one bad record cannot poison the others; rejected rows are counted;
-- ``flush()`` waits until everything queued before it is written (or the timeout passes), and the
-  interpreter's exit drains the queue through ``atexit``.
+  single rows, so one bad record cannot poison the others; rejected rows are counted and reported;
+- ``flush()`` waits until everything queued before it is written (or the timeout passes); the
+  interpreter's exit drains the queue through ``atexit``;
+- **SIGTERM** (what systemd, Docker and Kubernetes send before killing): if the application has not set
+  a SIGTERM handler when the first recorder starts in the main thread, the recorder installs one that
+  drains every live recorder for at most ``sigterm_drain_s`` (5 s by default), then restores the
+  previous (default) handler and re-sends the signal, so the process still ends as terminated by
+  SIGTERM. An application with its own handler keeps it and should call ``flush()`` (or ``close()``)
+  in it; ``handle_sigterm=False`` opts out.
 
 Rows of tables that reference others are written parents first (executions before exposures, feedback
 and scores), so foreign keys hold within a batch.
@@ -20,11 +35,17 @@ and scores), so foreign keys hold within a batch.
 from __future__ import annotations
 
 import atexit
+import logging
+import os
+import random
+import signal
 import threading
+import time
 import weakref
-from collections import deque
+from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Table
 
@@ -33,10 +54,14 @@ from promptevolve.store.engine import Store
 from promptevolve.store.tables import Base
 from promptevolve.store.writes import bulk_insert
 
-__all__ = ["Recorder", "RecorderStats"]
+__all__ = ["DropReport", "Recorder", "RecorderStats", "retry_delay"]
+
+logger = logging.getLogger("promptevolve.recorder")
 
 #: Write order within a batch: parents before children.
 _TABLE_ORDER = ("executions", "exposures", "feedback", "scores")
+
+DropReason = Literal["queue_full", "rejected"]
 
 
 @dataclass
@@ -46,7 +71,28 @@ class RecorderStats:
     dropped: int = 0
     rejected: int = 0
     write_failures: int = 0
+    peak_queue: int = 0
     last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DropReport:
+    """Rows lost since the previous report. ``queue_full``: the queue was at capacity (the store is down
+    or slower than the traffic); ``rejected``: the store refused these rows (e.g. a constraint)."""
+
+    reason: DropReason
+    count: int
+    total_dropped: int
+    total_rejected: int
+    last_error: str | None
+
+
+def retry_delay(failures: int, *, base_s: float, cap_s: float, rng: random.Random) -> float:
+    """Seconds to wait after ``failures`` consecutive failed writes: ``base_s`` doubling up to ``cap_s``,
+    drawn in [½, 1] of that (jitter, so that many processes that lost the same store do not retry in
+    step)."""
+    ceiling = min(cap_s, base_s * 2.0 ** max(0, failures - 1))
+    return ceiling * (0.5 + 0.5 * rng.random())
 
 
 class Recorder:
@@ -54,27 +100,47 @@ class Recorder:
         self,
         store: Store,
         *,
-        capacity: int = 10_000,
+        capacity: int = 100_000,
         batch_size: int = 1_000,
+        max_batch: int = 20_000,
         interval_s: float = 0.2,
+        retry_base_s: float = 0.05,
         retry_s: float = 1.0,
+        on_drop: Callable[[DropReport], None] | None = None,
+        warn_every_s: float = 60.0,
+        handle_sigterm: bool = True,
+        sigterm_drain_s: float = 5.0,
         start: bool = True,
+        rng: random.Random | None = None,
     ) -> None:
         self.store = store
         self.capacity = capacity
         self.batch_size = batch_size
+        self.max_batch = max_batch
         self.interval_s = interval_s
+        self.retry_base_s = retry_base_s
         self.retry_s = retry_s
+        self.on_drop = on_drop
+        self.warn_every_s = warn_every_s
+        self.sigterm_drain_s = sigterm_drain_s
         self.stats = RecorderStats()
+        self._rng = rng or random.Random()
         self._queue: deque[tuple[str, dict[str, Any]]] = deque()
         self._pending_ids: dict[str, int] = {}
         self._cond = threading.Condition()
         self._in_flight = 0
         self._closed = False
+        self._kick = False  # flush/close asked the writer not to wait out its backoff
+        self._unreported: Counter[DropReason] = Counter()
+        self._warned_at = float("-inf")
+        self._unwarned = 0
         self._thread: threading.Thread | None = None
         self._tables: dict[str, Table] = {name: Base.metadata.tables[name] for name in _TABLE_ORDER}
         if start:
             self.start()
+        _live.add(self)
+        if handle_sigterm:
+            _install_sigterm_drain()
         # atexit holds only a weak reference: a recorder nobody uses can still be collected.
         ref = weakref.ref(self)
         atexit.register(lambda: (r := ref()) is not None and r.close(timeout_s=10.0))
@@ -82,17 +148,22 @@ class Recorder:
     # --- the caller's side ---------------------------------------------------------------------------
 
     def enqueue(self, table: str, row: dict[str, Any]) -> None:
-        """Queue one row for ``table``; never blocks, drops the oldest row when full."""
+        """Queue one row for ``table``; never blocks, drops the oldest row when at capacity."""
         with self._cond:
-            if len(self._queue) >= self.capacity:
-                old_table, old = self._queue.popleft()
+            queue = self._queue
+            if len(queue) >= self.capacity:
+                old_table, old = queue.popleft()
                 self._forget(old_table, old)
                 self.stats.dropped += 1
-            self._queue.append((table, row))
+                self._unreported["queue_full"] += 1
+            queue.append((table, row))
             if table == "executions":
                 self._pending_ids[row["id"]] = self._pending_ids.get(row["id"], 0) + 1
             self.stats.enqueued += 1
-            if len(self._queue) >= self.batch_size:
+            depth = len(queue)
+            if depth > self.stats.peak_queue:
+                self.stats.peak_queue = depth
+            if depth == self.batch_size:
                 self._cond.notify_all()
 
     def is_pending(self, execution_id: str) -> bool:
@@ -108,10 +179,14 @@ class Recorder:
         """Wait until everything queued so far is written; False if the timeout passed first."""
         if self._thread is None or not self._thread.is_alive():
             self._drain_inline()
+            self._report_drops()
             return self.pending() == 0
         with self._cond:
+            self._kick = True
             self._cond.notify_all()
-            return self._cond.wait_for(lambda: not self._queue and self._in_flight == 0, timeout=timeout_s)
+            done = self._cond.wait_for(lambda: not self._queue and self._in_flight == 0, timeout=timeout_s)
+            self._kick = False
+            return done
 
     def close(self, timeout_s: float | None = 10.0) -> bool:
         """Drain the queue and stop the writer; later records are written inline by ``flush``."""
@@ -119,7 +194,7 @@ class Recorder:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-        if self._thread is not None:
+        if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=1.0)
         return drained
 
@@ -133,21 +208,33 @@ class Recorder:
     # --- the writer's side ---------------------------------------------------------------------------
 
     def _run(self) -> None:
+        failures = 0
         while True:
             with self._cond:
                 self._cond.wait_for(
-                    lambda: self._closed or len(self._queue) >= self.batch_size, timeout=self.interval_s
+                    lambda: self._closed or self._kick or len(self._queue) >= self.batch_size,
+                    timeout=self.interval_s,
                 )
                 if self._closed and not self._queue:
                     return
+                self._kick = False  # one flush, one immediate attempt: flushing in an outage must not spin
                 batch = self._take()
-            if batch and not self._write(batch):
-                with self._cond:
-                    self._cond.wait(timeout=self.retry_s)
+            written = not batch or self._write(batch)
+            self._report_drops()
+            if written:
+                failures = 0
+                continue
+            failures += 1
+            delay = retry_delay(failures, base_s=self.retry_base_s, cap_s=self.retry_s, rng=self._rng)
+            with self._cond:
+                # New rows do not cut the wait short (that made ~100 retries a second against a store
+                # that refused them); flush() and close() do.
+                self._cond.wait_for(lambda: self._kick or self._closed, timeout=delay)
 
     def _take(self) -> list[tuple[str, dict[str, Any]]]:
-        n = min(self.batch_size, len(self._queue))
-        batch = [self._queue.popleft() for _ in range(n)]
+        n = min(self.max_batch, len(self._queue))
+        popleft = self._queue.popleft
+        batch = [popleft() for _ in range(n)]
         self._in_flight = n
         return batch
 
@@ -164,6 +251,7 @@ class Recorder:
                 for table, row in batch[: len(batch) - len(keep)]:
                     self._forget(table, row)
                     self.stats.dropped += 1
+                    self._unreported["queue_full"] += 1
                 self._queue.extendleft(reversed(keep))
                 self._in_flight = 0
                 self._cond.notify_all()
@@ -191,8 +279,10 @@ class Recorder:
             raise
         except StoreError as exc:
             if len(rows) == 1:
-                self.stats.rejected += 1
-                self.stats.last_error = str(exc)
+                with self._cond:
+                    self.stats.rejected += 1
+                    self.stats.last_error = str(exc)
+                    self._unreported["rejected"] += 1
                 return
             half = len(rows) // 2
             self._insert_isolating_bad_rows(name, rows[:half])
@@ -204,6 +294,30 @@ class Recorder:
                 batch = self._take()
             if not batch or not self._write(batch):
                 return
+
+    def _report_drops(self) -> None:
+        """Tell the application about lost rows: ``on_drop`` each time, a log warning at a rate limit."""
+        with self._cond:
+            if not self._unreported:
+                return
+            lost, self._unreported = self._unreported, Counter()
+            totals = (self.stats.dropped, self.stats.rejected, self.stats.last_error)
+        for reason, count in lost.items():
+            if self.on_drop is not None:
+                try:
+                    self.on_drop(DropReport(reason, count, *totals))
+                except Exception:
+                    logger.exception("promptevolve: the recorder's on_drop callback raised")
+        self._unwarned += sum(lost.values())
+        now = time.monotonic()
+        if now - self._warned_at >= self.warn_every_s:
+            logger.warning(
+                "promptevolve lost %d tracking rows since the last warning (%d dropped, %d rejected in "
+                "total; last error: %s); see PromptOptimizer.stats().recorder",
+                self._unwarned,
+                *totals,
+            )
+            self._warned_at, self._unwarned = now, 0
 
     def _forget(self, table: str, row: dict[str, Any]) -> None:
         if table != "executions":
@@ -223,3 +337,34 @@ def _uniform(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if all(len(row) == len(keys) for row in rows):
         return rows
     return [{k: row.get(k) for k in keys} for row in rows]
+
+
+# --- draining on SIGTERM ---------------------------------------------------------------------------
+
+_live: weakref.WeakSet[Recorder] = weakref.WeakSet()
+_sigterm_lock = threading.Lock()
+_sigterm_installed = False
+
+
+def _install_sigterm_drain() -> None:
+    """Install the drain-on-SIGTERM handler once per process, only where the default handler is set."""
+    global _sigterm_installed
+    if threading.current_thread() is not threading.main_thread():
+        return  # signal handlers can only be set from the main thread
+    with _sigterm_lock:
+        if _sigterm_installed:
+            return
+        _sigterm_installed = True
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return  # the application decides what SIGTERM does; atexit still drains a normal exit
+        signal.signal(signal.SIGTERM, _drain_then_terminate)
+
+
+def _drain_then_terminate(signum: int, _frame: Any) -> None:
+    recorders = list(_live)
+    deadline = time.monotonic() + max((r.sigterm_drain_s for r in recorders), default=0.0)
+    for recorder in recorders:
+        recorder.close(timeout_s=max(0.0, deadline - time.monotonic()))
+    # Chain to the previous handler, the default one: the process ends as terminated by the signal.
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
