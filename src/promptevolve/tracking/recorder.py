@@ -91,7 +91,7 @@ def retry_delay(failures: int, *, base_s: float, cap_s: float, rng: random.Rando
     """Seconds to wait after ``failures`` consecutive failed writes: ``base_s`` doubling up to ``cap_s``,
     drawn in [½, 1] of that (jitter, so that many processes that lost the same store do not retry in
     step)."""
-    ceiling = min(cap_s, base_s * 2.0 ** max(0, failures - 1))
+    ceiling = min(cap_s, base_s * 2.0 ** min(max(0, failures - 1), 64))  # 2.0**1024 overflows
     return ceiling * (0.5 + 0.5 * rng.random())
 
 
@@ -224,6 +224,8 @@ class Recorder:
             if written:
                 failures = 0
                 continue
+            if self._closed:
+                return  # closed in an outage: what is left stays queued for a later flush()
             failures += 1
             delay = retry_delay(failures, base_s=self.retry_base_s, cap_s=self.retry_s, rng=self._rng)
             with self._cond:
