@@ -81,7 +81,10 @@ def _compile(source: str) -> jinja2.Template:
 Segments = tuple[tuple[str, str | None], ...]
 
 
-@lru_cache(maxsize=4096)
+# Sized for registries of 10,000 prompts with two live chat variants each (every message is a source):
+# at 4,096 such traffic missed on most calls and re-parsed the message through Jinja (bench/hot_path.py
+# --scale). An entry is a tuple of short strings.
+@lru_cache(maxsize=65_536)
 def _segments(source: str) -> Segments | None:
     """Literal text and plain ``{{ name }}`` parts in order, or None if the template needs Jinja."""
     body = _ENV.parse(source).body
