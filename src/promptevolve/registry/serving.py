@@ -14,7 +14,7 @@ service changes those rows (ramp steps, bandit weights); routing only reads them
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy import select
@@ -91,11 +91,16 @@ class ServingPlan:
     active: tuple[tuple[ServingVariant, int], ...]
     baseline: ServingVariant
     experiment: ServingExperiment | None
+    # Derived once per plan, not per call: a plan serves many calls (hot path).
+    _arms: tuple[tuple[str, int], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        live = tuple((v.version, bp) for v, bp in self.active if bp > 0)
+        object.__setattr__(self, "_arms", live or ((self.baseline.version, 10_000),))
 
     def routing_arms(self) -> tuple[tuple[str, int], ...]:
         """Active variants as routing arms keyed by version (the baseline alone when none is active)."""
-        live = tuple((v.version, bp) for v, bp in self.active if bp > 0)
-        return live or ((self.baseline.version, 10_000),)
+        return self._arms
 
     def variant(self, version: str) -> ServingVariant:
         for v, _ in self.active:
