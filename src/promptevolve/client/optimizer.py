@@ -48,10 +48,11 @@ from promptevolve.registry.cache import StaleWhileRevalidateCache
 from promptevolve.registry.service import Registry
 from promptevolve.registry.serving import ServingPlan, ServingVariant, load_plan, load_plans
 from promptevolve.routing.buckets import assign
+from promptevolve.scoring.evaluators.minilm import MiniLMEncoder
 from promptevolve.store.engine import Store
 from promptevolve.store.migrate import open_store
 from promptevolve.store.notices import listener_factory
-from promptevolve.templates import ParsedTemplate, parse_template, render
+from promptevolve.templates import DemoRetriever, ParsedTemplate, parse_template
 from promptevolve.tracking.feedback import FeedbackIn, record_feedback
 from promptevolve.tracking.recorder import DropReport, Recorder
 
@@ -140,6 +141,7 @@ class PromptOptimizer:
         self._stats = OptimizerStats()
         self._fallbacks: Counter[str] = Counter()
         self._parsed_fallbacks: dict[str, ParsedTemplate] = {}
+        self._demos = DemoRetriever(encoder=MiniLMEncoder)  # the MiniLM weights load on first use only
         self.cache: StaleWhileRevalidateCache[ServingPlan] = StaleWhileRevalidateCache(
             lambda name: load_plan(self.store, name),
             batch_loader=lambda names: load_plans(self.store, names),
@@ -372,12 +374,12 @@ class PromptOptimizer:
 
     # --- doing and recording -------------------------------------------------------------------------
 
-    @staticmethod
     def _prepare(
-        attempt: Attempt, variables: Mapping[str, Any]
+        self, attempt: Attempt, variables: Mapping[str, Any]
     ) -> tuple[RenderedPrompt, list[str]] | Exception:
         try:
-            result = render(attempt.template, variables)
+            # Plain render unless the variant picks its demos per call (settings["retrieval"]).
+            result = self._demos.render(attempt.template, attempt.settings, variables)
         except TemplateError as exc:
             return exc
         return result.prompt, list(result.unexpected_variables)

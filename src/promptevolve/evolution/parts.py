@@ -15,6 +15,10 @@ and rendering the template with the parent's variables. Demonstrations are liter
 Jinja markers it is wrapped in ``{% raw %}`` so a lead whose description says ``{{`` cannot inject a
 template expression.
 
+A candidate whose demonstrations are picked per call (``retrieve``) renders the marker ``{# demos #}``
+(``templates.demos``) where the demos would go, and carries its pool in its settings; rendered without
+the retriever it is the zero-shot prompt.
+
 A parent that evolution made carries its parts in ``meta["parts"]`` (``parts_from_meta``), so later
 runs edit the same structure; any other template is read by ``parts_from_template``.
 """
@@ -28,7 +32,7 @@ from typing import Any, Literal
 
 from promptevolve.core.errors import TemplateError
 from promptevolve.core.types import ModelSettings, TemplateKind
-from promptevolve.templates import ParsedTemplate, parse_template, render
+from promptevolve.templates import MARKER, ParsedTemplate, parse_template, render
 
 __all__ = [
     "Demo",
@@ -70,6 +74,7 @@ class PromptParts:
     demos: tuple[Demo, ...] = ()
     cue: str = ""
     fixed: tuple[tuple[str, str], ...] = field(default=())
+    retrieve: bool = False  # demos picked per call from the settings' pool, at the marker
 
     def with_instruction(self, instruction: str) -> PromptParts:
         return replace(self, instruction=instruction)
@@ -91,13 +96,17 @@ class PromptParts:
             for demo in self.demos:
                 messages.append({"role": "user", "content": literal(self.demo_text(demo))})
                 messages.append({"role": "assistant", "content": literal(demo.output)})
-            messages.append({"role": "user", "content": self.query})
+            messages.append({"role": "user", "content": self._marker() + self.query})
             return messages
         blocks = [self.instruction.strip()] if self.instruction.strip() else []
         cue = self.cue
         blocks += [literal(f"{self.demo_text(d)}\n{cue} {d.output}".rstrip()) for d in self.demos]
-        blocks.append(f"{self.query}\n{cue}".rstrip() if cue else self.query)
+        query = f"{self.query}\n{cue}".rstrip() if cue else self.query
+        blocks.append(self._marker() + query)
         return "\n\n".join(blocks)
+
+    def _marker(self) -> str:
+        return MARKER if self.retrieve else ""
 
 
 def parts_from_template(template: str | Sequence[Mapping[str, Any]]) -> PromptParts:
@@ -127,6 +136,7 @@ def parts_to_meta(parts: PromptParts) -> dict[str, Any]:
         "query": parts.query,
         "cue": parts.cue,
         "fixed": [list(pair) for pair in parts.fixed],
+        "retrieve": parts.retrieve,
         "demos": [
             {"key": d.key, "inputs": dict(d.inputs), "output": d.output, "source": d.source, "score": d.score}
             for d in parts.demos
@@ -146,6 +156,7 @@ def parts_from_meta(meta: Mapping[str, Any], template: str | Sequence[Mapping[st
                 cue=raw.get("cue", ""),
                 fixed=tuple((str(a), str(b)) for a, b in raw.get("fixed", [])),
                 demos=tuple(Demo(**d) for d in raw.get("demos", [])),
+                retrieve=bool(raw.get("retrieve", False)),
             )
             if _same(parts.to_template(), template):
                 return parts

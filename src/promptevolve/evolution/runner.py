@@ -4,7 +4,9 @@
 provider, and scores the output with the evaluator. Results are cached per (candidate key, item key)
 for the run, so an item is never paid for twice (successive halving re-reads the items of lower rungs).
 A provider error scores 0 with the error as the explanation: a failing prompt is a bad prompt. When the
-budget refuses a call the runner stops and returns what it has, flagged ``complete=False``.
+budget refuses a call the runner stops and returns what it has, flagged ``complete=False``. Rendering
+goes through a ``DemoRetriever``, so a candidate that picks its demos per call (``retrieval``) is
+measured exactly as it will serve, except that an item never sees itself among its demos.
 
 ``Proposer`` is the model that writes candidates (the local model by default, any provider by
 configuration). Its calls go through the same meter with the purpose ``proposal``. Each call gets a seed
@@ -20,14 +22,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from promptevolve.core.errors import ProviderError
+from promptevolve.core.errors import ProviderError, TemplateError
 from promptevolve.core.protocols import Provider
 from promptevolve.core.types import ChatMessage, ModelSettings, RenderedPrompt, TemplateKind
 from promptevolve.evolution.budget import BudgetMeter
 from promptevolve.evolution.candidates import Candidate, ItemResult
 from promptevolve.evolution.datasets import Example
 from promptevolve.scoring.evaluators import Evaluator
-from promptevolve.templates import parse_template, render
+from promptevolve.scoring.evaluators.minilm import MiniLMEncoder
+from promptevolve.templates import DemoRetriever, parse_template
 
 __all__ = ["CandidateRunner", "Proposer", "RunOutcome"]
 
@@ -46,10 +49,12 @@ class CandidateRunner:
         evaluator: Evaluator,
         meter: BudgetMeter,
         on_call: Callable[[str], None] | None = None,
+        retriever: DemoRetriever | None = None,
     ) -> None:
         self._provider = provider
         self._evaluator = evaluator
         self._meter = meter
+        self._retriever = retriever or DemoRetriever(encoder=MiniLMEncoder)
         self._on_call = on_call
         self._cache: dict[tuple[str, str], ItemResult] = {}
         self._lock = threading.Lock()
@@ -78,12 +83,22 @@ class CandidateRunner:
     def _call(
         self, candidate: Candidate, parsed: object, example: Example, purpose: str
     ) -> ItemResult | None:
-        prompt = render(parsed, example.inputs).prompt  # type: ignore[arg-type]
-        reservation = self._meter.reserve(prompt, candidate.settings, purpose=purpose)
+        try:
+            rendered = self._retriever.render(
+                parsed,  # type: ignore[arg-type]
+                candidate.settings,
+                example.inputs,
+                exclude=(example.key,),
+            )
+            settings = self._retriever.provider_settings(candidate.settings)
+        except TemplateError as exc:  # a retrieval pool that cannot be used: the candidate fails, no call
+            return ItemResult(example.key, 0.0, "", f"render failed: {exc}", False, error=str(exc))
+        prompt = rendered.prompt
+        reservation = self._meter.reserve(prompt, settings, purpose=purpose)
         if reservation is None:
             return None
         try:
-            completion = self._provider.complete(prompt, candidate.settings)
+            completion = self._provider.complete(prompt, settings)
         except ProviderError as exc:
             self._meter.settle(reservation, None)
             self._notify(purpose)

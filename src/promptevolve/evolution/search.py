@@ -62,7 +62,8 @@ from promptevolve.evolution.parts import Demo, check_candidate
 from promptevolve.evolution.runner import CandidateRunner, Proposer
 from promptevolve.evolution.strategies.base import Evidence, ScoredExample, Strategy
 from promptevolve.scoring.evaluators import Evaluator
-from promptevolve.templates import parse_template, render
+from promptevolve.scoring.evaluators.minilm import MiniLMEncoder
+from promptevolve.templates import DemoRetriever, parse_template, render
 
 __all__ = [
     "Progress",
@@ -280,8 +281,14 @@ class _Run:
         self.parent, self.data, self.config, self.evaluator = parent, data, config, evaluator
         self.rng = random.Random(config.seed)
         self.meter = BudgetMeter(config.budget)
+        # One retriever for the run: a MiniLM encoder loads its weights once, and pools index once.
+        self.retriever = DemoRetriever(encoder=MiniLMEncoder)
         self.runner = CandidateRunner(
-            provider=provider, evaluator=evaluator, meter=self.meter, on_call=self._tick
+            provider=provider,
+            evaluator=evaluator,
+            meter=self.meter,
+            on_call=self._tick,
+            retriever=self.retriever,
         )
         self.proposer = Proposer(
             provider=proposer_provider,
@@ -610,7 +617,11 @@ def _test(run: _Run, winner: Candidate | None, provider: Provider) -> TestStage:
     planned = len(examples) * (3 if constrained is not None else 2)
     run.test_meter = BudgetMeter(Budget(max_calls=run.config.test_budget or max(planned, 1)))
     runner = CandidateRunner(
-        provider=provider, evaluator=run.evaluator, meter=run.test_meter, on_call=run._tick
+        provider=provider,
+        evaluator=run.evaluator,
+        meter=run.test_meter,
+        on_call=run._tick,
+        retriever=run.retriever,
     )
     parent = runner.run(run.parent, examples, purpose="test")
     child = runner.run(winner, examples, purpose="test")

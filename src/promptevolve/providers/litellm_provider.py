@@ -32,7 +32,7 @@ from promptevolve.providers.openai_compat import translate_openai_error
 
 __all__ = ["LiteLLMProvider"]
 
-_NOT_FOR_VENDOR = frozenset({"model_path", "json_schema"})
+_NOT_FOR_VENDOR = frozenset({"model_path", "json_schema", "retrieval"})
 
 
 def _import_litellm() -> Any:

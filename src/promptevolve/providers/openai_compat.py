@@ -58,7 +58,7 @@ DEFAULT_TIMEOUT_S = 60.0
 #: Placeholder key for servers that need none (vLLM, Ollama, llama.cpp); the client refuses an empty one.
 _NO_KEY = "sk-no-key-required"
 #: Extra settings keys that belong to other providers and must not reach the server.
-_NOT_FOR_SERVER = frozenset({"model_path", "json_schema", "choices", "label_priors"})
+_NOT_FOR_SERVER = frozenset({"model_path", "json_schema", "choices", "label_priors", "retrieval"})
 _RETRYABLE_STATUS = frozenset({409, 429})
 
 TextMode = Literal["completions", "chat"]

@@ -36,6 +36,7 @@ BUILTIN_STRATEGIES: Mapping[str, str] = MappingProxyType(
         "few_shot": "promptevolve.evolution.strategies.few_shot:FewShot",
         "labels": "promptevolve.evolution.strategies.labels:LabelSpace",
         "opro": "promptevolve.evolution.strategies.opro:OproRewrite",
+        "retrieval": "promptevolve.evolution.strategies.retrieval:RetrievalDemos",
         "role": "promptevolve.evolution.strategies.role:RoleEnhancement",
     }
 )
