@@ -46,3 +46,12 @@ TEMPLATE = [
     {"role": "system", "content": "Say if the colour is warm or cold."},
     {"role": "user", "content": "Colour: {{ colour }}"},
 ]
+
+
+def copycat_reply(prompt: RenderedPrompt, settings: ModelSettings) -> str:
+    """A fake model that copies the answer of the last worked example shown (a nearest-neighbour copier):
+    right when the demo next to the query is of the same class, whatever the instruction says."""
+    text = prompt.as_text()
+    answers = [line.split("Answer:", 1)[1].strip() for line in text.splitlines() if "Answer:" in line]
+    answers = [a for a in answers if a]
+    return answers[-1] if answers else "unsure"

@@ -6,6 +6,7 @@ from tests.evolution.support import LABELS, TEMPLATE, smart_reply
 from promptevolve.core.errors import BudgetExceededError, ConflictError, NotFoundError, ValidationError
 from promptevolve.core.types import VariantKind
 from promptevolve.evolution import (
+    Budget,
     EvolutionService,
     EvolveRequest,
     build_from_production,
@@ -273,3 +274,49 @@ def test_evaluate_shows_the_trivial_baselines_on_the_same_items(store, colours, 
     assert names == ["majority class", "variant constrained to the labels"]
     assert labelled.spend.calls == 2 * labelled.score.n and labelled.labels == ("0", "1")
     assert len(labelled.examples) == labelled.score.n
+
+
+def test_a_retrieval_winner_picks_its_demos_per_call_when_the_sdk_serves_it(store, colours):
+    from tests.evolution.support import copycat_reply
+
+    from promptevolve.client import PromptOptimizer
+    from promptevolve.core.settings import Settings
+    from promptevolve.evolution import Candidate, SearchConfig, SearchData, create_strategy, run_search
+    from promptevolve.evolution.datasets import load_examples
+    from promptevolve.evolution.parts import parts_from_template, parts_to_meta
+    from promptevolve.scoring.evaluators import ExactMatch
+
+    data = SearchData(
+        *(load_examples(store, "colours", split=s) for s in ("train", "validation", "test")), "t"
+    )
+    config = SearchConfig(
+        strategies=(create_strategy("few_shot"), create_strategy("retrieval", indexes=("bm25",))),
+        budget=Budget(max_calls=150),
+        seed=1,
+        minibatch=4,
+    )
+    parent = Candidate(parts_from_template(TEMPLATE), colours.get_variant("colours").settings, "baseline", "")
+    result = run_search(
+        parent=parent,
+        data=data,
+        config=config,
+        evaluator=ExactMatch(),
+        provider=ScriptedProvider(copycat_reply),
+    )
+    assert result.verdict == "passed" and result.winner.strategy == "retrieval"
+    child = colours.register(
+        VariantCreate(
+            prompt="colours",
+            template=result.winner.template,
+            settings=result.winner.settings,
+            meta={"parts": parts_to_meta(result.winner.parts)},
+        )
+    ).variant
+    colours.activate("colours", child.version, exclusive=True)
+    served = ScriptedProvider(copycat_reply)
+    with PromptOptimizer(store, settings=Settings(database_url=store.url), providers={"local": served}) as po:
+        for colour, label in (("yellow", "warm"), ("purple", "cold")):
+            answer = po.run("colours", {"colour": f"{colour} #999"})
+            assert answer.text == label and answer.version == child.version
+    prompt, _ = served.calls[-1]
+    assert "Colour: purple #" in prompt.as_text().rsplit("Answer:", 2)[0]  # the nearest demo sits last

@@ -55,8 +55,16 @@ class RetrievalDemos(Strategy):
     name = "retrieval"
     uses_model = False
 
-    def __init__(self, *, k: int = 4, max_pool: int = 200, cue: str = "Answer:") -> None:
+    def __init__(
+        self,
+        *,
+        k: int = 4,
+        max_pool: int = 200,
+        cue: str = "Answer:",
+        indexes: tuple[str, ...] = ("bm25", "minilm"),
+    ) -> None:
         self._k, self._max_pool, self._cue = k, max_pool, cue
+        self._indexes = tuple(i for i in indexes if i in ("bm25", "minilm")) or ("bm25",)
 
     def propose(
         self,
@@ -70,7 +78,7 @@ class RetrievalDemos(Strategy):
         demos = self._pool(evidence, rng)
         if len(demos) <= self._k:
             return Proposals(unusable=(self.unusable(f"{len(demos)} demos: too few to pick {self._k} of"),))
-        options = [("bm25", True), ("minilm", True), ("bm25", False), ("minilm", False)]
+        options = [(i, True) for i in self._indexes] + [(i, False) for i in self._indexes]
         out = Proposals()
         for index, keep_instruction in options[: max(count, 1)]:
             if index == "minilm" and not minilm_installed():
