@@ -128,7 +128,12 @@ def _tokens(text: str) -> list[str]:
 
 
 class Bm25Index:
-    """Okapi BM25 over a fixed pool; ``scores`` returns one score per pool item."""
+    """Okapi BM25 over a fixed pool; ``scores`` returns one score per pool item.
+
+    The weights are one dense float32 matrix (terms × pool items), so a query is a dictionary lookup
+    per query word and one NumPy row sum: a pool of 200 descriptions has a few thousand terms (a few
+    MB), and the per-word loop it replaces cost ~5 µs a word.
+    """
 
     def __init__(self, texts: Sequence[str], *, k1: float = 1.2, b: float = 0.75) -> None:
         docs = [_tokens(t) for t in texts]
@@ -139,21 +144,21 @@ class Bm25Index:
         for i, doc in enumerate(docs):
             for token in doc:
                 postings[token][i] = postings[token].get(i, 0) + 1
-        self._terms: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._vocabulary = {token: row for row, token in enumerate(postings)}
+        self._weights = np.zeros((len(postings), self.size), dtype=np.float32)
         for token, counts in postings.items():
             ids = np.fromiter(counts, dtype=np.int64, count=len(counts))
             tf = np.fromiter(counts.values(), dtype=float, count=len(counts))
             idf = math.log(1.0 + (self.size - len(counts) + 0.5) / (len(counts) + 0.5))
             norm = k1 * (1.0 - b + b * lengths[ids] / average)
-            self._terms[token] = (ids, idf * tf * (k1 + 1.0) / (tf + norm))
+            self._weights[self._vocabulary[token], ids] = idf * tf * (k1 + 1.0) / (tf + norm)
 
     def scores(self, text: str) -> np.ndarray:
-        total = np.zeros(self.size)
-        for token in _tokens(text):
-            found = self._terms.get(token)
-            if found is not None:
-                total[found[0]] += found[1]
-        return total
+        vocabulary = self._vocabulary
+        rows = [vocabulary[t] for t in _tokens(text) if t in vocabulary]
+        if not rows:
+            return np.zeros(self.size, dtype=np.float32)
+        return self._weights[rows].sum(axis=0)
 
 
 class _EmbeddingIndex:
@@ -216,10 +221,14 @@ class DemoRetriever:
         if SETTING not in (settings.model_extra or {}):
             return render(template, variables)
         built = self._built(settings)
-        result = render(template, variables)
+        halves = _halves(template.text or "") if template.kind is TemplateKind.TEXT else None
+        if halves is None or any(name not in variables for name in template.variables):
+            result = render(template, variables)  # chat, no marker, or a missing variable to report
+            prompt, unexpected = result.prompt, result.unexpected_variables
+        else:  # the two halves are the whole text: no need to render it a third time
+            prompt, unexpected = None, tuple(sorted(set(variables) - set(template.variables)))
         demos = self._pick(built, {k: variables[k] for k in template.variables}, exclude)
-        prompt = _insert(template, result.prompt, built.spec, demos, variables)
-        return RenderResult(prompt, result.unexpected_variables)
+        return RenderResult(_insert(template, prompt, built.spec, demos, variables), unexpected)
 
     def pick(
         self, settings: ModelSettings, variables: Mapping[str, Any], *, exclude: Collection[str] = ()
@@ -242,8 +251,13 @@ class DemoRetriever:
     ) -> tuple[PoolDemo, ...]:
         scores = built.index.scores(query_text(variables))
         order = np.argsort(-scores, kind="stable")
-        pool = built.spec.pool
-        chosen = [pool[i] for i in order if pool[i].key not in exclude][: built.spec.k]
+        pool, k = built.spec.pool, built.spec.k
+        chosen: list[PoolDemo] = []
+        for i in order:
+            if pool[i].key not in exclude:
+                chosen.append(pool[i])
+                if len(chosen) == k:
+                    break
         return tuple(reversed(chosen))
 
     def _built(self, settings: ModelSettings) -> _Built:
@@ -285,7 +299,7 @@ class DemoRetriever:
 
 def _insert(
     template: ParsedTemplate,
-    prompt: RenderedPrompt,
+    prompt: RenderedPrompt | None,
     spec: RetrievalSpec,
     demos: Sequence[PoolDemo],
     variables: Mapping[str, Any],
@@ -293,10 +307,12 @@ def _insert(
     if template.kind is TemplateKind.TEXT:
         halves = _halves(template.text or "")
         if halves is None:
+            assert prompt is not None
             return prompt
         head, tail = (render(half, variables).prompt.text or "" for half in halves)
         blocks = "".join(f"{d.input}\n{spec.cue} {d.output}".rstrip() + "\n\n" for d in demos)
         return RenderedPrompt(TemplateKind.TEXT, text=head + blocks + tail)
+    assert prompt is not None
     position = next((i for i, m in enumerate(template.messages) if MARKER in m.content), None)
     if position is None:
         return prompt
