@@ -94,3 +94,28 @@ def test_seeded_run_with_the_local_model_repeats_and_finds_a_better_prompt(local
     assert [r.output for r in first.winner_test] == [r.output for r in second.winner_test]
     assert first.gate is not None and first.gate.improvement == second.gate.improvement
     assert first.gate.child.mean > first.gate.parent.mean
+
+
+@pytest.mark.slow
+def test_with_the_local_model_labels_retrieval_and_baselines_give_an_honest_verdict(local):
+    """Declared labels with the real model: the candidates answer within the label set (``choices``
+    enforced by the local provider's grammar), retrieval demos are picked per item, the test stage runs
+    the trivial baselines beside the parent, and the verdict is one the gate defines."""
+    config = SearchConfig(
+        strategies=(create_strategy("retrieval", indexes=("bm25",)), create_strategy("labels")),
+        budget=Budget(max_calls=50),
+        seed=3,
+        minibatch=4,
+        finalists=1,
+    )
+    evaluator = NormalizedMatch(labels=["positive", "negative"])
+    result = run_search(parent=PARENT, data=DATA, config=config, evaluator=evaluator, provider=local)
+    assert result.spend.calls <= 50 and result.labels == ("positive", "negative")
+    constrained = [c for c in result.candidates if "choices" in c.candidate.settings.extra_params()]
+    assert constrained and any(c.candidate.strategy == "retrieval" for c in constrained)
+    if result.winner is not None:
+        names = {b.name for b in result.test.baselines}
+        assert {"majority class", "parent constrained to the labels"} <= names
+        assert result.verdict in ("passed", "format_only", "rejected")
+        bounded = next(b for b in result.test.baselines if b.name == "parent constrained to the labels")
+        assert all(r.output.strip() in ("positive", "negative") for r in bounded.results)

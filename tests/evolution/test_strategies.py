@@ -191,3 +191,22 @@ def test_labels_strategy_sets_choices_and_calibrates_only_when_the_evaluator_dec
         parent=PARENT, evidence=evidence(labels=None), proposer=proposer(), rng=random.Random(0), count=3
     )
     assert not none.candidates and "no label set" in none.unusable[0].reason
+
+
+def test_retrieval_candidates_carry_their_pool_and_k_and_mark_where_the_demos_go():
+    from promptevolve.templates import MARKER, RetrievalSpec
+
+    proposals = create_strategy("retrieval", k=3, indexes=("bm25",)).propose(
+        parent=PARENT, evidence=evidence(), proposer=proposer(), rng=random.Random(0), count=2
+    )
+    assert len(proposals.candidates) == 2  # with and without the parent's instruction
+    for candidate in proposals.candidates:
+        spec = RetrievalSpec.from_settings(candidate.settings)
+        assert spec is not None and spec.k == 3 and spec.index == "bm25"
+        assert {d.key for d in spec.pool} == {e.key for e in TRAIN}  # train only: never a test item
+        assert MARKER in candidate.template and candidate.parts.retrieve
+        assert candidate.settings.extra_params()["choices"] == ["warm", "cold"]
+    few = create_strategy("retrieval", k=8).propose(
+        parent=PARENT, evidence=evidence(), proposer=proposer(), rng=random.Random(0), count=2
+    )
+    assert not few.candidates and "too few" in few.unusable[0].reason
