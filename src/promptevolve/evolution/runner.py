@@ -127,12 +127,17 @@ class CandidateRunner:
         Charged as a proposal call (it buys a candidate, not a score). None when the budget refuses,
         the call fails, or the provider returns no label probabilities (``choices`` unset, no
         log-probabilities)."""
-        prompt = render(parse_template(candidate.template), variables).prompt
-        reservation = self._meter.reserve(prompt, candidate.settings, purpose="proposal")
+        try:
+            parsed = parse_template(candidate.template)
+            prompt = self._retriever.render(parsed, candidate.settings, variables).prompt
+        except TemplateError:
+            return None
+        settings = self._retriever.provider_settings(candidate.settings)
+        reservation = self._meter.reserve(prompt, settings, purpose="proposal")
         if reservation is None:
             return None
         try:
-            completion = self._provider.complete(prompt, candidate.settings)
+            completion = self._provider.complete(prompt, settings)
         except ProviderError:
             self._meter.settle(reservation, None)
             self._notify("proposal")
