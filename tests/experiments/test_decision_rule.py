@@ -301,3 +301,13 @@ def test_trackers_survive_a_look_whose_data_cannot_be_compared():
     state = running(p, primary={"treatment": old})
     out = look(p, state, obs(p, {"control": ProportionStats(1, 1), "treatment": ProportionStats(1, 0)}))
     assert out.state.primary["treatment"] == old
+
+
+def test_lift_intervals_are_cut_to_what_the_lift_can_be() -> None:
+    from promptevolve.experiments.decide import on_scale
+
+    assert on_scale(-2.16, 1.95, bounded=True, relative=False) == (-1.0, 1.0)
+    assert on_scale(-0.2, 0.3, bounded=True, relative=False) == (-0.2, 0.3)
+    assert on_scale(-3.0, 5.0, bounded=False, relative=True) == (-1.0, 5.0)
+    assert on_scale(-3.0, 5.0, bounded=False, relative=False) == (-3.0, 5.0)
+    assert on_scale(None, None, bounded=True, relative=False) == (None, None)

@@ -139,7 +139,7 @@ def test_nothing_is_decided_before_the_minimum_sample(lab):
     lab.service.start(info.id)
     lab.drive(600, thumbs={"1.0.0": 0.2, "1.1.0": 0.9})
     result = lab.service.analyze(info.id)
-    assert result.verdict == "collecting" and "of 5000 units per arm" in result.reason
+    assert result.verdict == "collecting" and "of 5000 per arm" in result.reason
     treated = next(a for a in result.arms if a.arm == "treatment")
     assert treated.lift.p_value < 1e-6 and result.experiment.status == "running"
 

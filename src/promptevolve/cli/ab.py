@@ -112,11 +112,14 @@ def print_analysis(result: AnalysisResult) -> None:
     console.print(table)
     harmed = [g for g in result.guardrails if g.harmed]
     for g in result.guardrails:
+        tolerance = f"tolerance {_num(g.tolerance, g.relative).lstrip('+')}"
+        if g.estimate is None:  # no calls measured yet on one side: say so, not "ok"
+            console.print(f"guardrail {g.metric} ({g.arm}): not measured yet, {tolerance}", highlight=False)
+            continue
         flag = "[bold red]harmed[/]" if g.harmed else "ok"
         interval = f"[{_num(g.ci_low, g.relative)}, {_num(g.ci_high, g.relative)}]"
         console.print(
-            f"guardrail {g.metric} ({g.arm}): {_num(g.estimate, g.relative)} {interval}, "
-            f"tolerance {_num(g.tolerance, g.relative).lstrip('+')}: {flag}",
+            f"guardrail {g.metric} ({g.arm}): {_num(g.estimate, g.relative)} {interval}, {tolerance}: {flag}",
             highlight=False,
         )
     verb = "applied" if result.applied else ("would apply" if result.actions else "")

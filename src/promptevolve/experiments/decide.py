@@ -87,7 +87,7 @@ from promptevolve.experiments.rollout import (
 from promptevolve.routing.bandit import thompson_weights_normal
 from promptevolve.stats import ArmStats, SrmResult, Status, holm
 
-__all__ = ["ArmLook", "GuardrailLook", "Note", "Observation", "Outcome", "decide"]
+__all__ = ["ArmLook", "GuardrailLook", "Note", "Observation", "Outcome", "decide", "on_scale"]
 
 _S = ExperimentStatus
 
@@ -155,8 +155,28 @@ def _fmt(value: float, relative: bool) -> str:
     return f"{value * 100:+.2f} %" if relative else f"{value:+.4g}"
 
 
-def _interval(t: Tracker, relative: bool) -> str:
-    return f"[{_fmt(t.low, relative)}, {_fmt(t.high, relative)}]"
+def on_scale(
+    low: float | None, high: float | None, *, bounded: bool, relative: bool
+) -> tuple[float | None, float | None]:
+    """An interval of a lift cut to the values the lift can take.
+
+    Every metric here is non-negative, so a relative lift is at least −100 %; a difference of two means
+    of a metric in [0, 1] lies in [−1, 1]. Intersecting a confidence set with the parameter space keeps
+    its coverage, and early sequential intervals (a few units per arm) otherwise read as nonsense such
+    as [−2.16, +1.95] for a score in [0, 1]. ``None`` (no bound yet) stays ``None``.
+    """
+    floor, ceiling = (-1.0, None) if relative else ((-1.0, 1.0) if bounded else (None, None))
+    if low is not None and floor is not None:
+        low = max(low, floor)
+    if high is not None and ceiling is not None:
+        high = min(high, ceiling)
+    return low, high
+
+
+def _interval(t: Tracker, relative: bool, bounded: bool = False) -> str:
+    low, high = on_scale(t.low, t.high, bounded=bounded, relative=relative)
+    shown = (_fmt(math.nan if v is None else v, relative) for v in (low, high))
+    return "[{}, {}]".format(*shown)
 
 
 def _pct(bp: int) -> str:
@@ -390,7 +410,7 @@ def _too_small(look: _Look, state: State) -> str | None:
         for a in (plan.control, *live_treatments(plan, state))
         if look.obs.primary.get(a, EMPTY).n < plan.min_sample
     ]
-    return f"collecting: {', '.join(short)} of {plan.min_sample} units per arm" if short else None
+    return f"waiting for units: {', '.join(short)} of {plan.min_sample} per arm" if short else None
 
 
 def _winner_words(look: _Look, arm: str) -> str:
@@ -402,7 +422,8 @@ def _winner_words(look: _Look, arm: str) -> str:
         evidence = f"p = {p.p_adjusted:.2g} ({plan.procedure.value}{holm_note})"
     srm = f"SRM p = {look.srm.p_value:.2g}" if look.srm else "SRM n/a"
     return (
-        f"{plan.metric} {_fmt(p.comparison.estimate, plan.relative)} {_interval(p.tracker, plan.relative)}, "
+        f"{plan.metric} {_fmt(p.comparison.estimate, plan.relative)} "
+        f"{_interval(p.tracker, plan.relative, plan.spec.bounded)}, "
         f"{evidence}, every arm ≥ {plan.min_sample} units, {srm}, no guardrail harmed"
     )
 
@@ -461,7 +482,7 @@ def _measure(look: _Look, state: State, notes: list[Note]) -> Outcome:
         state,
         "running",
         f"no decision yet: best {best} {_fmt(p.comparison.estimate, plan.relative)} "
-        f"{_interval(p.tracker, plan.relative)}, p = {p.p_adjusted:.2g}",
+        f"{_interval(p.tracker, plan.relative, plan.spec.bounded)}, p = {p.p_adjusted:.2g}",
         notes,
     )
 
@@ -472,7 +493,7 @@ def _bandit(look: _Look, state: State, notes: list[Note], rng: np.random.Generat
     stats = {a: look.obs.primary.get(a, EMPTY) for a in live}
     short = [f"{a} {s.n}" for a, s in stats.items() if s.n < plan.bandit_min_units]
     if short:
-        reason = f"bandit collecting: {', '.join(short)} of {plan.bandit_min_units} units before weighting"
+        reason = f"waiting for units: {', '.join(short)} of {plan.bandit_min_units} before the bandit weights"
         return _outcome(look, state, "collecting", reason, notes)
     sign = plan.spec.sign
     means = [sign * s.mean for s in stats.values()]

@@ -19,7 +19,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from promptevolve.experiments.decide import ArmLook, Observation, Outcome
+from promptevolve.experiments.decide import ArmLook, Observation, Outcome, on_scale
 from promptevolve.experiments.models import (
     AnalysisResult,
     ArmResult,
@@ -34,6 +34,7 @@ from promptevolve.experiments.procedures import TestSettings, compare
 from promptevolve.experiments.rollout import live_treatments
 from promptevolve.experiments.sums import ArmSums, arm_series
 from promptevolve.scoring import ScoringConfig
+from promptevolve.scoring.metrics import metric_spec
 from promptevolve.stats import ArmStats, RatioStats
 
 __all__ = ["analysis_result", "series"]
@@ -47,15 +48,18 @@ def _executions(stats: ArmStats) -> int:
     return round(stats.sum_y) if isinstance(stats, RatioStats) else stats.n
 
 
-def _lift(look: ArmLook) -> LiftInfo | None:
+def _lift(look: ArmLook, plan: Plan) -> LiftInfo | None:
     if look.primary is None:
         return None
     c, t = look.primary.comparison, look.primary.tracker
+    low, high = on_scale(
+        _num(t.low), _num(t.high), bounded=metric_spec(plan.metric).bounded, relative=plan.relative
+    )
     return LiftInfo(
         status=c.status.value,
         estimate=_num(c.estimate),
-        ci_low=_num(t.low),
-        ci_high=_num(t.high),
+        ci_low=low,
+        ci_high=high,
         p_value=_num(look.primary.p_adjusted),
         chance_to_win=_num(c.chance_to_win),
         looks=t.looks,
@@ -69,6 +73,13 @@ def _guardrails(plan: Plan, outcome: Outcome, obs: Observation) -> list[Guardrai
         for g in arm.guardrails:
             stats = obs.guardrails.get(g.metric, {})
             control, mine = stats.get(plan.control), stats.get(g.arm)
+            rail = rails[g.metric]
+            low, high = on_scale(
+                _num(g.tracker.low),
+                _num(g.tracker.high),
+                bounded=metric_spec(g.metric).bounded,
+                relative=rail.relative,
+            )
             out.append(
                 GuardrailResult(
                     metric=g.metric,
@@ -76,8 +87,8 @@ def _guardrails(plan: Plan, outcome: Outcome, obs: Observation) -> list[Guardrai
                     control_mean=_num(control.mean) if control and control.n else None,
                     mean=_num(mine.mean) if mine and mine.n else None,
                     estimate=_num(g.comparison.estimate),
-                    ci_low=_num(g.tracker.low),
-                    ci_high=_num(g.tracker.high),
+                    ci_low=low,
+                    ci_high=high,
                     p_harm=_num(g.p_adjusted),
                     tolerance=rails[g.metric].tolerance,
                     relative=rails[g.metric].relative,
@@ -124,7 +135,7 @@ def analysis_result(
             executions=_executions(look.stats),
             mean=_num(look.stats.mean) if look.stats.n else None,
             coverage=_num(coverage.get(look.arm)),
-            lift=_lift(look),
+            lift=_lift(look, plan),
             probability_best=_num(look.probability_best),
         )
         for look in outcome.arms
@@ -167,6 +178,7 @@ def series(
     settings = TestSettings(
         plan.procedure, plan.alpha / len(treatments), plan.relative, plan.tuning, plan.tau_sq
     )
+    scale = {"bounded": metric_spec(plan.metric).bounded, "relative": plan.relative}
     steps = sorted({b for points in data.values() for b, _ in points})
     cumulative = {arm: ArmSums() for arm in plan.arms}
     by_bucket = {arm: dict(points) for arm, points in data.items()}
@@ -177,6 +189,7 @@ def series(
         control = cumulative[plan.control].ratio
         for arm in treatments:
             c = compare(control, cumulative[arm].ratio, settings)
+            low, high = on_scale(_num(c.ci_low) if c.ok else None, _num(c.ci_high) if c.ok else None, **scale)
             out.append(
                 SeriesPoint(
                     arm=arm,
@@ -184,8 +197,8 @@ def series(
                     units_control=control.n,
                     units=cumulative[arm].units,
                     estimate=_num(c.estimate) if c.ok else None,
-                    ci_low=_num(c.ci_low) if c.ok else None,
-                    ci_high=_num(c.ci_high) if c.ok else None,
+                    ci_low=low,
+                    ci_high=high,
                 )
             )
     return out, note
