@@ -6,10 +6,12 @@ On the bundled example and the local model, through the same services a team wou
 2. enrich English and French example leads *through the registry* (routing, rendering, the model call,
    tracking) and give each execution the feedback a user would — graded against the lead's gold labels,
    and said so;
-3. a short evolution round on the English prompt, on an explicit budget, gated on held-out leads;
-4. an A/B test between the baseline and the best evolved variant, fed by more leads, with its report
-   (a table here, and an HTML chart of the lift interval over time);
-5. one autopilot pass that shows its decisions.
+3. a short evolution round on the English prompt, on an explicit budget, gated on held-out leads
+   against the parent and the trivial baselines;
+4. an A/B test between the baseline and the evolved variant *only if the gate passed it* (otherwise the
+   demo says why nothing goes to users), fed by more leads, with its report and what a decision needs;
+5. one autopilot pass that acts and says why: it analyses the live A/B test, or runs its own small
+   round on the French prompt and reports its verdict with the figures.
 
 Every step prints what it did; the database stays behind for `promptevolve executions list`,
 `promptevolve prompt lineage ai_enrichment_en`, `promptevolve ab status`, or the dashboard.
@@ -18,6 +20,7 @@ Every step prints what it did; the database stays behind for `promptevolve execu
 from __future__ import annotations
 
 import json
+import time
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,14 +30,14 @@ from rich.table import Table
 
 from promptevolve.cli.ab import print_analysis
 from promptevolve.cli.common import console, state_of
+from promptevolve.cli.evolve import print_report
 from promptevolve.client import PromptOptimizer, RunResult
-from promptevolve.core.types import VariantKind
 from promptevolve.evolution import quick_round
 from promptevolve.evolution.service import EvolutionReport
 from promptevolve.examples.lead_enrichment.grading import grade
 from promptevolve.experiments import ExperimentCreate, ExperimentService
 from promptevolve.experiments.chart import report_html
-from promptevolve.registry import Registry, VariantCreate, VariantInfo, install_baselines
+from promptevolve.registry import VariantInfo, install_baselines
 from promptevolve.store.migrate import schema_status, upgrade
 
 __all__ = ["bundled_leads", "demo"]
@@ -107,66 +110,32 @@ def _enrich(po: PromptOptimizer, per_language: int) -> None:
     )
 
 
-def _evolve(po: PromptOptimizer, budget: int) -> EvolutionReport:
-    with console.status(f"evolving ai_enrichment_en on the bundled leads (budget {budget} model calls)…"):
-        report = quick_round(po.store, prompt="ai_enrichment_en", budget=budget, registry=po.registry)
-    r = report.result
-    table = Table(
-        title=f"Evolution run {report.run_id[:12]}: candidates of ai_enrichment_en@{report.parent.version}"
-    )
-    for col in ("strategy", "train score", "items", "validation", "chars"):
-        table.add_column(col)
-    for c in sorted(r.candidates, key=lambda c: -c.train_score)[:8]:
-        table.add_row(
-            c.candidate.strategy,
-            f"{c.train_score:.3f}",
-            str(c.train_items),
-            "—" if c.validation_score is None else f"{c.validation_score:.3f}",
-            str(c.candidate.chars),
+def _evolve(po: PromptOptimizer, budget: int, max_items: int) -> EvolutionReport:
+    with console.status(f"evolving ai_enrichment_en on the bundled leads ({budget} optimization calls)…"):
+        report = quick_round(
+            po.store, prompt="ai_enrichment_en", budget=budget, max_items=max_items, registry=po.registry
         )
-    console.print(table)
-    gate = r.gate
-    verdict = (
-        (
-            f"gate {'passed' if gate.passed else 'refused'}: improvement {gate.improvement.mean:+.3f} "
-            f"[{gate.improvement.low:+.3f}, {gate.improvement.high:+.3f}] on test"
-        )
-        if gate
-        else report.status
-    )
-    spend, test = report.optimization_spend, report.test_spend
-    console.print(
-        f"{spend.calls} optimization calls of {budget} spent ({spend.tokens:,} tokens) + {test.calls} test "
-        f"calls, {len(r.unusable)} unusable proposals, parent validation "
-        f"{'—' if r.parent_validation is None else f'{r.parent_validation:.3f}'} · {verdict}"
-    )
+    print_report(report)
     return report
 
 
-def _challenger(registry: Registry, report: EvolutionReport) -> VariantInfo | None:
-    """The evolved variant, or, when no finalist beat the parent, the best finalist registered as such."""
-    if report.child is not None:
-        return report.child
-    ranked = [f for f in report.result.finalists if f.validation_score is not None] or list(
-        report.result.candidates
+def _no_ab(report: EvolutionReport) -> None:
+    gate = report.result.gate
+    figures = f" ({gate.reason})" if gate is not None else ""
+    why = {
+        "format_only": "the candidate repairs the format only: it does not beat the trivial baseline",
+        "rejected": "the candidate did not beat the parent and the trivial baselines on held-out leads",
+        "untested": "the test stage could not finish",
+        "no_candidate": "no candidate beat the parent on validation",
+    }.get(report.status, report.status)
+    console.print(
+        f"No A/B test: {why}{figures}. Only a candidate that passes the gate is shown to users; a larger "
+        "round (`promptevolve evolve ai_enrichment_en --dataset leads --budget 200`) or the autopilot "
+        "tries again."
     )
-    if not ranked:
-        return None
-    best = max(ranked, key=lambda f: (f.validation_score or -1.0, f.train_score))
-    return registry.register(
-        VariantCreate(
-            prompt=report.parent.prompt,
-            template=best.candidate.template,
-            settings=best.candidate.settings,
-            kind=VariantKind.EVOLVED,
-            parent=report.parent.version,
-            strategy=best.candidate.strategy,
-            rationale=f"demo: best finalist of run {report.run_id[:12]}, not validated by the gate",
-        )
-    ).variant
 
 
-def _ab_test(po: PromptOptimizer, challenger: VariantInfo, units: int, html: Path) -> None:
+def _ab_test(po: PromptOptimizer, challenger: VariantInfo, units: int, html: Path | None) -> None:
     service = ExperimentService(
         po.store, registry=po.registry, actor="promptevolve demo", on_change=po.cache.invalidate
     )
@@ -178,7 +147,6 @@ def _ab_test(po: PromptOptimizer, challenger: VariantInfo, units: int, html: Pat
             name=f"demo: {challenger.parent_version} vs {challenger.version}",
             metric="composite",
             ramp=[],
-            min_sample=max(2, units // 2),
             srm_grace_s=0,
         )
     )
@@ -189,33 +157,51 @@ def _ab_test(po: PromptOptimizer, challenger: VariantInfo, units: int, html: Pat
         with console.status(f"A/B traffic {i}/{len(leads)}: {lead['inputs']['company_name']}…"):
             _serve_and_grade(po, challenger.prompt, lead)
     po.flush()
-    print_analysis(service.analyze(exp.id))
-    html.write_text(report_html(service.report(exp.id)), encoding="utf-8")
-    console.print(f"report with the lift interval over time: {html}")
+    result = service.analyze(exp.id)
+    print_analysis(result)
+    if result.verdict in ("collecting", "running"):
+        console.print(
+            f"The test stays running: a decision needs at least {result.experiment.min_sample} units per arm "
+            f"(power analysis for an effect of {result.experiment.mde:g} at 80 %) and an interval that "
+            f"excludes zero. `promptevolve ab status {exp.id}` analyses it again; the autopilot does at "
+            "every pass."
+        )
+    if html is not None:
+        html.write_text(report_html(service.report(exp.id)), encoding="utf-8")
+        console.print(f"report with the lift interval over time: {html}")
 
 
-def _autopilot_pass(database_url: str) -> None:
+def _autopilot_pass(database_url: str, experiment_running: bool, budget: int, max_items: int) -> None:
     from promptevolve.autopilot.demo import demo_pass  # loaded only when the step runs
 
-    demo_pass(database_url, console=console)
+    # With a live A/B test the pass analyses it (and ramps, rolls back or promotes); without one it
+    # evolves the French prompt on its own small budget, so a user sees a round and its verdict.
+    prompt = "ai_enrichment_en" if experiment_running else "ai_enrichment_fr"
+    demo_pass(database_url, prompt=prompt, budget=budget, max_items=max_items, console=console)
 
 
 def demo(
     ctx: typer.Context,
-    leads: Annotated[int, typer.Option(min=1, max=50, help="Example leads per language to enrich.")] = 3,
+    leads: Annotated[int, typer.Option(min=1, max=50, help="Example leads per language to enrich.")] = 2,
     budget: Annotated[
-        int, typer.Option(min=0, max=1000, help="Model calls for the evolution round; 0 skips it.")
-    ] = 40,
+        int,
+        typer.Option(min=0, max=1000, help="Optimization calls of the evolution round; 0 skips it."),
+    ] = 24,
+    max_items: Annotated[
+        int, typer.Option(min=2, max=100, help="Leads per split the evolution round uses (test included).")
+    ] = 6,
     ab_units: Annotated[
-        int, typer.Option(min=0, max=80, help="Leads sent through the A/B test; 0 skips it.")
+        int, typer.Option(min=0, max=80, help="Leads sent through the A/B test (if one starts); 0 skips it.")
     ] = 12,
-    report: Annotated[Path, typer.Option(help="Where to write the A/B report (HTML).")] = Path(
-        "ab-report.html"
-    ),
+    report: Annotated[
+        Path | None, typer.Option(help="Write the A/B test's HTML report (lift interval over time) here.")
+    ] = None,
     autopilot: Annotated[bool, typer.Option(help="End with one autopilot pass.")] = True,
 ) -> None:
     """Run the loop on the bundled example with the local model: enrich, feedback, evolve, A/B, autopilot."""
     settings = state_of(ctx).settings()
+    started = time.perf_counter()
+    experiment_running = False
     _step(1, "database and baselines")
     with PromptOptimizer(settings=settings) as po:
         current, head = schema_status(po.store)
@@ -231,15 +217,22 @@ def demo(
         _enrich(po, leads)
         if budget:
             _step(3, "a short evolution round (explicit budget, held-out gate)")
-            evolved = _evolve(po, budget)
-            challenger = _challenger(po.registry, evolved)
-            if ab_units and challenger is not None:
-                _step(4, f"A/B test: {challenger.parent_version} against {challenger.version}")
-                _ab_test(po, challenger, ab_units, report)
+            evolved = _evolve(po, budget, max_items)
+            _step(4, "A/B test of the gated candidate")
+            if evolved.status == "passed" and evolved.child is not None and ab_units:
+                _ab_test(po, evolved.child, ab_units, report)
+                experiment_running = True
+            elif evolved.status == "passed":
+                console.print("the candidate passed the gate; --ab-units 0 skips its A/B test")
+            else:
+                _no_ab(evolved)
     if autopilot:
         _step(5, "one autopilot pass")
-        _autopilot_pass(settings.database_url)
+        pilot_budget, pilot_items = max(12, budget // 2), max(3, max_items // 2)
+        _autopilot_pass(settings.database_url, experiment_running, pilot_budget, pilot_items)
+    elapsed = time.perf_counter() - started
     console.print(
-        "next: [bold]promptevolve executions list[/] · [bold]promptevolve prompt lineage "
-        "ai_enrichment_en[/] · [bold]promptevolve ab status[/] · [bold]promptevolve serve[/]"
+        f"demo done in {elapsed:.0f} s. next: [bold]promptevolve executions list[/] · "
+        "[bold]promptevolve prompt lineage ai_enrichment_en[/] · [bold]promptevolve ab status[/] · "
+        "[bold]promptevolve serve[/]"
     )

@@ -18,7 +18,7 @@ from promptevolve.evolution.search import Progress as SearchProgress
 from promptevolve.evolution.service import EvalReport, EvolutionReport, EvolutionService, EvolveRequest
 from promptevolve.evolution.strategies import DEFAULT_STRATEGIES
 
-__all__ = ["eval_", "evolve"]
+__all__ = ["eval_", "evolve", "print_report"]
 
 
 def _split_ref(ref: str) -> tuple[str, str | None]:
@@ -147,7 +147,7 @@ def evolve(
     if as_json:
         print_json(_report_json(report))
     else:
-        _print_report(report)
+        print_report(report)
     _write_items(items_out, _evolve_rows(report))
 
 
@@ -198,7 +198,7 @@ def _score(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
 
-def _print_report(report: EvolutionReport) -> None:
+def print_report(report: EvolutionReport) -> None:
     result = report.result
     table = Table(title=f"Candidates for {report.parent.ref} on {report.dataset} ({report.evaluator})")
     for col in ("strategy", "rung", "train items", "train", "validation", "chars", "rationale"):
