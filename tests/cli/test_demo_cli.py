@@ -13,7 +13,7 @@ import pytest
 @pytest.mark.slow
 def test_the_demo_runs_every_step_and_tells_what_it_measured(tmp_path: Path) -> None:
     env = {**os.environ, "PROMPTEVOLVE_DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}"}
-    args = ["demo", "--leads", "1", "--budget", "8", "--max-items", "3", "--ab-units", "2"]
+    args = ["demo", "--leads", "1", "--budget", "10", "--max-items", "3", "--ab-units", "2"]
     run = subprocess.run(
         [sys.executable, "-m", "promptevolve.cli.app", *args],
         cwd=tmp_path,

@@ -37,6 +37,7 @@ from promptevolve.evolution.service import EvolutionReport
 from promptevolve.examples.lead_enrichment.grading import grade
 from promptevolve.experiments import ExperimentCreate, ExperimentService
 from promptevolve.experiments.chart import report_html
+from promptevolve.providers.local import default_model_path
 from promptevolve.registry import VariantInfo, install_baselines
 from promptevolve.store.migrate import schema_status, upgrade
 
@@ -200,6 +201,7 @@ def demo(
 ) -> None:
     """Run the loop on the bundled example with the local model: enrich, feedback, evolve, A/B, autopilot."""
     settings = state_of(ctx).settings()
+    default_model_path()  # the weights are installed apart (README): say so before anything runs
     started = time.perf_counter()
     experiment_running = False
     _step(1, "database and baselines")

