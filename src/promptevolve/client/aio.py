@@ -51,7 +51,9 @@ class AsyncPromptOptimizer:
                 continue
             prompt, unexpected = outcome
             try:
-                completion = await po._provider(attempt.settings).acomplete(prompt, attempt.settings)
+                with po.telemetry.model_call(name, attempt, po._provider_name(attempt.settings)) as span:
+                    completion = await po._provider(attempt.settings).acomplete(prompt, attempt.settings)
+                    span.completed(completion)
             except Exception as exc:
                 failure = po._failed(name, attempt, values, unit_id, exc, started)
                 continue

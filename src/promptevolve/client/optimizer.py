@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from promptevolve.client.results import OptimizerStats, PromptHandle, RunResult
+from promptevolve.client.telemetry import Telemetry, telemetry_for
 from promptevolve.core.errors import (
     NotFoundError,
     ProviderError,
@@ -107,7 +108,8 @@ class PromptOptimizer:
     providers to use instead of building them from the registry of providers (e.g. a
     ``ScriptedProvider`` in tests). ``strict=True`` re-raises the last error instead of answering
     ``status="error"`` (fallbacks still apply). ``on_drop`` is called (on the writer thread) with a
-    ``DropReport`` whenever tracking rows are lost (``tracking.recorder``).
+    ``DropReport`` whenever tracking rows are lost (``tracking.recorder``). ``telemetry``: where
+    model-call spans go (``client.telemetry``); default from ``PROMPTEVOLVE_OTEL``, off unless set.
     """
 
     def __init__(
@@ -126,6 +128,7 @@ class PromptOptimizer:
         recorder: Recorder | None = None,
         rng: random.Random | None = None,
         on_drop: Callable[[DropReport], None] | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.settings = settings or load_settings(database_url=database_url)
         self.store = store if store is not None else _open(self.settings)
@@ -137,6 +140,7 @@ class PromptOptimizer:
         self._retry = retry or RetryPolicy(max_attempts=2, base_delay_s=0.2, deadline_s=None)
         self._prices = prices or PriceTable.default()
         self._rng = rng or random.Random()
+        self.telemetry = telemetry or telemetry_for(self.settings.otel)
         self._lock = threading.Lock()
         self._stats = OptimizerStats()
         self._fallbacks: Counter[str] = Counter()
@@ -174,7 +178,9 @@ class PromptOptimizer:
                 continue
             prompt, unexpected = outcome
             try:
-                completion = self._provider(attempt.settings).complete(prompt, attempt.settings)
+                with self.telemetry.model_call(name, attempt, self._provider_name(attempt.settings)) as span:
+                    completion = self._provider(attempt.settings).complete(prompt, attempt.settings)
+                    span.completed(completion)
             except Exception as exc:
                 failure = self._failed(name, attempt, variables, unit_id, exc, started)
                 continue
@@ -384,8 +390,11 @@ class PromptOptimizer:
             return exc
         return result.prompt, list(result.unexpected_variables)
 
+    def _provider_name(self, settings: ModelSettings) -> str:
+        return settings.provider or self._default_provider
+
     def _provider(self, settings: ModelSettings) -> Provider:
-        name = settings.provider or self._default_provider
+        name = self._provider_name(settings)
         provider = self._providers.get(name)
         if provider is None:
             with self._lock:

@@ -6,6 +6,8 @@ starts, and every part receives what it needs as arguments.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -30,6 +32,13 @@ class Settings(BaseSettings):
     )
     actor: str | None = Field(default=None, description="Who is recorded in the audit log.")
     default_provider: str = Field(default="local", description="Provider used when a variant names none.")
+    otel: Literal["off", "on", "otlp"] = Field(
+        default="off",
+        description=(
+            "OpenTelemetry spans of model calls (docs/telemetry.md): off; on = the application's tracer "
+            "provider; otlp = promptevolve's own, exporting with OTLP/HTTP (OTEL_EXPORTER_OTLP_* settings)."
+        ),
+    )
 
 
 def load_settings(**overrides: object) -> Settings:
