@@ -202,6 +202,8 @@ class Execution(Base):
             sqlite_where=text("experiment_id IS NOT NULL"),
         ),
         Index("ix_executions_prompt_ts", "prompt_id", "ts"),
+        # Migration 0005: the newest executions across prompts (the unfiltered list) without a sort.
+        Index("ix_executions_ts", "ts"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from promptevolve.core.errors import NotFoundError
 from promptevolve.store.engine import Store
@@ -55,16 +56,37 @@ class ExecutionOut(BaseModel):
     feedback: list[FeedbackOut] = Field(default_factory=list)
 
 
-def _query(f: ExecutionFilter) -> Any:
+def _query(s: Session, f: ExecutionFilter) -> Any | None:
+    """The page's query, or None when a named prompt or version does not exist (an empty page).
+
+    The prompt and version are resolved to ids first, so the filter is on ``executions`` itself: then
+    ``(prompt_id, ts)`` or ``(variant_id, ts)`` read backwards gives the newest rows without sorting
+    the prompt's whole history (a join on the names would sort every matching row; 0.3 s at 200k
+    executions, seconds at 10M: bench/pg_scale.py).
+    """
     q = (
         select(Execution, Prompt.name, PromptVariant.version)
         .outerjoin(Prompt, Prompt.id == Execution.prompt_id)
         .outerjoin(PromptVariant, PromptVariant.id == Execution.variant_id)
     )
+    prompt_id = None
     if f.prompt is not None:
-        q = q.where(Prompt.name == f.prompt)
+        prompt_id = s.scalar(select(Prompt.id).where(Prompt.name == f.prompt))
+        if prompt_id is None:
+            return None
+        q = q.where(Execution.prompt_id == prompt_id)
     if f.version is not None:
-        q = q.where(PromptVariant.version == f.version)
+        versions = select(PromptVariant.id).where(PromptVariant.version == f.version)
+        if prompt_id is not None:
+            versions = versions.where(PromptVariant.prompt_id == prompt_id)
+        variant_ids = list(s.scalars(versions))
+        if not variant_ids:
+            return None
+        q = q.where(
+            Execution.variant_id == variant_ids[0]
+            if len(variant_ids) == 1
+            else Execution.variant_id.in_(variant_ids)
+        )
     if f.status is not None:
         q = q.where(Execution.status == f.status)
     if f.experiment_id is not None:
@@ -101,7 +123,8 @@ def _out(e: Execution, prompt: str | None, version: str | None, feedback: list[F
 def list_executions(store: Store, f: ExecutionFilter | None = None) -> list[ExecutionOut]:
     f = f or ExecutionFilter()
     with store.read() as s:
-        rows = s.execute(_query(f)).all()
+        query = _query(s, f)
+        rows = s.execute(query).all() if query is not None else []
         ids = [e.id for e, _, _ in rows]
         fb: dict[str, list[FeedbackOut]] = {}
         if ids:
