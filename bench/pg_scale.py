@@ -335,12 +335,13 @@ def load(store: Store, world: World, total: int, batch: int) -> tuple[dict[str, 
 
 
 def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, float, Any]:
-    """(first call, best of ``repeat`` more) in seconds, and the first call's result."""
+    """(first call, best of ``repeat`` more) in seconds, and the first call's result; a first call over
+    30 s is not repeated."""
     t = time.perf_counter()
     result = fn()
     first = time.perf_counter() - t
     rest = []
-    for _ in range(repeat):
+    for _ in range(repeat if first < 30 else 0):  # a read that slow is reported once
         t = time.perf_counter()
         fn()
         rest.append(time.perf_counter() - t)

@@ -51,3 +51,8 @@ def test_an_unknown_prompt_or_version_is_an_empty_page_without_a_query(store):
         assert _query(s, ExecutionFilter(prompt="nope")) is None
         assert _query(s, ExecutionFilter(prompt="greet", version="9.9.9")) is None
         assert _query(s, ExecutionFilter(version="1.0.0")) is not None
+
+
+def test_an_experiment_page_reads_the_experiment_time_index(store):
+    plan = _plan(store, ExecutionFilter(experiment_id=7, limit=51, offset=50))
+    assert "ix_executions_experiment_ts" in plan and not _sorts_every_row(plan), plan

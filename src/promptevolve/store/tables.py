@@ -202,8 +202,15 @@ class Execution(Base):
             sqlite_where=text("experiment_id IS NOT NULL"),
         ),
         Index("ix_executions_prompt_ts", "prompt_id", "ts"),
-        # Migration 0005: the newest executions across prompts (the unfiltered list) without a sort.
+        # Migration 0005: the newest executions, across prompts or in one experiment, without a sort.
         Index("ix_executions_ts", "ts"),
+        Index(
+            "ix_executions_experiment_ts",
+            "experiment_id",
+            "ts",
+            postgresql_where=text("experiment_id IS NOT NULL"),
+            sqlite_where=text("experiment_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
