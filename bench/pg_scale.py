@@ -419,6 +419,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2, help="timed repeats after the first call")
     parser.add_argument("--timeout", type=int, default=600, help="PostgreSQL statement timeout, seconds")
     parser.add_argument("--reuse", metavar="SCHEMA", help="time the reads on a schema kept by --keep")
+    parser.add_argument("--only", help="time only the reads whose label contains this text")
+    parser.add_argument("--no-vacuum", action="store_true", help="with --reuse: skip VACUUM ANALYZE")
     args = parser.parse_args()
     print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
@@ -443,11 +445,14 @@ def main() -> None:
                 f"({made:.0f} s making rows in Python, {wrote:.0f} s writing); "
                 f"load {os.getloadavg()[0]:.2f}"
             )
-        print(f"  vacuum/analyze {analyze_tables(store):.0f} s; {size(store)}")
+        if not (args.reuse and args.no_vacuum):
+            print(f"  vacuum/analyze {analyze_tables(store):.0f} s; {size(store)}")
         print(f"\n| read ({args.rows:,} executions) | first s | best of {args.repeat} s | load avg |")
         print("|---|---|---|---|")
         samples = []
         for label, fn in reads(store, world).items():
+            if args.only and args.only not in label:
+                continue
             try:
                 first, best, _ = timed(fn, args.repeat)
             except OperationalError as exc:  # the statement timeout (the store translates some errors)
