@@ -202,7 +202,7 @@ class Execution(Base):
             sqlite_where=text("experiment_id IS NOT NULL"),
         ),
         Index("ix_executions_prompt_ts", "prompt_id", "ts"),
-        # Migration 0005: the newest executions, across prompts or in one experiment, without a sort.
+        # Migration 0006: the newest executions, across prompts or in one experiment, without a sort.
         Index("ix_executions_ts", "ts"),
         Index(
             "ix_executions_experiment_ts",

@@ -9,8 +9,8 @@ the list resolves names to ids first. An experiment's page read the ``(experimen
 sorted the experiment's every call (3 s at 330k calls on SQLite); ``(experiment_id, ts)``, partial like
 0004's (executions outside experiments cost it nothing), gives it in order.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 """
 
 from collections.abc import Sequence
@@ -18,8 +18,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005"
-down_revision: str | None = "0004"
+revision: str = "0006"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
