@@ -136,7 +136,7 @@ def _amount(rng: random.Random, locale: str, country: Country) -> str:
 
 def _plans(rng: random.Random, locale: str, count: int) -> list[_Plan]:
     by_industry: dict[str, list[Activity]] = {}
-    for activity in ACTIVITIES[locale]:  # type: ignore[index]
+    for activity in ACTIVITIES[locale]:
         by_industry.setdefault(activity.industry, []).append(activity)
     industries = sorted(by_industry)
     plans = []
@@ -170,7 +170,7 @@ def _names(rng: random.Random, locale: str, taken: set[str]) -> list[str]:
 
 
 def _lead(rng: random.Random, locale: str, number: int, plan: _Plan, name: str) -> dict[str, Any]:
-    country = rng.choice(COUNTRIES[locale])  # type: ignore[index]
+    country = rng.choice(COUNTRIES[locale])
     city = rng.choice(country.cities)
     low, high = HEADCOUNTS[plan.band]
     headcount = rng.randint(low, high)
@@ -187,7 +187,7 @@ def _lead(rng: random.Random, locale: str, number: int, plan: _Plan, name: str) 
             continue
         other_cities = [c for c in country.cities if c != city]
         abroad = rng.choice(ABROAD)[0 if locale == "en" else 1]
-        template = rng.choice(EVENTS[locale][signal])  # type: ignore[index]
+        template = rng.choice(EVENTS[locale][signal])
         clause = template.format(
             k=rng.randint(3, 40),
             amount=_amount(rng, locale, country),
@@ -203,12 +203,12 @@ def _lead(rng: random.Random, locale: str, number: int, plan: _Plan, name: str) 
         )
         sentences.append(f"{_SUBJECT[locale]} {joined}.")
     if "ai_adoption" in plan.signals:
-        practice = rng.choice(ADOPTION[locale][plan.maturity])  # type: ignore[index]
+        practice = rng.choice(ADOPTION[locale][plan.maturity])
         evidence.append("the AI step of the last sentence -> ai_adoption")
     elif plan.maturity == 1 and rng.random() < 0.5:
         practice = ""
     else:
-        practice = rng.choice(ESTABLISHED[locale][plan.maturity])  # type: ignore[index]
+        practice = rng.choice(ESTABLISHED[locale][plan.maturity])
     if practice:
         sentences.append(practice)
     website = f"https://{_slug(name)}.{country.tld}"

@@ -15,9 +15,9 @@ reader follows), as the hand-written hard leads do.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 __all__ = [
+    "ABROAD",
     "ACTIVITIES",
     "ADOPTION",
     "COUNTRIES",
@@ -26,8 +26,6 @@ __all__ = [
     "Activity",
     "Country",
 ]
-
-Locale = Literal["en", "fr"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +49,7 @@ def _acts(industry: str, *texts: str, hard: tuple[int, ...] = ()) -> tuple[Activ
     return tuple(Activity(industry, t, i in hard) for i, t in enumerate(texts))
 
 
-ACTIVITIES: dict[Locale, tuple[Activity, ...]] = {
+ACTIVITIES: dict[str, tuple[Activity, ...]] = {
     "en": (
         *_acts(
             "software",
@@ -318,7 +316,7 @@ ACTIVITIES: dict[Locale, tuple[Activity, ...]] = {
     ),
 }
 
-COUNTRIES: dict[Locale, tuple[Country, ...]] = {
+COUNTRIES: dict[str, tuple[Country, ...]] = {
     "en": (
         Country("United Kingdom", "co.uk", ("Leeds", "Bristol", "Glasgow", "Cardiff", "Norwich"), ()),
         Country("United States", "com", ("Denver", "Columbus", "Portland", "Raleigh", "Tucson"), ()),
@@ -355,7 +353,7 @@ ABROAD: tuple[tuple[str, str], ...] = (
 
 #: One clause per growth signal except ``ai_adoption`` (carried by the maturity sentence); ``{k}`` is a
 #: number, ``{amount}`` a sum, ``{city}`` a city of the home country, ``{abroad}`` a foreign market.
-EVENTS: dict[Locale, dict[str, tuple[str, ...]]] = {
+EVENTS: dict[str, dict[str, tuple[str, ...]]] = {
     "en": {
         "hiring": ("is hiring {k} engineers", "is recruiting {k} sales representatives"),
         "funding_round": ("raised {amount} in a Series A round", "closed a {amount} seed round"),
@@ -390,7 +388,7 @@ EVENTS: dict[Locale, dict[str, tuple[str, ...]]] = {
 }
 
 #: Established AI practice, one sentence per maturity level (1 may also be left unsaid).
-ESTABLISHED: dict[Locale, dict[int, tuple[str, ...]]] = {
+ESTABLISHED: dict[str, dict[int, tuple[str, ...]]] = {
     "en": {
         1: ("It does not use any AI tools.", "Its records are still kept on paper ledgers."),
         2: (
@@ -442,7 +440,7 @@ ESTABLISHED: dict[Locale, dict[int, tuple[str, ...]]] = {
 }
 
 #: A recent step in AI use: maturity evidence and the ``ai_adoption`` signal together (levels 2-4).
-ADOPTION: dict[Locale, dict[int, tuple[str, ...]]] = {
+ADOPTION: dict[str, dict[int, tuple[str, ...]]] = {
     "en": {
         2: (
             "Last month it rolled out the AI features of its help-desk software.",

@@ -21,6 +21,7 @@ import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 __all__ = ["PER_CLASS", "SEED", "SourceRow", "build_items", "sms_rows", "tweet_rows"]
 
@@ -87,7 +88,9 @@ def _rank(name: str, row: int) -> str:
     return hashlib.sha256(f"{SEED}\x00{name}\x00{row}".encode()).hexdigest()
 
 
-def build_items(name: str, prefix: str, rows: Sequence[SourceRow], labels: Sequence[str]) -> list[dict]:
+def build_items(
+    name: str, prefix: str, rows: Sequence[SourceRow], labels: Sequence[str]
+) -> list[dict[str, Any]]:
     """The JSONL objects of one set: class-balanced splits from the seeded order, sorted by split and id."""
     items = []
     for label in labels:
@@ -97,7 +100,8 @@ def build_items(name: str, prefix: str, rows: Sequence[SourceRow], labels: Seque
             if len(ordered) < start + size:
                 raise ValueError(f"{name}: only {len(ordered)} {label!r} rows, need {start + size}")
             for r in ordered[start : start + size]:
-                item = {"id": f"{prefix}-{r.row:05d}", "inputs": {"text": r.text}, "expected": label}
+                item: dict[str, Any] = {"id": f"{prefix}-{r.row:05d}", "inputs": {"text": r.text}}
+                item["expected"] = label
                 item |= {"split": split, "source_row": r.row}
                 if r.rating is not None:
                     item["mean_rating"] = r.rating
@@ -107,7 +111,7 @@ def build_items(name: str, prefix: str, rows: Sequence[SourceRow], labels: Seque
     return sorted(items, key=lambda i: (order[i["split"]], i["id"]))
 
 
-def _write(path: Path, items: Sequence[dict]) -> None:
+def _write(path: Path, items: Sequence[dict[str, Any]]) -> None:
     lines = (json.dumps(i, ensure_ascii=False) for i in items)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
