@@ -4,9 +4,12 @@ Question: before any evolution, what does the bundled model score on each bundle
 split with the set's baseline prompt and its labels enforced by grammar (``choices``)? The figure a
 candidate has to beat is the better of this and the majority class (50 %: the splits are balanced).
 Accuracy comes with a 95 % Wilson interval; the answers' label counts show a constant classifier at a
-glance. Calls go straight to the local provider (no database), one at a time.
+glance. Calls go straight to the local provider (no database), one at a time. ``--free-text`` drops the
+``choices`` setting (up to 8 tokens, stop at a newline) and scores with the ``normalized`` evaluator
+given the labels, so an answer outside them is counted unparsable: the baseline as a user first tries it.
 
-    python bench/public_sets_baseline.py [--limit N] [--sets sms_spam,tweet_sentiment] [--out FILE.jsonl]
+    python bench/public_sets_baseline.py [--limit N] [--sets sms_spam,tweet_sentiment] [--free-text]
+                                         [--out FILE.jsonl]
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from collections import Counter
 from promptevolve.core.types import ModelSettings
 from promptevolve.examples.public_sets import PUBLIC_SETS
 from promptevolve.providers.local import LocalProvider
+from promptevolve.scoring.evaluators.normalized import NormalizedMatch
 from promptevolve.templates import parse_template, render
 
 
@@ -33,7 +37,7 @@ def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
     return centre - half, centre + half
 
 
-def run_set(name: str, limit: int | None, provider: LocalProvider, out) -> dict:
+def run_set(name: str, limit: int | None, provider: LocalProvider, out, free_text: bool = False) -> dict:
     spec = PUBLIC_SETS[name]
     lines = spec.path.read_text(encoding="utf-8").splitlines()
     items = [i for i in map(json.loads, lines) if i["split"] == "test"]
@@ -41,13 +45,19 @@ def run_set(name: str, limit: int | None, provider: LocalProvider, out) -> dict:
         by_label = {label: [i for i in items if i["expected"] == label] for label in spec.labels}
         items = [x for group in zip(*by_label.values(), strict=False) for x in group][:limit]
     template = parse_template(spec.template)
-    settings = ModelSettings(provider="local", max_tokens=4, temperature=0.0, choices=list(spec.labels))
-    correct, answers, started = 0, Counter(), time.perf_counter()
+    if free_text:
+        settings = ModelSettings(provider="local", max_tokens=8, temperature=0.0, stop=("\n",))
+    else:
+        settings = ModelSettings(provider="local", max_tokens=4, temperature=0.0, choices=list(spec.labels))
+    evaluator = NormalizedMatch(labels=list(spec.labels))
+    correct, unparsable, answers, started = 0, 0, Counter(), time.perf_counter()
     for item in items:
         completion = provider.complete(render(template, item["inputs"]).prompt, settings)
         answer = completion.text.strip()
-        correct += answer == item["expected"]
-        answers[answer] += 1
+        verdict = evaluator.evaluate(output=answer, expected=item["expected"])
+        correct += verdict.score == 1.0
+        unparsable += not verdict.parsed
+        answers[answer if not verdict.parsed else answer.lower().strip(" .")] += 1
         record = {"set": name, "id": item["id"], "expected": item["expected"], "answer": answer}
         out.write(json.dumps(record | {"label_probs": completion.extra.get("label_probs")}) + "\n")
     n = len(items)
@@ -55,9 +65,10 @@ def run_set(name: str, limit: int | None, provider: LocalProvider, out) -> dict:
     return {
         "set": name,
         "n": n,
-        "zero_shot_choices": {"accuracy": correct / n, "ci95": wilson(correct, n)},
+        "mode": "free text" if free_text else "choices",
+        "zero_shot": {"accuracy": correct / n, "ci95": wilson(correct, n), "unparsable": unparsable},
         "majority_class": {"accuracy": majority / n, "ci95": wilson(majority, n)},
-        "answers": dict(answers),
+        "answers": dict(answers.most_common(6)),
         "seconds": round(time.perf_counter() - started, 1),
     }
 
@@ -67,13 +78,14 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="at most N test items per set")
     parser.add_argument("--sets", default=",".join(PUBLIC_SETS))
     parser.add_argument("--out", default=os.devnull, help="per-item answers (JSONL)")
+    parser.add_argument("--free-text", action="store_true", help="no choices: the labels are not enforced")
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     provider = LocalProvider()
     with open(args.out, "w", encoding="utf-8") as out:
         for name in args.sets.split(","):
-            print(json.dumps(run_set(name, args.limit, provider, out)), flush=True)
+            print(json.dumps(run_set(name, args.limit, provider, out, args.free_text)), flush=True)
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
