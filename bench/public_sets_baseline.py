@@ -37,6 +37,14 @@ def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
     return centre - half, centre + half
 
 
+def auc(positive: list[float], negative: list[float]) -> float | None:
+    """P(a positive item's score > a negative item's), ties half: how well a threshold could separate."""
+    if not positive or not negative:
+        return None
+    wins = sum((p > n) + 0.5 * (p == n) for p in positive for n in negative)
+    return wins / (len(positive) * len(negative))
+
+
 def run_set(name: str, limit: int | None, provider: LocalProvider, out, free_text: bool = False) -> dict:
     spec = PUBLIC_SETS[name]
     lines = spec.path.read_text(encoding="utf-8").splitlines()
@@ -51,6 +59,7 @@ def run_set(name: str, limit: int | None, provider: LocalProvider, out, free_tex
         settings = ModelSettings(provider="local", max_tokens=4, temperature=0.0, choices=list(spec.labels))
     evaluator = NormalizedMatch(labels=list(spec.labels))
     correct, unparsable, answers, started = 0, 0, Counter(), time.perf_counter()
+    first_label_probs: dict[bool, list[float]] = {True: [], False: []}
     for item in items:
         completion = provider.complete(render(template, item["inputs"]).prompt, settings)
         answer = completion.text.strip()
@@ -58,6 +67,9 @@ def run_set(name: str, limit: int | None, provider: LocalProvider, out, free_tex
         correct += verdict.score == 1.0
         unparsable += not verdict.parsed
         answers[answer if not verdict.parsed else answer.lower().strip(" .")] += 1
+        probs = completion.extra.get("label_probs")
+        if probs:
+            first_label_probs[item["expected"] == spec.labels[0]].append(probs[spec.labels[0]])
         record = {"set": name, "id": item["id"], "expected": item["expected"], "answer": answer}
         out.write(json.dumps(record | {"label_probs": completion.extra.get("label_probs")}) + "\n")
     n = len(items)
@@ -68,6 +80,8 @@ def run_set(name: str, limit: int | None, provider: LocalProvider, out, free_tex
         "mode": "free text" if free_text else "choices",
         "zero_shot": {"accuracy": correct / n, "ci95": wilson(correct, n), "unparsable": unparsable},
         "majority_class": {"accuracy": majority / n, "ci95": wilson(majority, n)},
+        # threshold-free: could some cut on p(first label) separate the classes? (not an accuracy)
+        "auc_of_label_probs": auc(first_label_probs[True], first_label_probs[False]),
         "answers": dict(answers.most_common(6)),
         "seconds": round(time.perf_counter() - started, 1),
     }
