@@ -25,7 +25,7 @@ from collections import Counter
 from promptevolve.core.types import ModelSettings
 from promptevolve.examples.public_sets import PUBLIC_SETS
 from promptevolve.providers.local import LocalProvider
-from promptevolve.scoring.evaluators.normalized import NormalizedMatch
+from promptevolve.scoring.evaluators.normalized import NormalizedMatch, normalize_text
 from promptevolve.templates import parse_template, render
 
 
@@ -66,7 +66,7 @@ def run_set(name: str, limit: int | None, provider: LocalProvider, out, free_tex
         verdict = evaluator.evaluate(output=answer, expected=item["expected"])
         correct += verdict.score == 1.0
         unparsable += not verdict.parsed
-        answers[answer if not verdict.parsed else answer.lower().strip(" .")] += 1
+        answers[normalize_text(answer) if verdict.parsed else answer] += 1
         probs = completion.extra.get("label_probs")
         if probs:
             first_label_probs[item["expected"] == spec.labels[0]].append(probs[spec.labels[0]])
