@@ -3,8 +3,14 @@ and ``POST /executions/{id}/feedback``, served by ``promptevolve serve`` with 1 
 
 Question: how many calls per second does one machine serve over HTTP, and what does the slowest 1 %
 wait? The model is taken out (the ``scripted`` provider answers at once), so the figures are the
-layer's own cost: HTTP, auth (one indexed read per request), routing, rendering, and the commit of the
-execution row (``run`` answers only once its execution is committed) or of the feedback row.
+layer's own cost: HTTP, auth, routing, rendering, and the commit of the execution row (``run`` answers
+only once its execution is committed) or of the feedback row.
+
+Besides requests/s and latency, each run prints the rows the store gained (``committed``: executions
+for ``execute``, feedback rows for ``feedback``; it must be at least the requests answered, since
+every 2xx was committed first) and the server's CPU time per request (all its processes, user +
+system, from /proc): on a machine shared with other work, CPU per request is the figure that does not
+depend on how much of the CPUs the server got.
 
 The load comes from ``wrk`` (Debian's package: one thread, ``--connections`` open connections, a Lua
 script per endpoint) when it is installed, else from an asyncio ``httpx`` generator; either runs in its
@@ -60,6 +66,8 @@ class Result:
     p50_ms: float
     p99_ms: float
     failures: int
+    committed: int
+    cpu_ms: float  # server CPU time per request
 
     @property
     def rps(self) -> float:
@@ -102,8 +110,41 @@ def prepare(url: str) -> str:
     return key
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its descendants (uvicorn's workers), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending.extend(int(c) for c in (task / "children").read_text().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+def count_rows(url: str, endpoint: str) -> int:
+    table = "executions" if endpoint == "execute" else "feedback"
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+@dataclass(frozen=True)
+class Server:
+    base: str
+    pid: int
+
+
 @contextmanager
-def server(url: str, workers: int) -> Iterator[str]:
+def server(url: str, workers: int) -> Iterator[Server]:
     port = _free_port()
     env = {**os.environ, "PROMPTEVOLVE_DATABASE_URL": url}
     command = [
@@ -122,7 +163,7 @@ def server(url: str, workers: int) -> Iterator[str]:
     with tempfile.TemporaryFile("w+") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
         try:
-            yield _wait_ready(f"http://127.0.0.1:{port}", log, workers)
+            yield Server(_wait_ready(f"http://127.0.0.1:{port}", log, workers), process.pid)
         finally:
             process.terminate()
             process.wait(timeout=30)
@@ -294,23 +335,33 @@ def main() -> None:
     for workers in args.workers:
         with tempfile.TemporaryDirectory() as tmp, database(args.database, Path(tmp)) as url:
             key = prepare(url)
-            with server(url, workers) as base:
+            with server(url, workers) as srv:
+                base = srv.base
                 ids = seed_executions(base, key, 300)
                 for endpoint in ("execute", "feedback"):
                     measure(args.generator, base, endpoint, key, ids, args.warmup, args.connections)
+                    rows, cpu = count_rows(url, endpoint), cpu_seconds(srv.pid)
                     figures = measure(
                         args.generator, base, endpoint, key, ids, args.duration, args.connections
                     )
-                    results.append(Result(endpoint, workers, **figures))
+                    cpu = cpu_seconds(srv.pid) - cpu
+                    time.sleep(0.5)  # requests wrk gave up on at the end may still commit
+                    committed = count_rows(url, endpoint) - rows
+                    cpu_ms = cpu * 1000 / max(figures["requests"], 1)
+                    results.append(Result(endpoint, workers, **figures, committed=committed, cpu_ms=cpu_ms))
                     r = results[-1]
                     print(
                         f"  {endpoint:<8} workers={workers}: {r.rps:8.0f} req/s  p50 {r.p50_ms:7.1f} ms  "
-                        f"p99 {r.p99_ms:7.1f} ms  ({r.requests} requests, {r.failures} failed)",
+                        f"p99 {r.p99_ms:7.1f} ms  ({r.requests} requests, {r.failures} failed, "
+                        f"{r.committed} rows committed, server CPU {r.cpu_ms:.2f} ms/request)",
                         flush=True,
                     )
     print()
-    print("| endpoint | workers | requests/s | p50 (ms) | p99 (ms) | requests | failed |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| endpoint | workers | requests/s | p50 (ms) | p99 (ms) | requests | failed | rows committed "
+        "| server CPU ms/request |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         cells = [
             r.endpoint,
@@ -320,7 +371,8 @@ def main() -> None:
             f"{r.p99_ms:.1f}",
             f"{r.requests:,}",
         ]
-        print("| " + " | ".join(str(c) for c in [*cells, r.failures]) + " |")
+        cells += [r.failures, f"{r.committed:,}", f"{r.cpu_ms:.2f}"]
+        print("| " + " | ".join(str(c) for c in cells) + " |")
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from tests.api.support import PROBLEM, Api, two_variants
+from tests.conftest import snapshot
 
 from promptevolve.access import KeyService
 
@@ -39,6 +40,22 @@ def test_a_revoked_key_stops_working_at_once(api: Api) -> None:
     KeyService(api.store).revoke("reader")
     response = api.get("/prompts", "read")
     assert response.status_code == 401 and "revoked" in response.json()["detail"]
+
+
+def test_run_and_feedback_with_a_key_revoked_after_use_are_401_at_once(api: Api) -> None:
+    """These calls take the key from a cache (no read per request): their commit checks it again."""
+    two_variants(api)
+    run = api.ok(api.post("/prompts/p/run", {"variables": {"x": "1"}}, "execute"))
+    api.ok(api.post(f"/executions/{run['execution_id']}/feedback", {"thumbs": True}, "execute"), 201)
+    KeyService(api.store).revoke("app")
+    before = snapshot(api.store)
+
+    again = api.post("/prompts/p/run", {"variables": {"x": "2"}}, "execute")
+    feedback = api.post(f"/executions/{run['execution_id']}/feedback", {"thumbs": False}, "execute")
+
+    for response in (again, feedback):
+        assert response.status_code == 401 and "revoked" in response.json()["detail"], response.text
+    assert snapshot(api.store) == before  # nothing recorded for a revoked key
 
 
 def test_a_key_without_the_scope_is_403_naming_the_scope(api: Api) -> None:

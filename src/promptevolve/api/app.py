@@ -89,6 +89,7 @@ def create_api(
         try:
             yield
         finally:
+            await services.commits.aclose()  # on the loop its writer runs on
             await run_in_threadpool(services.close)
 
     app = FastAPI(

@@ -4,7 +4,12 @@ Authentication happens here and only here: ``Authorization: Bearer pe_…`` is c
 ``access.KeyService``, and a dashboard session's ``Bearer ps_…`` by ``access.SessionService`` (it acts as
 the key that opened it); a missing or bad key raises ``AuthenticationError`` (401) and a key without the
 scope an operation needs ``PermissionDeniedError`` (403), both mapped by ``errors``. Routes declare what
-they need by the type of one parameter: ``ReadKey``, ``ExecuteKey`` or ``AdminKey``.
+they need by the type of one parameter: ``ReadKey``, ``ExecuteKey``, ``CommitKey`` or ``AdminKey``.
+
+``CommitKey`` (``run``, ``POST /executions``, feedback) is an ``execute`` API key taken from
+``api.keycache`` when it was read in the last seconds: those calls commit through the group commit,
+whose transaction checks again that the key is not revoked (``Write.key``), so a revoked key still stops
+working at once and the busiest calls skip a read and a thread. Session tokens are read every time.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Annotated, TypeVar
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from promptevolve.access import ApiKeyInfo, KeyService, Scope, SessionService, is_session_token
 from promptevolve.api.bodies import strict_body
@@ -25,6 +31,7 @@ __all__ = [
     "MAX_PAGE",
     "AdminKey",
     "AnyKey",
+    "CommitKey",
     "Credential",
     "ExecuteKey",
     "Pagination",
@@ -88,9 +95,29 @@ def _requiring(scope: Scope) -> Callable[[ApiKeyInfo, Request], Awaitable[ApiKey
     return check
 
 
+async def require_execute_at_commit(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> ApiKeyInfo:
+    # One flat dependency (not services → credential → key → scope): FastAPI's cost grows with each
+    # level, and these are the calls made a thousand times a second.
+    services: Services = request.app.state.services
+    credential = credentials.credentials if credentials else None
+    key = services.key_cache.cached(credential) if credential else None
+    if key is None:
+        if credential is not None and is_session_token(credential):
+            key = await run_in_threadpool(SessionService(services.store).authenticate, credential)
+        else:
+            key = await run_in_threadpool(services.key_cache.authenticate, credential)
+    KeyService.require(key, Scope.EXECUTE)
+    await strict_body(request)
+    return key
+
+
 ReadKey = Annotated[ApiKeyInfo, Depends(_requiring(Scope.READ))]
 ExecuteKey = Annotated[ApiKeyInfo, Depends(_requiring(Scope.EXECUTE))]
 AdminKey = Annotated[ApiKeyInfo, Depends(_requiring(Scope.ADMIN))]
+CommitKey = Annotated[ApiKeyInfo, Depends(require_execute_at_commit)]
+"""An ``execute`` key for a call whose group commit checks it again (pass it as ``Write.key``)."""
 
 
 def actor(key: ApiKeyInfo) -> str:

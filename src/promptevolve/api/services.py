@@ -10,27 +10,32 @@ The autopilot's approvals run in the request (``Services.autopilot``: one ``Auto
 each has its own lease holder); their webhook events go through one ``Notifier`` per process, drained
 when the app stops.
 
-The recorder of a server polls its queue every 5 ms instead of the SDK's 200 ms: ``execute`` and
-``track`` answer only once their execution is committed (so feedback sent to another worker finds it),
-and the interval is the floor of that wait.
+``run`` and ``track`` answer only once their execution is committed (so feedback sent to another
+worker finds it), and feedback only once it is: the rows a request's SDK call records are captured
+(``api.capture``) and committed with those of every other request waiting, in one transaction
+(``api.commits``). The SDK's recorder only keeps what a request could not commit (the store down), and
+writes it when the store is back. API keys are checked once per key and ``key_cache_s``
+(``api.keycache``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from promptevolve.access import KeyService
+from promptevolve.access import ApiKeyInfo, KeyService
+from promptevolve.api.capture import CapturingRecorder
+from promptevolve.api.commits import GroupCommit, Row, Write
 from promptevolve.api.jobs import EvolutionJobs
+from promptevolve.api.keycache import KeyCache
 from promptevolve.autopilot import Autopilot, AutopilotSettings, Notifier, load_autopilot_settings
 from promptevolve.client import AsyncPromptOptimizer, PromptOptimizer
-from promptevolve.core.errors import StoreUnavailableError
+from promptevolve.core.errors import StoreError, StoreUnavailableError
 from promptevolve.core.protocols import Provider
 from promptevolve.core.settings import Settings
 from promptevolve.evolution import EvolutionReport, EvolutionService, EvolveRequest, Progress
@@ -38,9 +43,8 @@ from promptevolve.experiments import ExperimentService
 from promptevolve.registry import Registry
 from promptevolve.store.engine import Store
 from promptevolve.store.migrate import open_store
-from promptevolve.tracking import Recorder
 
-__all__ = ["ApiSettings", "Services", "open_services", "wait_recorded"]
+__all__ = ["ApiSettings", "Services", "commit_recorded", "open_services"]
 
 logger = logging.getLogger("promptevolve.api")
 
@@ -55,7 +59,10 @@ class ApiSettings(BaseSettings):
         default=5.0, ge=0.0, description="How long execute and track wait for their execution's commit"
     )
     recorder_interval_s: float = Field(
-        default=0.005, gt=0.0, le=1.0, description="How often the recorder writes queued executions"
+        default=0.2, gt=0.0, le=1.0, description="How often the recorder retries what could not be committed"
+    )
+    key_cache_s: float = Field(
+        default=5.0, ge=0.0, le=300.0, description="How long a checked API key is trusted (a revoke's delay)"
     )
     evolution_workers: int = Field(default=1, ge=1, le=8, description="Evolution jobs run at once")
 
@@ -70,6 +77,9 @@ class Services:
     registry: Registry
     experiments: ExperimentService
     keys: KeyService
+    key_cache: KeyCache
+    commits: GroupCommit
+    recorder: CapturingRecorder
     jobs: EvolutionJobs
     providers: dict[str, Provider]
     autopilot_settings: AutopilotSettings
@@ -116,12 +126,9 @@ def open_services(
 ) -> Services:
     store = _open(settings)
     shared = dict(providers or {})
-    optimizer = PromptOptimizer(
-        store,
-        settings=settings,
-        providers=shared,
-        recorder=Recorder(store, interval_s=api.recorder_interval_s),
-    )
+    recorder = CapturingRecorder(store, interval_s=api.recorder_interval_s)
+    optimizer = PromptOptimizer(store, settings=settings, providers=shared, recorder=recorder)
+    keys = KeyService(store)
     registry = optimizer.registry
     experiments = ExperimentService(store, registry=registry, on_change=optimizer.cache.invalidate)
     autopilot = load_autopilot_settings()
@@ -138,7 +145,10 @@ def open_services(
         runner=AsyncPromptOptimizer(optimizer),
         registry=registry,
         experiments=experiments,
-        keys=KeyService(store),
+        keys=keys,
+        key_cache=KeyCache(keys, ttl_s=api.key_cache_s),
+        commits=GroupCommit(store, on_unavailable=recorder.enqueue_all),
+        recorder=recorder,
         jobs=EvolutionJobs(run, workers=api.evolution_workers),
         providers=shared,
         autopilot_settings=autopilot,
@@ -151,20 +161,19 @@ def open_services(
     return services
 
 
-async def wait_recorded(services: Services, execution_id: str | None) -> bool:
-    """Wait (up to ``record_wait_s``) until the recorder has written ``execution_id``; False if it has not.
-
-    Interim: polls ``Recorder.is_pending`` with a growing pause (1 → 10 ms); a ``Recorder`` method that
-    waits on its condition for one id would replace it.
-    """
-    if execution_id is None:
+async def commit_recorded(services: Services, rows: Sequence[Row], key: ApiKeyInfo) -> bool:
+    """Commit the rows a request's SDK call recorded (``capture()``); False if they are not committed
+    within ``record_wait_s``: then they stay queued, in the group commit or, when the store is down, in
+    the SDK's recorder, and are written when the store answers. ``AuthenticationError`` if ``key`` was
+    revoked (the rows are not written)."""
+    if not rows:
         return False
-    recorder = services.optimizer.recorder
-    deadline = time.monotonic() + services.api.record_wait_s
-    pause = 0.001
-    while recorder.is_pending(execution_id):
-        if time.monotonic() >= deadline:
-            return False
-        await asyncio.sleep(pause)
-        pause = min(pause * 2, 0.01)
+    try:
+        async with asyncio.timeout(services.api.record_wait_s):
+            await services.commits.submit(Write(rows, key=key, spill=True))
+    except (TimeoutError, StoreUnavailableError):
+        return False
+    except StoreError as exc:  # rejected by the database: nothing will write these rows
+        logger.error("the execution was not recorded: %s", exc)
+        return False
     return True

@@ -11,17 +11,19 @@ all.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Double, Integer, Table
+from sqlalchemy import JSON, Boolean, Connection, Double, Integer, Table
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from promptevolve.core.errors import StoreError, StoreUnavailableError
+from promptevolve.core.errors import PromptevolveError, StoreError, StoreUnavailableError
 from promptevolve.store.engine import Store, describe_url
 
-__all__ = ["bulk_insert"]
+__all__ = ["CopyRows", "StoreBusyError", "bulk_insert", "copy_rows", "insert_rows", "write_transaction"]
 
 
 #: One encoder for every JSON value written, on both databases: ``json.dumps`` with options builds an
@@ -77,16 +79,32 @@ def _tuples(columns: list[Any], rows: Sequence[Mapping[str, Any]]) -> list[tuple
     return out
 
 
-def _copy_postgres(conn: Any, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+@dataclass(frozen=True)
+class CopyRows:
+    """A PostgreSQL binary COPY of rows: the statement, the column types to declare, the row values.
+    For a writer with its own psycopg connection (``api.commits`` uses an async one)."""
+
+    statement: str
+    types: list[str]
+    values: list[tuple[Any, ...]]
+
+
+def copy_rows(table: Table, rows: Sequence[Mapping[str, Any]]) -> CopyRows:
     columns = _columns(table, rows[0])
     names = ", ".join(f'"{c.name}"' for c in columns)
+    return CopyRows(
+        f'COPY "{table.name}" ({names}) FROM STDIN (FORMAT BINARY)',
+        [_pg_type(c) for c in columns],
+        _tuples(columns, rows),
+    )
+
+
+def _copy_postgres(conn: Any, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    plan = copy_rows(table, rows)
     raw = conn.connection.driver_connection
-    with (
-        raw.cursor() as cursor,
-        cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN (FORMAT BINARY)') as copy,
-    ):
-        copy.set_types([_pg_type(c) for c in columns])
-        for values in _tuples(columns, rows):
+    with raw.cursor() as cursor, cursor.copy(plan.statement) as copy:
+        copy.set_types(plan.types)
+        for values in plan.values:
             copy.write_row(values)
 
 
@@ -101,25 +119,67 @@ def _executemany_sqlite(conn: Any, table: Table, rows: Sequence[Mapping[str, Any
         cursor.close()
 
 
-def bulk_insert(store: Store, table: Table, rows: Sequence[Mapping[str, Any]]) -> int:
-    """Insert ``rows`` (dicts with the same keys) in one transaction; returns how many."""
-    if not rows:
-        return 0
+class StoreBusyError(StoreUnavailableError):
+    """SQLite's write lock is held by another connection, and the caller chose not to wait for it."""
+
+
+@contextmanager
+def write_transaction(
+    store: Store, what: str = "writing to the store", *, wait: bool = True
+) -> Iterator[Connection]:
+    """A connection in one write transaction (the write lock taken at BEGIN on SQLite), committed when
+    the block ends; an outage raises ``StoreUnavailableError``, a rejected write ``StoreError`` whose
+    message starts with ``what``. ``wait=False``: on SQLite, ``StoreBusyError`` at once if another
+    connection holds the write lock, instead of waiting up to the busy timeout."""
     try:
         with (
             store.engine.connect().execution_options(promptevolve_begin_immediate=True) as conn,
+            _no_wait(conn) if not wait and conn.dialect.name == "sqlite" else nullcontext(),
             conn.begin(),
         ):
-            if conn.dialect.name == "postgresql":
-                _copy_postgres(conn, table, rows)
-            else:
-                _executemany_sqlite(conn, table, rows)
+            yield conn
+    except PromptevolveError:
+        raise  # raised by the caller's block: already says what went wrong
     except OperationalError as exc:
+        if not wait and "locked" in str(exc.orig):
+            raise StoreBusyError(
+                f"the store at {describe_url(store.url)} is locked by another writer"
+            ) from None
         raise StoreUnavailableError(
             f"cannot write to the store at {describe_url(store.url)}: {exc.orig or exc}"
         ) from None
     except SQLAlchemyError as exc:
-        raise StoreError(f"writing {table.name} failed: {exc}") from None
-    except Exception as exc:  # psycopg errors raised by COPY outside SQLAlchemy's wrapping
-        raise StoreError(f"writing {table.name} failed: {type(exc).__name__}: {exc}") from None
+        raise StoreError(f"{what} failed: {exc}") from None
+    except Exception as exc:  # driver errors raised by COPY / executemany outside SQLAlchemy's wrapping
+        raise StoreError(f"{what} failed: {type(exc).__name__}: {exc}") from None
+
+
+@contextmanager
+def _no_wait(conn: Connection) -> Iterator[None]:
+    """SQLite's busy timeout at zero for one transaction, then back to what it was."""
+    raw = conn.connection.driver_connection
+    (timeout,) = raw.execute("PRAGMA busy_timeout").fetchone()
+    raw.execute("PRAGMA busy_timeout=0")
+    try:
+        yield
+    finally:
+        raw.execute(f"PRAGMA busy_timeout={int(timeout)}")
+
+
+def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Insert ``rows`` (dicts with the same keys) inside the caller's transaction; returns how many."""
+    if not rows:
+        return 0
+    if conn.dialect.name == "postgresql":
+        _copy_postgres(conn, table, rows)
+    else:
+        _executemany_sqlite(conn, table, rows)
     return len(rows)
+
+
+def bulk_insert(store: Store, table: Table, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Insert ``rows`` (dicts with the same keys) in one transaction; returns how many."""
+    if not rows:
+        return 0
+    with write_transaction(store, f"writing {table.name}") as conn:
+        return insert_rows(conn, table, rows)

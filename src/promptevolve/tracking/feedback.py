@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
@@ -24,9 +24,11 @@ __all__ = [
     "FEEDBACK_KINDS",
     "FeedbackIn",
     "existing_execution_ids",
+    "feedback_rows",
     "record_feedback",
     "record_feedback_many",
     "record_scores",
+    "unknown_execution",
 ]
 
 FEEDBACK_KINDS = ("thumbs", "rating", "score", "correction")
@@ -67,32 +69,38 @@ class FeedbackIn(BaseModel):
         return out
 
 
+def feedback_rows(feedback: FeedbackIn, *, ts: float | None = None) -> list[dict[str, Any]]:
+    """The ``feedback`` table's rows for ``feedback``, one a kind given, with new ids. Writing them is the
+    caller's (in one transaction that checks the execution exists, as ``record_feedback`` does)."""
+    now = time.time() if ts is None else ts
+    return [
+        {
+            "id": new_id(),
+            "execution_id": feedback.execution_id,
+            "kind": kind,
+            "value": value,
+            "text": text,
+            "source": feedback.source,
+            "created_by": feedback.created_by,
+            "ts": now,
+        }
+        for kind, value, text in feedback.rows()
+    ]
+
+
+def unknown_execution(execution_id: str) -> NotFoundError:
+    """The error for feedback that names no recorded execution."""
+    return NotFoundError(f"unknown execution id {execution_id!r}: feedback must name a recorded execution")
+
+
 def record_feedback(store: Store, feedback: FeedbackIn, *, ts: float | None = None) -> list[str]:
     """Store every kind given in one transaction; returns the new feedback ids."""
-    rows = feedback.rows()
-    now = time.time() if ts is None else ts
+    rows = feedback_rows(feedback, ts=ts)
     with store.write() as s:
         if s.scalar(select(Execution.id).where(Execution.id == feedback.execution_id)) is None:
-            raise NotFoundError(
-                f"unknown execution id {feedback.execution_id!r}: feedback must name a recorded execution"
-            )
-        ids = []
-        for kind, value, text in rows:
-            fid = new_id()
-            s.add(
-                Feedback(
-                    id=fid,
-                    execution_id=feedback.execution_id,
-                    kind=kind,
-                    value=value,
-                    text=text,
-                    source=feedback.source,
-                    created_by=feedback.created_by,
-                    ts=now,
-                )
-            )
-            ids.append(fid)
-    return ids
+            raise unknown_execution(feedback.execution_id)
+        s.add_all(Feedback(**row) for row in rows)
+    return [row["id"] for row in rows]
 
 
 def record_scores(
@@ -144,18 +152,7 @@ def record_feedback_many(store: Store, items: Sequence[FeedbackIn], *, ts: float
     count = 0
     with store.write() as s:
         for item in items:
-            for kind, value, text in item.rows():
-                s.add(
-                    Feedback(
-                        id=new_id(),
-                        execution_id=item.execution_id,
-                        kind=kind,
-                        value=value,
-                        text=text,
-                        source=item.source,
-                        created_by=item.created_by,
-                        ts=now,
-                    )
-                )
-                count += 1
+            rows = feedback_rows(item, ts=now)
+            s.add_all(Feedback(**row) for row in rows)
+            count += len(rows)
     return count

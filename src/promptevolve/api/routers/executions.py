@@ -6,6 +6,7 @@ mode: an answer (``ok`` or ``fallback``) is a 200; when nothing could answer, th
 like any other (unknown prompt and no fallback → 404, missing variables → 422, the provider → 502/504).
 ``run`` and ``POST /executions`` answer once their execution is committed, so feedback sent at once to
 any server finds it; ``recorded: false`` says the store did not take it in time (it stays queued).
+Feedback answers 201 once committed. The commits of concurrent requests are shared (``api.commits``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response
 from starlette.concurrency import run_in_threadpool
 
-from promptevolve.api.deps import ExecuteKey, PaginationDep, ReadKey, ServicesDep, actor
+from promptevolve.api.capture import capture
+from promptevolve.api.commits import Write
+from promptevolve.api.deps import CommitKey, ExecuteKey, PaginationDep, ReadKey, ServicesDep, actor
 from promptevolve.api.errors import problem_responses
 from promptevolve.api.params import INT32_MAX, ExecutionId, Instant, PromptName, PromptQuery, VersionQuery
 from promptevolve.api.schemas import (
@@ -29,11 +32,12 @@ from promptevolve.api.schemas import (
     RunCreate,
     RunPublic,
 )
-from promptevolve.api.services import Services, wait_recorded
+from promptevolve.api.services import Services, commit_recorded
 from promptevolve.client import PromptHandle
 from promptevolve.core.errors import ValidationError
 from promptevolve.templates import parse_template
 from promptevolve.tracking.executions import ExecutionFilter, ExecutionOut, get_execution, list_executions
+from promptevolve.tracking.feedback import FeedbackIn, feedback_rows, record_feedback
 
 __all__ = ["router"]
 
@@ -48,17 +52,23 @@ _EXTERNAL_TEMPLATE = parse_template("(a prompt of the application's own)")
     summary="Run a prompt: routed variant, model call, fallbacks, recorded [execute]",
     responses=problem_responses(401, 403, 404, 422, 502, 503, 504),
 )
-async def run(name: PromptName, body: RunCreate, services: ServicesDep, key: ExecuteKey) -> RunPublic:
-    result = await services.runner.run(
-        name,
-        body.variables,
-        unit_id=body.unit_id,
-        fallback=body.fallback,
-        fallback_settings=body.fallback_settings,
-        strict=True,
-    )
-    recorded = await wait_recorded(services, result.execution_id)
-    return RunPublic(**result.model_dump(), recorded=recorded)
+async def run(name: PromptName, body: RunCreate, services: ServicesDep, key: CommitKey) -> RunPublic:
+    with capture() as rows:
+        try:
+            result = await services.runner.run(
+                name,
+                body.variables,
+                unit_id=body.unit_id,
+                fallback=body.fallback,
+                fallback_settings=body.fallback_settings,
+                strict=True,
+            )
+        except Exception:
+            services.recorder.enqueue_all(rows)  # the failed attempts are recorded, as the SDK does
+            raise
+    recorded = await commit_recorded(services, rows, key)
+    # model_construct: the SDK built and validated every value; FastAPI serialises the model as is.
+    return RunPublic.model_construct(**dict(result), recorded=recorded)
 
 
 @router.post(
@@ -122,20 +132,21 @@ def _handle(services: Services, body: ExecutionCreate) -> PromptHandle:
     },
 )
 async def track(
-    body: ExecutionCreate, services: ServicesDep, key: ExecuteKey, response: Response
+    body: ExecutionCreate, services: ServicesDep, key: CommitKey, response: Response
 ) -> ExecutionRecordedPublic:
     handle = await run_in_threadpool(_handle, services, body)
-    execution_id = services.optimizer.track(
-        handle,
-        variables=body.variables,
-        output=body.output,
-        latency_ms=body.latency_ms,
-        prompt_tokens=body.prompt_tokens,
-        completion_tokens=body.completion_tokens,
-        model=body.model,
-        error=body.error,
-    )
-    recorded = await wait_recorded(services, execution_id)
+    with capture() as rows:
+        execution_id = services.optimizer.track(
+            handle,
+            variables=body.variables,
+            output=body.output,
+            latency_ms=body.latency_ms,
+            prompt_tokens=body.prompt_tokens,
+            completion_tokens=body.completion_tokens,
+            model=body.model,
+            error=body.error,
+        )
+    recorded = await commit_recorded(services, rows, key)
     if not recorded:
         response.status_code = 202
     return ExecutionRecordedPublic(execution_id=execution_id, recorded=recorded)
@@ -186,17 +197,20 @@ def execution(execution_id: ExecutionId, services: ServicesDep, key: ReadKey) ->
     summary="Feedback on an execution: thumbs, rating, score, correction [execute]",
     responses=problem_responses(401, 403, 404, 422, 503),
 )
-def feedback(
-    execution_id: ExecutionId, body: FeedbackCreate, services: ServicesDep, key: ExecuteKey
+async def feedback(
+    execution_id: ExecutionId, body: FeedbackCreate, services: ServicesDep, key: CommitKey
 ) -> FeedbackRecordedPublic:
-    ids = services.optimizer.feedback(
-        execution_id,
-        thumbs=body.thumbs,
-        rating=body.rating,
-        score=body.score,
-        correction=body.correction,
-        comment=body.comment,
-        source=body.source,
-        created_by=actor(key),
-    )
+    item = FeedbackIn(execution_id=execution_id, created_by=actor(key), **body.model_dump())
+    if services.recorder.is_pending(execution_id):
+        # Recorded here while the store was down and not written yet: the SDK's path writes it first.
+        ids = await run_in_threadpool(record_after_flush, services, item)
+    else:
+        rows = feedback_rows(item)
+        await services.commits.submit(Write([("feedback", r) for r in rows], requires=execution_id, key=key))
+        ids = [r["id"] for r in rows]
     return FeedbackRecordedPublic(execution_id=execution_id, feedback_ids=ids)
+
+
+def record_after_flush(services: Services, item: FeedbackIn) -> list[str]:
+    services.recorder.flush()
+    return record_feedback(services.store, item)
