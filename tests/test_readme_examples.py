@@ -5,8 +5,8 @@ comment ends it). Two kinds of text are not literal and are filled in, as a read
 execution id the README abbreviates (``01a2157e7424d5b2…``) becomes the id the ``run`` example
 printed, and the files the examples name (``better.json``, ``feedback.csv``) are written from the
 formats the README documents next to them. Commands that serve until stopped (``serve``,
-``autopilot serve``) are started and stopped once they answer or print their first line. Every other
-example must exit 0 with the real local model.
+``autopilot serve``) are started and stopped once they print their first line. Every other example
+must exit 0 with the real local model; then every ``python`` block runs in the same folder and database.
 """
 
 from __future__ import annotations
@@ -117,3 +117,13 @@ def test_every_readme_example_runs_as_written_on_a_fresh_database(tmp_path: Path
             execution_id = found.group(1)
     assert execution_id
     json.loads((tmp_path / "better.json").read_text())  # the documented format is valid JSON
+    for block in re.findall(r"```python\n(.*?)```", text, re.S):
+        code = "import os\nos.chdir(os.environ['README_DIR'])\n" + block
+        run = subprocess.run(
+            [sys.executable, "-c", code],
+            env={**env, "README_DIR": str(tmp_path)},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert run.returncode == 0, f"{block}\n{run.stderr[-2000:]}"
