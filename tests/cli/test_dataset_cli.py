@@ -38,6 +38,11 @@ def test_builtin_public_set_keeps_its_own_split_and_names_its_labels(cli):
     assert info["counts"] == {"train": 200, "validation": 200, "test": 600}  # the file's own split
     assert info["evaluator"] == "normalized"
     assert info["description"].startswith("SMS Spam Collection")
+    assert "registered its baseline prompt sms_spam@1.0.0 (active)" in imported.stdout
+    prompts = json.loads(cli("prompt", "list", "--json").stdout)
+    assert [p["name"] for p in prompts] == ["sms_spam"]
+    again = cli("dataset", "import", "sms2", "--builtin", "sms_spam")  # the prompt exists: left as is
+    assert again.exit_code == 0 and "registered" not in again.stdout
     unknown = cli("dataset", "import", "x", "--builtin", "imdb")
     assert unknown.exit_code == 2 and "error: unknown built-in dataset 'imdb'" in unknown.output
 

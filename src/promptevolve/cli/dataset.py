@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from importlib.resources import files
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from promptevolve.cli.common import JsonOpt, console, context_store, print_json
+from promptevolve.cli.common import JsonOpt, console, context_store, print_json, state_of
 from promptevolve.core.errors import ValidationError
+from promptevolve.core.types import ModelSettings
 from promptevolve.evolution.datasets import (
     DatasetInfo,
     build_from_production,
@@ -20,7 +21,8 @@ from promptevolve.evolution.datasets import (
     list_datasets,
     load_examples,
 )
-from promptevolve.examples.public_sets import public_set
+from promptevolve.examples.public_sets import PublicSet, public_set
+from promptevolve.registry import Registry, VariantCreate
 
 __all__ = ["app", "bundled_dataset_path"]
 
@@ -123,6 +125,9 @@ def import_(
                 f"labels {', '.join(public.labels)}; baseline template: "
                 f"python -m promptevolve.examples.public_sets template {public.name}"
             )
+            registered = _register_public_baseline(store, ctx, public)
+            if registered is not None:
+                note += f"; registered its baseline prompt {registered} (active)"
         else:
             path = bundled_dataset_path() if bundled else file
             assert path is not None
@@ -217,3 +222,24 @@ def show(
         )
         table.add_row(e.key, e.split, inputs[:160], expected[:160])
     console.print(table)
+
+
+def _register_public_baseline(store: Any, ctx: typer.Context, public: PublicSet) -> str | None:
+    """Register and activate the set's baseline prompt (its own instruction, free text) unless a prompt
+    of that name exists; the ref registered, else None. The prompt is named after the set, so that
+    `eval NAME -d DATASET` and `evolve NAME -d DATASET` work right after the import."""
+    registry = Registry(store, actor=state_of(ctx).actor)
+    if public.name in {p.name for p in registry.list_prompts()}:
+        return None
+    variant = registry.register(
+        VariantCreate(
+            prompt=public.name,
+            template=public.template,
+            settings=ModelSettings(max_tokens=4, temperature=0.0, stop=("\n",)),
+            description=public.description,
+            locale="en",
+            rationale=f"the dataset's own instruction ({public.source})",
+        )
+    ).variant
+    registry.activate(public.name, variant.version)
+    return variant.ref
