@@ -6,7 +6,8 @@ NumPy, the embedding evaluator's loader), on the lead descriptions, pool = the t
 
 Question 2 (accuracy): on a real classification with the bundled local model, do per-input demos beat
 fixed demos? Task: the industry of a company from its description (the bundled leads' gold
-``industry``: 20 labels, EN and FR, 176 items, seeded split 50/20/30). Arms on the test split, every
+``industry``: 20 labels, EN and FR; the 176 hand-written leads by default, ``--all`` for the 1,000 of the
+grown set; seeded split 50/20/30). Arms on the test split, every
 arm constrained to the 20 labels (``choices``) so that only the demos differ:
 
 - zero-shot: the instruction listing the labels;
@@ -16,7 +17,7 @@ arm constrained to the 20 labels (``choices``) so that only the demos differ:
 Per arm: accuracy with a 95 % bootstrap interval, the paired difference to the few-shot arm, mean
 latency per call. Run:
 
-    OPENBLAS_NUM_THREADS=1 python bench/retrieval.py [--items 40] [--cost-only]
+    OPENBLAS_NUM_THREADS=1 python bench/retrieval.py [--items 40] [--cost-only] [--all]
 
 (one BLAS thread: with the default thread pool on a loaded 2-core machine the MiniLM encoder was 15x
 slower per query.)
@@ -52,9 +53,10 @@ INSTRUCTION = "Classify the company's industry. Answer with one of: {labels}."
 QUERY = "Company: {{ description }}"
 
 
-def load() -> tuple[list[Example], list[Example], tuple[str, ...]]:
+def load(everything: bool = False) -> tuple[list[Example], list[Example], tuple[str, ...]]:
     path = Path(str(files("promptevolve.examples.lead_enrichment") / "leads.jsonl"))
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = [r for r in rows if everything or "-s" not in r["id"]]  # en-s001…: the generated leads
     split = split_keys([r["id"] for r in rows], seed=1, strata={r["id"]: r["locale"] for r in rows})
     items = [
         Example(
@@ -148,13 +150,14 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=0, help="test items (0: the whole test split)")
     parser.add_argument("--repeat", type=int, default=200, help="render loops for the cost figures")
     parser.add_argument("--cost-only", action="store_true")
+    parser.add_argument("--all", action="store_true", help="the 1,000 leads of the grown set")
     args = parser.parse_args()
     print(
         f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
         f"load average {os.getloadavg()[0]:.2f}, "
         f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}"
     )
-    train, test, labels = load()
+    train, test, labels = load(args.all)
     test = test[: args.items] if args.items else test
     candidates = arms(train, labels)
     print(

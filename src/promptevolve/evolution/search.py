@@ -107,6 +107,9 @@ class SearchData:
 
 @dataclass(frozen=True, slots=True)
 class Progress:
+    """Where a run is. ``calls`` / ``max_calls`` count the optimization calls against the budget during
+    search and validation, and the test calls against the test stage's plan during test and done."""
+
     stage: str  # search | validation | test | done
     calls: int
     max_calls: int
