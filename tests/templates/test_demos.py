@@ -80,6 +80,9 @@ def test_an_embedding_index_encodes_the_pool_once_per_variant_and_the_query_per_
     for text in ("stocks and bonds", "cats"):
         retriever.pick(spec, {"text": text})
     assert encoder.calls == 3  # the pool once, then one query per call
+    reloaded = settings(k=1, index="minilm")  # a plan reloaded from the store: same content, new object
+    retriever.pick(reloaded, {"text": "dogs"})
+    assert encoder.calls == 4  # the pool was not encoded again
 
 
 def test_a_minilm_variant_without_an_encoder_fails_to_render_with_the_cause():

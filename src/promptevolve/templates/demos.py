@@ -17,19 +17,23 @@ that order best). Demo text is inserted after rendering, so data can never act a
 Indexes (``index``):
 
 * ``bm25``: Okapi BM25 (k1 = 1.2, b = 0.75) over lower-cased word tokens, in NumPy: per term, the
-  pool's document ids and precomputed weights, so a query costs one array addition per query term;
+  one dense term × item weight matrix, so a query is a lookup per word and one NumPy row sum;
 * ``minilm``: cosine similarity of all-MiniLM-L6-v2 sentence embeddings. The encoder (which reads
   weights, so it cannot live in this pure package) is given to the retriever by its owner, the SDK
   client or the evolution runner; the pool's embeddings are computed once per variant.
 
 Built indexes are cached per settings object (the serving plan keeps one per variant), in a small LRU
-that holds the settings alive, so an identity check is safe. ``provider_settings`` is the same settings
-without the pool, for the provider. ``exclude`` drops pool items by key (evaluation on train items must
-not show an item its own answer). Pure apart from the encoder the caller injects: no I/O.
+that holds the settings alive, so an identity check is safe; behind it, indexes are shared by the
+content of their pool, so a plan reloaded from the store (new objects, same variant) reuses them.
+``provider_settings`` is the same settings without the pool, for the provider. ``exclude`` drops pool
+items by key (evaluation on train items must not show an item its own answer). Pure apart from the
+encoder the caller injects: no I/O.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import re
 import threading
@@ -206,6 +210,7 @@ class DemoRetriever:
         self._encoder_source = encoder
         self._encoder: TextEncoder | None = None
         self._cache: OrderedDict[int, _Built] = OrderedDict()
+        self._indexes: OrderedDict[str, Bm25Index | _EmbeddingIndex] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
@@ -269,10 +274,7 @@ class DemoRetriever:
                 return found
         spec = RetrievalSpec.from_settings(settings)
         assert spec is not None
-        texts = [d.text for d in spec.pool]
-        index: Bm25Index | _EmbeddingIndex = (
-            Bm25Index(texts) if spec.index == "bm25" else _EmbeddingIndex(texts, self._encoder_for())
-        )
+        index = self._index(spec)
         extra = {k: v for k, v in (settings.model_extra or {}).items() if k != SETTING}
         bare = ModelSettings(**settings.model_dump(exclude=set(settings.model_extra or {})), **extra)
         built = _Built(settings, spec, index, bare)
@@ -281,6 +283,27 @@ class DemoRetriever:
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return built
+
+    def _index(self, spec: RetrievalSpec) -> Bm25Index | _EmbeddingIndex:
+        """The index of a pool, shared by content: a serving plan reloaded from the store brings new
+        settings objects for the same variant, and its MiniLM pool must not be encoded again."""
+        content = hashlib.sha256(
+            json.dumps([spec.index, [d.text for d in spec.pool]], ensure_ascii=False).encode()
+        ).hexdigest()
+        with self._lock:
+            found = self._indexes.get(content)
+            if found is not None:
+                self._indexes.move_to_end(content)
+                return found
+        texts = [d.text for d in spec.pool]
+        index: Bm25Index | _EmbeddingIndex = (
+            Bm25Index(texts) if spec.index == "bm25" else _EmbeddingIndex(texts, self._encoder_for())
+        )
+        with self._lock:
+            self._indexes[content] = index
+            while len(self._indexes) > self._cache_size:
+                self._indexes.popitem(last=False)
+        return index
 
     def _encoder_for(self) -> TextEncoder:
         if self._encoder is None:
