@@ -88,7 +88,7 @@ def test_every_readme_example_runs_as_written_on_a_fresh_database(tmp_path: Path
         "PROMPTEVOLVE_DATABASE_URL": f"sqlite:///{tmp_path / 'promptevolve.db'}",
         "COLUMNS": "200",
     }
-    (tmp_path / "better.json").write_text(documented_block(text, "file format of `prompt add`"))
+    (tmp_path / "better.json").write_text(documented_block(text, "The file format of `prompt add"))
     execution_id = ""
     for words in readme_commands(text):
         if tuple(words[: len(SERVING[1])]) in SERVING or tuple(words[:1]) in SERVING:
