@@ -116,6 +116,7 @@ def test_eval_takes_evaluator_options_shows_baselines_and_exports_items(scripted
     )
     assert result.exit_code == 0, result.output
     assert "baseline majority class" in result.stdout and "constrained to the labels" in result.stdout
+    assert "choices [ok, no]" in result.stdout  # the label list is printed, not eaten as Rich markup
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 3 * 9  # the variant, the constant answer, the variant constrained to the labels
     assert {r["prompt"] for r in rows} == {"variant", "majority class", "variant constrained to the labels"}

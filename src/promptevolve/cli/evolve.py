@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -221,7 +222,7 @@ def print_report(report: EvolutionReport) -> None:
             f"{c.train_score:.3f}",
             _score(c.validation_score),
             str(c.candidate.chars),
-            c.candidate.rationale[:90],
+            escape(c.candidate.rationale[:90]),
         )
     console.print(table)
     console.print(
@@ -267,12 +268,12 @@ def _print_test(report: EvolutionReport) -> None:
             table.add_column(col)
         table.add_row("parent", f"{p.parent.mean:.3f}", f"[{p.parent.low:.3f}, {p.parent.high:.3f}]")
         for baseline in test.baselines:
-            table.add_row(f"{baseline.name}: {baseline.detail}", f"{baseline.mean:.3f}", "")
+            table.add_row(escape(f"{baseline.name}: {baseline.detail}"), f"{baseline.mean:.3f}", "")
         table.add_row("candidate", f"{p.child.mean:.3f}", f"[{p.child.low:.3f}, {p.child.high:.3f}]")
         console.print(table)
-        console.print(f"over the parent: {p.reason}")
+        console.print(escape(f"over the parent: {p.reason}"))
         if test.reference != "parent":
-            console.print(f"gate (the stronger reference is the {test.reference}): {g.reason}")
+            console.print(escape(f"gate (the stronger reference is the {test.reference}): {g.reason}"))
     if report.child is not None:
         console.print(
             f"registered [bold]{report.child.ref}[/] (evolved, inactive): "
@@ -398,7 +399,7 @@ def eval_(
             table.add_row(field, f"{value:.3f}")
         console.print(table)
     for baseline in report.baselines:
-        console.print(f"  baseline {baseline.name}: {baseline.mean:.3f} ({baseline.detail})")
+        console.print(escape(f"  baseline {baseline.name}: {baseline.mean:.3f} ({baseline.detail})"))
     if s is not None and report.baselines:
         best = max(report.baselines, key=lambda b: b.mean)
         if s.mean <= best.mean:
