@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -18,8 +19,9 @@ from promptevolve.cli.common import ErrorMappingGroup, console, state_of
 from promptevolve.cli.demo import demo
 from promptevolve.cli.evolve import eval_, evolve
 from promptevolve.registry import Registry, install_baselines
+from promptevolve.store.backup import backup, restore
 from promptevolve.store.engine import Store, describe_url
-from promptevolve.store.migrate import schema_status, upgrade
+from promptevolve.store.migrate import head_revision, schema_status, upgrade
 
 __all__ = ["app", "main"]
 
@@ -30,7 +32,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
-db_app = typer.Typer(help="The database: migrations and schema status.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="The database: migrations, schema status, backup and restore.", no_args_is_help=True
+)
 app.add_typer(prompt_cli.app, name="prompt")
 app.add_typer(db_app, name="db")
 app.command("demo")(demo)
@@ -96,6 +100,42 @@ def db_status(ctx: typer.Context) -> None:
     state = "up to date" if current == head else "needs `promptevolve db upgrade`"
     console.print(
         f"{describe_url(settings.database_url)}: schema {current or 'none'}, needs {head} ({state})"
+    )
+
+
+@db_app.command("backup")
+def db_backup(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="The backup file to write (must not exist yet).")],
+) -> None:
+    """Write a consistent backup of the database while it runs.
+
+    SQLite: the online backup API (the file is itself a SQLite database). PostgreSQL: pg_dump's custom
+    format of promptevolve's schema (needs pg_dump on PATH).
+    """
+    settings = state_of(ctx).settings()
+    info = backup(settings.database_url, path)
+    console.print(
+        f"backed up {describe_url(settings.database_url)} (schema {info.revision}) to {info.path} "
+        f"({info.size:,} bytes)"
+    )
+
+
+@db_app.command("restore")
+def db_restore(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="A file made by `promptevolve db backup`.")],
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Overwrite a database that already holds promptevolve data.")
+    ] = False,
+) -> None:
+    """Replace the database with a backup made by `db backup` (PostgreSQL: needs pg_restore on PATH)."""
+    settings = state_of(ctx).settings()
+    info = restore(settings.database_url, path, replace=replace)
+    head = head_revision()
+    then = "" if info.revision == head else f"; run `promptevolve db upgrade` to reach {head}"
+    console.print(
+        f"restored {describe_url(settings.database_url)} from {info.path} (schema {info.revision}){then}"
     )
 
 
