@@ -43,10 +43,12 @@ experiments and evolution, read metrics, set the autopilot's policies and follow
 **Auth**: every operation but `/health` and `/ready` needs an API key (`promptevolve keys create`) sent
 as `Authorization: Bearer pe_…`, with the scope named in brackets in each summary: `read`, `execute` or
 `admin` (admin includes the others). A missing or invalid key is a 401 with `WWW-Authenticate`; a key
-without the scope is a 403.
+without the scope is a 403. A session token (`ps_…`, from `POST /auth/sessions`, what the dashboard's
+cookie holds) acts as the key that opened it until it expires, is closed, or the key is revoked.
 
 **Errors** are `application/problem+json` (RFC 9457) with a `detail` that says what is wrong and how to
-fix it, and a machine-readable `code`.
+fix it, and a machine-readable `code`; a 405 names the path's methods in `Allow`. Bodies are held to
+their schema as JSON (no coercion of `true` or `"5"` into a number): anything else is a 422.
 
 **Lists** take `limit` (1–500, default 50) and `offset` and answer `{items, total, limit, offset, next}`.
 """
