@@ -272,3 +272,24 @@ def test_the_report_series_ends_at_the_current_analysis_and_renders_as_html(lab)
     assert report.series_start is not None and [d.action for d in report.decisions] == ["create", "start"]
     page = report_html(report)
     assert page.count("<svg") == 1 and "<polygon" in page and 'class="boundary"' in page
+
+
+def test_a_promotion_left_pending_by_an_older_version_is_carried_out_by_the_next_locked_call(lab):
+    """Older versions committed the decision first and changed the registry after; a crash in between
+    left ``pending`` in the config. The next call that locks the experiment applies and clears it."""
+    info = lab.service.create(request(ramp=[]))
+    lab.service.start(info.id)
+    with lab.store.write() as s:
+        exp = s.get_one(Experiment, info.id)
+        exp.status = "concluded"
+        exp.config = {
+            **exp.config,
+            "pending": {"action": "promote", "version": "1.1.0", "reason": "promoted before the crash"},
+        }
+    assert lab.registry.get_prompt("p").active == {"1.0.0": 100.0}
+    lab.service.analyze(info.id)
+    summary = lab.registry.get_prompt("p")
+    assert summary.active == {"1.1.0": 100.0} and summary.labels["production"] == "1.1.0"
+    with lab.store.read() as s:
+        exp = s.get_one(Experiment, info.id)
+        assert "pending" not in exp.config and exp.winner_variant_id is not None

@@ -8,11 +8,15 @@ sums (``sums.py``) inside that transaction and hands them to the pure decision r
 it returns is persisted in the same transaction: status, ramp step, arm shares (which routing reads),
 the state in ``experiments.config`` and one ``decisions`` row per decision, with its reason and figures.
 
-**The registry** is changed through ``Registry`` (audited like any state change), after the experiment's
-transaction commits: promotion activates the winner alone and points ``production`` at it; a rollback
-serves the control alone again. The pending change is recorded in the experiment's config first and
-cleared once done, so a crash in between is repaired by the next call (the registry changes are
-idempotent).
+**The registry** is changed in that same transaction (``Registry.promote_within`` /
+``rollback_within``, audited like any state change): promotion activates the winner alone and points
+``production`` at it; a rollback serves the control alone again. Deciding and applying in one
+transaction, behind the experiment's row lock, is what keeps a promotion and a rollback issued at the
+same moment from both reaching the registry in an interleaved order (issue 14 found an experiment
+``rolled_back`` while its treatment served 100 %). Lock order is always experiment row, then prompt
+row; registry writes lock only the prompt row, so the two never wait on each other in a cycle.
+Databases written by older versions may hold a registry change still ``pending`` in the experiment's
+config (they applied it after committing); the next locked call carries it out and clears it.
 
 Tests and the simulation pass a ``Clock``; the telemetry's times come from the SDK (wall time), so the
 default is the system clock.
@@ -261,11 +265,10 @@ class ExperimentService:
             version = self._arm_versions(s, exp)[chosen]
             text = reason or f"promoted {chosen} ({version}) by hand"
             self._log(s, exp, "promote", text, {"winner": chosen, "version": version, "manual": True}, who)
-            self._pend(exp, "promote", version, text)
-            name = self._info(s, exp).prompt
-        self._settle(experiment_id, who)
-        self._changed(name)
-        return self.get(experiment_id)
+            self._registry_change(s, exp, "promote", version, text, who)
+            info = self._info(s, exp)
+        self._changed(info.prompt, registry=True)
+        return info
 
     def rollback(
         self, experiment_id: int, *, reason: str | None = None, actor: str | None = None
@@ -281,11 +284,10 @@ class ExperimentService:
             version = self._arm_versions(s, exp)[plan.control]
             text = reason or "rolled back by hand"
             self._log(s, exp, "rollback", text, {"control": version, "manual": True}, who)
-            self._pend(exp, "rollback", version, text)
-            name = self._info(s, exp).prompt
-        self._settle(experiment_id, who)
-        self._changed(name)
-        return self.get(experiment_id)
+            self._registry_change(s, exp, "rollback", version, text, who)
+            info = self._info(s, exp)
+        self._changed(info.prompt, registry=True)
+        return info
 
     # --- analysis ------------------------------------------------------------------------------------
 
@@ -315,10 +317,8 @@ class ExperimentService:
                 applied=apply and outcome.changed,
                 at=utcnow(),
             )
-        if apply:
-            self._settle(experiment_id, who)
-            if outcome.changed:
-                self._changed(result.experiment.prompt)
+        if apply and outcome.changed:
+            self._changed(result.experiment.prompt, registry=outcome.verdict in ("promoted", "rolled_back"))
         return result
 
     def report(self, experiment_id: int, *, buckets: int = 40) -> ExperimentReport:
@@ -346,6 +346,7 @@ class ExperimentService:
             exp = s.scalar(select(Experiment).where(Experiment.id == experiment_id).with_for_update())
             if exp is None:
                 raise _unknown(experiment_id)
+            self._settle_legacy(s, exp)
             yield s, exp
 
     @contextmanager
@@ -419,9 +420,9 @@ class ExperimentService:
             self._log(s, exp, note.action, note.reason, dict(note.figures), who)
         versions = self._arm_versions(s, exp)
         if outcome.verdict == "promoted" and outcome.state.winner is not None:
-            self._pend(exp, "promote", versions[outcome.state.winner], outcome.reason)
+            self._registry_change(s, exp, "promote", versions[outcome.state.winner], outcome.reason, who)
         elif outcome.verdict == "rolled_back":
-            self._pend(exp, "rollback", versions[plan.control], outcome.reason)
+            self._registry_change(s, exp, "rollback", versions[plan.control], outcome.reason, who)
 
     @staticmethod
     def _log(
@@ -445,35 +446,32 @@ class ExperimentService:
         )
         return f"last decision ({last.action}): {last.reason}" if last else None
 
-    @staticmethod
-    def _pend(exp: Experiment, action: str, version: str, reason: str) -> None:
-        exp.config = {**exp.config, "pending": {"action": action, "version": version, "reason": reason}}
-
-    def _settle(self, experiment_id: int, who: str) -> None:
-        """Carry out a pending registry change, then clear it (idempotent; see the module docstring)."""
-        with self.store.read() as s:
-            exp = self._experiment(s, experiment_id)
-            pending = exp.config.get("pending")
-            if not pending:
-                return
-            name = s.get_one(Prompt, exp.prompt_id).name
-            if pending["action"] == "promote":
-                winner_id = self._variant(s, s.get_one(Prompt, exp.prompt_id), pending["version"]).id
-        why = f"experiment {experiment_id}: {pending['reason']}"
-        if pending["action"] == "promote":
-            self.registry.activate(name, pending["version"], exclusive=True, actor=who, reason=why)
-            self.registry.set_label(name, "production", pending["version"], actor=who)
+    def _registry_change(
+        self, s: Session, exp: Experiment, action: str, version: str, reason: str, who: str
+    ) -> None:
+        """Promote ``version`` or roll back to it, in the experiment's transaction (module docstring)."""
+        name = s.get_one(Prompt, exp.prompt_id).name
+        why = f"experiment {exp.id}: {reason}"
+        if action == "promote":
+            winner = self.registry.promote_within(s, name, version, actor=who, reason=why)
+            exp.winner_variant_id = winner.id
         else:
-            self.registry.rollback(name, pending["version"], actor=who, reason=why)
-        with self._locked(experiment_id) as (_, exp):
-            if exp.config.get("pending") == pending:
-                exp.config = {k: v for k, v in exp.config.items() if k != "pending"}
-                if pending["action"] == "promote":
-                    exp.winner_variant_id = winner_id
+            self.registry.rollback_within(s, name, version, actor=who, reason=why)
 
-    def _changed(self, name: str) -> None:
+    def _settle_legacy(self, s: Session, exp: Experiment) -> None:
+        """Carry out a registry change an older version left ``pending`` (it applied them after commit)."""
+        pending = exp.config.get("pending")
+        if not pending:
+            return
+        self._registry_change(s, exp, pending["action"], pending["version"], pending["reason"], self.actor)
+        exp.config = {k: v for k, v in exp.config.items() if k != "pending"}
+
+    def _changed(self, name: str, *, registry: bool = False) -> None:
+        """Tell ``on_change`` (and the registry's own listener, when the registry changed) after commit."""
         if self._on_change is not None:
             self._on_change(name)
+        if registry:
+            self.registry.notify_changed(name)
 
     def _refuse_second_live(self, s: Session, exp: Experiment) -> None:
         other = s.scalar(

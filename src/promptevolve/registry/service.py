@@ -402,16 +402,39 @@ class Registry:
 
     def _rollback(self, name: str, version: str, who: str, reason: str) -> VariantInfo:
         with self.store.write() as s:
-            prompt = self._lock_prompt(s, name)
-            target = self._variant(s, prompt, version)
-            for st in s.scalars(select(VariantState).where(VariantState.prompt_id == prompt.id)):
-                variant = s.get_one(PromptVariant, st.variant_id)
-                if st.variant_id == target.id:
-                    self._set_state(s, prompt, variant, st, True, FULL_SHARE_BP, who, reason, "rollback")
-                elif st.active:
-                    self._set_state(s, prompt, variant, st, False, 0, who, reason, "rollback")
-            self._move_label(s, prompt, "production", target, who, reason)
-            return self._info(s, prompt, target)
+            return self.rollback_within(s, name, version, actor=who, reason=reason)
+
+    # --- changes inside the caller's transaction ---------------------------------------------------
+    # The experiment service decides a promotion or rollback and changes the registry in ONE
+    # transaction, with the experiment's row locked first: two such decisions can then never interleave
+    # (issue 14: a promote and a rollback at the same moment both applied their registry change). These
+    # methods lock the prompt row like every registry write; the caller commits and then calls its own
+    # ``on_change``.
+
+    def promote_within(self, s: Session, name: str, version: str, *, actor: str, reason: str) -> VariantInfo:
+        """Serve ``version`` alone at 100 % and point ``production`` at it (audited as deactivate,
+        activate and label), in the caller's transaction ``s``."""
+        return self._serve_alone(s, name, version, actor, reason, on="activate", off="deactivate")
+
+    def rollback_within(self, s: Session, name: str, version: str, *, actor: str, reason: str) -> VariantInfo:
+        """What ``rollback`` does (audited as rollback), in the caller's transaction ``s``."""
+        return self._serve_alone(s, name, version, actor, reason, on="rollback", off="rollback")
+
+    def _serve_alone(
+        self, s: Session, name: str, version: str, who: str, reason: str, *, on: str, off: str
+    ) -> VariantInfo:
+        prompt = self._lock_prompt(s, name)
+        target = self._variant(s, prompt, version)
+        states = s.scalars(select(VariantState).where(VariantState.prompt_id == prompt.id)).all()
+        for st in states:
+            if st.variant_id != target.id and st.active:
+                self._set_state(
+                    s, prompt, s.get_one(PromptVariant, st.variant_id), st, False, 0, who, reason, off
+                )
+        target_state = next(st for st in states if st.variant_id == target.id)
+        self._set_state(s, prompt, target, target_state, True, FULL_SHARE_BP, who, reason, on)
+        self._move_label(s, prompt, "production", target, who, reason)
+        return self._info(s, prompt, target)
 
     def set_label(self, name: str, label: str, version: str, *, actor: str | None = None) -> VariantInfo:
         if not LABEL_PATTERN.match(label):
@@ -456,6 +479,10 @@ class Registry:
         return after
 
     # --- helpers -----------------------------------------------------------------------------------
+
+    def notify_changed(self, name: str) -> None:
+        """Call ``on_change`` for ``name``: after committing a change made with a ``*_within`` method."""
+        self._changed(name)
 
     def _changed(self, name: str) -> None:
         if self._on_change is not None:
