@@ -29,8 +29,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sps
 
+from promptevolve.core.errors import ValidationError
+from promptevolve.stats.checks import check_finite, check_positive, check_probability
 from promptevolve.stats.ratio import lift
-from promptevolve.stats.result import Status, checked_lift
+from promptevolve.stats.result import Status, checked_lift, usable
 from promptevolve.stats.sufficient import ArmStats, ProportionStats
 
 __all__ = ["BayesianResult", "NormalPrior", "bayesian_effect_test", "beta_binomial_test", "normal_risks"]
@@ -42,6 +44,10 @@ class NormalPrior:
 
     mean: float = 0.0
     variance: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_finite("NormalPrior", "mean", self.mean)
+        check_positive("NormalPrior", "variance", self.variance)
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,8 @@ class BayesianResult:
 
 def normal_risks(mean: float, std_dev: float) -> tuple[float, float]:
     """``(E[max(δ, 0)], E[max(−δ, 0)])`` for ``δ ~ N(mean, std_dev²)``: risk of control, of treatment."""
+    check_finite("normal_risks", "mean", mean)
+    check_positive("normal_risks", "std_dev", std_dev)
     z = mean / std_dev
     density = std_dev * float(sps.norm.pdf(z))
     return mean * float(sps.norm.cdf(z)) + density, -mean * float(sps.norm.cdf(-z)) + density
@@ -94,11 +102,14 @@ def bayesian_effect_test(
     prior: NormalPrior | None = None,
 ) -> BayesianResult:
     """Normal-approximation Bayesian comparison of ``b`` with ``a``; flat prior unless ``prior`` given."""
+    check_probability("bayesian_effect_test", "alpha", alpha)
     est = checked_lift(a, b, relative=relative)
     if isinstance(est, Status):
         return BayesianResult.unavailable(est, method="normal_effect", relative=relative)
     mean, sd = _posterior(est.estimate, est.variance, prior)
     low, high = (float(q) for q in sps.norm.ppf([alpha / 2.0, 1.0 - alpha / 2.0], mean, sd))
+    if not (usable(mean, sd, low, high) and sd > 0):
+        return BayesianResult.unavailable(Status.NOT_FINITE, method="normal_effect", relative=relative)
     risk_control, risk_treatment = normal_risks(mean, sd)
     win = float(sps.norm.sf(0.0, mean, sd))
     return BayesianResult(
@@ -118,11 +129,20 @@ def beta_binomial_test(
     prior_failures: float = 1.0,
 ) -> BayesianResult:
     """Beta-binomial comparison of two proportions by Monte Carlo with ``rng`` (see module docstring)."""
+    where = "beta_binomial_test"
+    check_probability(where, "alpha", alpha)
+    check_positive(where, "prior_successes", prior_successes)
+    check_positive(where, "prior_failures", prior_failures)
+    if isinstance(draws, bool) or not isinstance(draws, int) or draws < 2:
+        raise ValidationError(f"{where}: draws must be a whole number of at least 2, got {draws!r}")
     if a.n < 1 or b.n < 1:
         return BayesianResult.unavailable(Status.INSUFFICIENT_DATA, method="beta_binomial", relative=relative)
     pa = rng.beta(a.successes + prior_successes, a.failures + prior_failures, size=draws)
     pb = rng.beta(b.successes + prior_successes, b.failures + prior_failures, size=draws)
-    delta = lift(pa, pb, relative=relative)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # checked just below
+        delta = lift(pa, pb, relative=relative)
+    if not np.all(np.isfinite(delta)):  # a relative lift over a control draw of (nearly) 0
+        return BayesianResult.unavailable(Status.NOT_FINITE, method="beta_binomial", relative=relative)
     low, high = (float(q) for q in np.quantile(delta, [alpha / 2.0, 1.0 - alpha / 2.0]))
     return BayesianResult(
         Status.OK,

@@ -30,6 +30,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats as sps
 
+from promptevolve.stats.checks import check_probability
 from promptevolve.stats.ratio import FloatOrArray
 from promptevolve.stats.result import LiftResult, Status, checked_lift
 from promptevolve.stats.sufficient import ArmStats, ProportionStats
@@ -46,17 +47,18 @@ def welch_df(var_a: ArrayLike, n_a: ArrayLike, var_b: ArrayLike, n_b: ArrayLike)
 
 def welch_test(a: ArmStats, b: ArmStats, *, alpha: float = 0.05, relative: bool = False) -> LiftResult:
     """Welch's unequal-variance t-test of ``b`` against ``a``, two-sided."""
+    check_probability("welch_test", "alpha", alpha)
     est = checked_lift(a, b, relative=relative)
     if isinstance(est, Status):
         return LiftResult.unavailable(est, method="welch", relative=relative)
     se = math.sqrt(est.variance)
-    df = float(welch_df(a.variance, a.n, b.variance, b.n))
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # LiftResult.computed checks
+        df = float(welch_df(a.variance, a.n, b.variance, b.n))
     t = est.estimate / se
     half = float(sps.t.ppf(1.0 - alpha / 2.0, df)) * se
     p = float(2.0 * sps.t.sf(abs(t), df))
-    return LiftResult(
-        Status.OK, "welch", relative, est.estimate, se, est.estimate - half, est.estimate + half, p, t, df
-    )
+    low, high = est.estimate - half, est.estimate + half
+    return LiftResult.computed("welch", relative, est.estimate, se, low, high, p, t, df)
 
 
 def _pooled_se(a: ProportionStats, b: ProportionStats) -> float:
@@ -68,6 +70,7 @@ def two_proportion_z_test(
     a: ProportionStats, b: ProportionStats, *, alpha: float = 0.05, relative: bool = False
 ) -> LiftResult:
     """Two-proportion z-test: pooled-variance p-value, unpooled (Wald or delta-method) interval."""
+    check_probability("two_proportion_z_test", "alpha", alpha)
     est = checked_lift(a, b, relative=relative)
     if isinstance(est, Status):
         return LiftResult.unavailable(est, method="z_proportions", relative=relative)
@@ -75,6 +78,5 @@ def two_proportion_z_test(
     z = (b.mean - a.mean) / _pooled_se(a, b)
     half = float(sps.norm.ppf(1.0 - alpha / 2.0)) * se
     p = float(2.0 * sps.norm.sf(abs(z)))
-    return LiftResult(
-        Status.OK, "z_proportions", relative, est.estimate, se, est.estimate - half, est.estimate + half, p, z
-    )
+    low, high = est.estimate - half, est.estimate + half
+    return LiftResult.computed("z_proportions", relative, est.estimate, se, low, high, p, z)

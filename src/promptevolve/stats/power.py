@@ -29,6 +29,7 @@ import math
 from scipy import stats as sps
 
 from promptevolve.core.errors import ValidationError
+from promptevolve.stats.checks import check_positive, check_probability
 
 __all__ = [
     "power_at_n",
@@ -39,8 +40,8 @@ __all__ = [
 
 
 def _check_levels(alpha: float, power: float = 0.5) -> None:
-    if not (0 < alpha < 1 and 0 < power < 1):
-        raise ValidationError(f"alpha and power must lie in (0, 1), got alpha={alpha}, power={power}")
+    check_probability("power analysis", "alpha", alpha)
+    check_probability("power analysis", "power", power)
 
 
 def _effect(baseline: float, mde: float, relative: bool) -> float:
@@ -61,8 +62,8 @@ def _proportion_sds(baseline: float, delta: float, pooled: bool) -> tuple[float,
 
 def _mean_sds(baseline_variance: float, treatment_variance: float | None) -> tuple[float, float]:
     other = baseline_variance if treatment_variance is None else treatment_variance
-    if baseline_variance <= 0 or other <= 0:
-        raise ValidationError("variances must be positive for a power analysis")
+    check_positive("power analysis", "baseline_variance", baseline_variance)
+    check_positive("power analysis", "treatment_variance", other)
     s = math.sqrt(baseline_variance + other)
     return s, s
 
@@ -75,8 +76,7 @@ def _n(delta: float, s0: float, s1: float, alpha: float, power: float) -> int:
 
 def _power(n: float, delta: float, s0: float, s1: float, alpha: float) -> float:
     _check_levels(alpha)
-    if n <= 0:
-        raise ValidationError(f"n per arm must be positive, got {n}")
+    check_positive("power analysis", "n_per_arm", n)
     crit = sps.norm.ppf(1 - alpha / 2) * s0 / math.sqrt(n)
     se1 = s1 / math.sqrt(n)
     return float(sps.norm.cdf((abs(delta) - crit) / se1) + sps.norm.cdf((-abs(delta) - crit) / se1))

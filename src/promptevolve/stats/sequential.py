@@ -40,6 +40,7 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike
 
+from promptevolve.stats.checks import check_finite, check_positive, check_probability
 from promptevolve.stats.ratio import FloatOrArray
 from promptevolve.stats.result import LiftResult, Status, checked_lift
 from promptevolve.stats.sufficient import ArmStats
@@ -61,6 +62,8 @@ DEFAULT_TUNING = 5000.0
 
 def sequential_rho(alpha: float, tuning: float = DEFAULT_TUNING) -> float:
     """The mixture parameter ρ that makes the confidence sequence tightest at ``tuning`` units."""
+    check_probability("sequential_rho", "alpha", alpha)
+    check_positive("sequential_rho", "tuning", tuning)
     log_alpha = -2.0 * math.log(alpha)
     return math.sqrt((log_alpha + math.log(log_alpha + 1.0)) / tuning)
 
@@ -95,6 +98,8 @@ def cs_p_value(
 
 def msprt_half_width(variance: ArrayLike, *, tau_sq: float, alpha: float = 0.05) -> FloatOrArray:
     """Half width of the always-valid mSPRT interval for an estimate of ``variance``."""
+    check_probability("msprt_half_width", "alpha", alpha)
+    check_positive("msprt_half_width", "tau_sq", tau_sq)
     v = np.asarray(variance, dtype=float)
     total = v + tau_sq
     return np.sqrt(v * total / tau_sq * (np.log(total / v) - 2.0 * math.log(alpha)))
@@ -104,6 +109,8 @@ def msprt_p_value(
     estimate: ArrayLike, variance: ArrayLike, *, tau_sq: float, null: float = 0.0
 ) -> FloatOrArray:
     """mSPRT p-value at this look, ``min(1, 1/Λ)`` (computed in logs)."""
+    check_positive("msprt_p_value", "tau_sq", tau_sq)
+    check_finite("msprt_p_value", "null", null)
     v = np.asarray(variance, dtype=float)
     total = v + tau_sq
     dev2 = (np.asarray(estimate, dtype=float) - null) ** 2
@@ -120,12 +127,14 @@ def confidence_sequence_test(
     tuning: float = DEFAULT_TUNING,
 ) -> LiftResult:
     """The default always-valid test: gbstats' asymptotic confidence sequence, two-sided."""
+    sequential_rho(alpha, tuning)  # checks alpha and tuning before any data is looked at
     est = checked_lift(a, b, relative=relative)
     if isinstance(est, Status):
         return LiftResult.unavailable(est, method="confidence_sequence", relative=relative)
     n_total = a.n + b.n
-    half = float(cs_half_width(est.variance, n_total, alpha=alpha, tuning=tuning))
-    p = float(cs_p_value(est.estimate, est.variance, n_total, alpha=alpha, tuning=tuning))
+    with np.errstate(over="ignore"):  # an overflow gives inf, which ``LiftResult.computed`` refuses
+        half = float(cs_half_width(est.variance, n_total, alpha=alpha, tuning=tuning))
+        p = float(cs_p_value(est.estimate, est.variance, n_total, alpha=alpha, tuning=tuning))
     return _result("confidence_sequence", relative, est.estimate, est.variance, half, p)
 
 
@@ -133,18 +142,20 @@ def msprt_test(
     a: ArmStats, b: ArmStats, *, tau_sq: float, alpha: float = 0.05, relative: bool = False
 ) -> LiftResult:
     """Mixture SPRT with a normal mixture of variance ``tau_sq`` (in the lift's squared units)."""
+    check_probability("msprt_test", "alpha", alpha)
+    check_positive("msprt_test", "tau_sq", tau_sq)
     est = checked_lift(a, b, relative=relative)
     if isinstance(est, Status):
         return LiftResult.unavailable(est, method="msprt", relative=relative)
-    half = float(msprt_half_width(est.variance, tau_sq=tau_sq, alpha=alpha))
-    p = float(msprt_p_value(est.estimate, est.variance, tau_sq=tau_sq))
+    with np.errstate(over="ignore"):  # as above
+        half = float(msprt_half_width(est.variance, tau_sq=tau_sq, alpha=alpha))
+        p = float(msprt_p_value(est.estimate, est.variance, tau_sq=tau_sq))
     return _result("msprt", relative, est.estimate, est.variance, half, p)
 
 
 def _result(
     method: str, relative: bool, estimate: float, variance: float, half: float, p: float
 ) -> LiftResult:
-    se = math.sqrt(variance)
-    return LiftResult(
-        Status.OK, method, relative, estimate, se, estimate - half, estimate + half, p, math.nan, math.inf
+    return LiftResult.computed(
+        method, relative, estimate, math.sqrt(variance), estimate - half, estimate + half, p
     )

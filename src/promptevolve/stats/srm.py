@@ -12,7 +12,9 @@ Ratio Mismatch in Online Controlled Experiments", KDD 2019)::
 over the ``k`` arms with a positive expected share. Two choices differ from gbstats: an arm with an
 expected share of 0 that received units is a certain mismatch (``p = 0``) where gbstats ignores it, and
 the degrees of freedom count only arms with a positive share (gbstats counts all arms). With no units at
-all the result has ``Status.INSUFFICIENT_DATA`` and ``p = 1``.
+all the result has ``Status.INSUFFICIENT_DATA`` and ``p = 1``. Counts that no routing can produce (NaN,
+infinite, negative or fractional) and shares that are NaN, infinite or negative, or all 0, raise
+``ValidationError`` (``checks.py``): before this check, a NaN count gave ``p = nan``, which never blocks.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import numpy as np
 from scipy import stats as sps
 
 from promptevolve.core.errors import ValidationError
+from promptevolve.stats.checks import check_count, check_finite
 from promptevolve.stats.result import Status
 
 __all__ = ["SRM_THRESHOLD", "SrmResult", "srm_blocks", "srm_test"]
@@ -59,8 +62,13 @@ def srm_test(counts: Sequence[float], expected_shares: Sequence[float]) -> SrmRe
     shares = np.asarray(expected_shares, dtype=float)
     if observed.shape != shares.shape or observed.ndim != 1:
         raise ValidationError(f"srm_test: {observed.size} counts but {shares.size} expected shares")
-    if np.any(observed < 0) or np.any(shares < 0) or shares.sum() <= 0:
-        raise ValidationError("srm_test: counts and shares must be >= 0 with at least one positive share")
+    for i, count in enumerate(observed):
+        check_count("srm_test", f"counts[{i}]", float(count))
+    for i, share in enumerate(shares):
+        if check_finite("srm_test", f"expected_shares[{i}]", float(share)) < 0:
+            raise ValidationError(f"srm_test: expected_shares[{i}] must be at least 0, got {float(share)!r}")
+    if shares.sum() <= 0:
+        raise ValidationError("srm_test: at least one expected share must be above 0")
     live = shares > 0
     total = observed.sum()
     df = int(live.sum()) - 1
@@ -69,5 +77,6 @@ def srm_test(counts: Sequence[float], expected_shares: Sequence[float]) -> SrmRe
     if np.any(observed[~live] > 0):
         return SrmResult(Status.OK, math.inf, df, 0.0)
     expected = shares[live] / shares[live].sum() * total
-    statistic = float(np.sum((observed[live] - expected) ** 2 / expected))
+    with np.errstate(over="ignore"):  # a share near 0 with units in it: χ² = inf, p = 0, a mismatch
+        statistic = float(np.sum((observed[live] - expected) ** 2 / expected))
     return SrmResult(Status.OK, statistic, df, float(sps.chi2.sf(statistic, df)))

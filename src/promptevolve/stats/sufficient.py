@@ -19,6 +19,11 @@ gbstats 0.8.0 (``gbstats/models/statistics.py``):
 
 All three satisfy the ``ArmStats`` protocol (``n``, ``mean``, ``variance``), which is all the tests need.
 An empty arm has ``mean == 0``; the tests report ``Status.INSUFFICIENT_DATA`` for it rather than raising.
+
+Each object refuses, when it is made, sums that no data can produce (``checks.py``): ``n`` not a whole
+number of at least 0, a NaN or infinite sum, a negative sum of squares or one below ``(Σy)² / n``
+(Cauchy–Schwarz, with a relative tolerance of 1e-6 for the rounding of long float sums), successes
+below 0 or above ``n``.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from promptevolve.core.errors import ValidationError
+from promptevolve.stats.checks import check_count, check_finite
 from promptevolve.stats.ratio import ratio_variance
 
 __all__ = ["ArmStats", "ProportionStats", "RatioStats", "SampleStats"]
@@ -48,6 +54,18 @@ class ArmStats(Protocol):
     def variance(self) -> float: ...
 
 
+def _check_sums(where: str, n: float, total: float, total_sq: float, names: tuple[str, str]) -> None:
+    """A sum and sum of squares that ``n`` real values can have (see the module docstring)."""
+    check_count(where, "n", n)
+    check_finite(where, names[0], total)
+    check_finite(where, names[1], total_sq)
+    if total_sq < 0 or total * total > n * total_sq * (1 + 1e-6) + 1e-12:
+        raise ValidationError(
+            f"{where}: no {n:g} real values have {names[0]}={total!r} and {names[1]}={total_sq!r} "
+            f"({names[1]} must be at least {names[0]}² / n)"
+        )
+
+
 def _sample_variance(n: int, total: float, total_sq: float) -> float:
     if n <= 1:
         return 0.0
@@ -61,6 +79,9 @@ class SampleStats:
     n: int
     total: float
     total_sq: float
+
+    def __post_init__(self) -> None:
+        _check_sums("SampleStats", self.n, self.total, self.total_sq, ("total", "total_sq"))
 
     @classmethod
     def from_values(cls, values: ArrayLike) -> SampleStats:
@@ -85,6 +106,14 @@ class ProportionStats:
 
     n: int
     successes: float
+
+    def __post_init__(self) -> None:
+        check_count("ProportionStats", "n", self.n)
+        successes = check_finite("ProportionStats", "successes", self.successes)
+        if not 0 <= successes <= self.n:
+            raise ValidationError(
+                f"ProportionStats: successes must lie between 0 and n={self.n}, got {self.successes!r}"
+            )
 
     @classmethod
     def from_values(cls, values: ArrayLike) -> ProportionStats:
@@ -126,6 +155,11 @@ class RatioStats:
     sum_x2: float
     sum_y2: float
     sum_xy: float
+
+    def __post_init__(self) -> None:
+        _check_sums("RatioStats", self.n, self.sum_x, self.sum_x2, ("sum_x", "sum_x2"))
+        _check_sums("RatioStats", self.n, self.sum_y, self.sum_y2, ("sum_y", "sum_y2"))
+        check_finite("RatioStats", "sum_xy", self.sum_xy)
 
     @classmethod
     def from_values(cls, x: ArrayLike, y: ArrayLike) -> RatioStats:
