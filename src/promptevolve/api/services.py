@@ -118,7 +118,7 @@ def _open(settings: Settings) -> Store:
         return open_store(settings)
     except StoreUnavailableError as exc:
         logger.warning("starting without the store: %s", exc)
-        return Store.from_url(settings.database_url)
+        return Store.from_settings(settings)
 
 
 def open_services(

@@ -72,7 +72,7 @@ def root(
 
 def _migrated_store(ctx: typer.Context) -> Store:
     settings = state_of(ctx).settings()
-    store = Store.from_url(settings.database_url)
+    store = Store.from_settings(settings)
     before, head = schema_status(store)
     if before != head:
         upgrade(store)
@@ -94,7 +94,7 @@ def db_upgrade(ctx: typer.Context) -> None:
 def db_status(ctx: typer.Context) -> None:
     """Show the schema revision of the database and the one this version needs."""
     settings = state_of(ctx).settings()
-    store = Store.from_url(settings.database_url)
+    store = Store.from_settings(settings)
     current, head = schema_status(store)
     store.dispose()
     state = "up to date" if current == head else "needs `promptevolve db upgrade`"

@@ -601,4 +601,4 @@ def _open(settings: Settings) -> Store:
     try:
         return open_store(settings)
     except StoreUnavailableError:
-        return Store.from_url(settings.database_url)
+        return Store.from_settings(settings)

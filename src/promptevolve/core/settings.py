@@ -31,6 +31,30 @@ class Settings(BaseSettings):
         ),
     )
     actor: str | None = Field(default=None, description="Who is recorded in the audit log.")
+    db_connect_timeout_s: int = Field(
+        default=2,
+        ge=2,
+        le=600,
+        description=(
+            "PostgreSQL: seconds to open a connection (libpq's minimum is 2), also the TCP user timeout "
+            "after which a connection whose packets go unanswered is dropped."
+        ),
+    )
+    db_statement_timeout_s: float = Field(
+        default=30.0,
+        ge=0.0,
+        le=86_400.0,
+        description="PostgreSQL: longest a statement may run (0: no limit). Migrations run without it.",
+    )
+    db_lock_timeout_s: float = Field(
+        default=3.0,
+        gt=0.0,
+        le=3_600.0,
+        description="Longest a statement waits for a lock: PostgreSQL's lock_timeout, SQLite's busy timeout.",
+    )
+    db_pool_timeout_s: float = Field(
+        default=3.0, gt=0.0, le=600.0, description="Longest a caller waits for a free pooled connection."
+    )
     default_provider: str = Field(default="local", description="Provider used when a variant names none.")
     otel: Literal["off", "on", "otlp"] = Field(
         default="off",

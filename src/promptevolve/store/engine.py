@@ -10,23 +10,49 @@ transaction hold across processes.
 
 ``Store.write()`` and ``Store.read()`` are the only ways to get a session: one transaction each,
 committed on success, rolled back on any error, so a refused command never leaves half a change.
+
+**Timeouts** (``StoreTimeouts``, from ``PROMPTEVOLVE_DB_*``): no call waits on the store without a
+bound, so a stalled database turns into ``StoreUnavailableError`` (the API's 503) in seconds instead of
+the minutes of the drivers' defaults (issue 14: 20 s and more with PostgreSQL not answering). On
+PostgreSQL: ``connect_timeout`` for opening a connection (a listener that accepts and never answers),
+``tcp_user_timeout`` with the same value for a connection whose packets stop being acknowledged,
+``statement_timeout`` and ``lock_timeout`` set for the session through the startup ``options`` (no
+extra round trip; options already in the URL are kept and win), and the pool's wait for a free
+connection. On SQLite: the busy timeout is the lock timeout (readers never wait under WAL; writers wait
+for the write lock at most that long). SQLite has no statement timeout.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import (
+    ArgumentError,
+    NoSuchModuleError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
 from promptevolve.core.errors import ConfigurationError, PromptevolveError, StoreError, StoreUnavailableError
+from promptevolve.core.settings import Settings
 from promptevolve.store.notices import install_plan_notices
 
-__all__ = ["Store", "create_store_engine", "describe_url"]
+__all__ = [
+    "Store",
+    "StoreTimeouts",
+    "create_store_engine",
+    "describe_url",
+    "is_unavailable",
+    "why_unavailable",
+]
 
 _IMMEDIATE = "promptevolve_begin_immediate"
 
@@ -39,12 +65,67 @@ def describe_url(url: str) -> str:
         return url
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+@dataclass(frozen=True)
+class StoreTimeouts:
+    """How long the store may keep a caller waiting (see the module docstring); the defaults are the
+    settings' defaults, so a ``Store.from_url`` without settings is bounded too."""
+
+    connect_s: int = 2
+    statement_s: float = 30.0
+    lock_s: float = 3.0
+    pool_s: float = 3.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> StoreTimeouts:
+        return cls(
+            connect_s=settings.db_connect_timeout_s,
+            statement_s=settings.db_statement_timeout_s,
+            lock_s=settings.db_lock_timeout_s,
+            pool_s=settings.db_pool_timeout_s,
+        )
+
+
+def _ms(seconds: float) -> int:
+    return max(round(seconds * 1000), 1) if seconds > 0 else 0
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether a database error means "not now" (unreachable, timed out, locked), not "bad data"."""
+    if isinstance(exc, (OperationalError, PoolTimeoutError)):
+        return True
+    try:  # psycopg raises its own errors from COPY, outside SQLAlchemy's wrapping
+        import psycopg
+    except ImportError:  # pragma: no cover - SQLite-only installs
+        return False
+    return isinstance(exc, psycopg.OperationalError)
+
+
+def why_unavailable(exc: BaseException, timeouts: StoreTimeouts) -> str:
+    """The driver's message, with the timeout that fired and the setting that changes it."""
+    orig = getattr(exc, "orig", None) or exc
+    detail = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    sqlstate = getattr(orig, "sqlstate", None)
+    if isinstance(exc, PoolTimeoutError):
+        hint = f"no pooled connection came free within {timeouts.pool_s:g} s (PROMPTEVOLVE_DB_POOL_TIMEOUT_S)"
+    elif sqlstate == "55P03" or "database is locked" in detail:
+        hint = f"waited {timeouts.lock_s:g} s for a lock another transaction holds"
+        hint += " (PROMPTEVOLVE_DB_LOCK_TIMEOUT_S)"
+    elif sqlstate == "57014":
+        hint = f"statement cancelled; the limit is {timeouts.statement_s:g} s"
+        hint += " (PROMPTEVOLVE_DB_STATEMENT_TIMEOUT_S)"
+    elif "timeout" in detail.lower():
+        hint = f"no answer within {timeouts.connect_s} s (PROMPTEVOLVE_DB_CONNECT_TIMEOUT_S)"
+    else:
+        return detail
+    return f"{hint}: {detail}"
+
+
+def _sqlite_pragmas(busy_ms: int, dbapi_connection: Any, _record: Any) -> None:
     # Let SQLAlchemy's "begin" event, not the driver, decide when and how transactions start.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
@@ -55,8 +136,22 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def create_store_engine(url: str, **kwargs: Any) -> Engine:
+def _postgres_connect_args(url: URL, timeouts: StoreTimeouts) -> dict[str, Any]:
+    """libpq parameters that bound every wait (module docstring); the URL's own ``options`` come last
+    and so override ours."""
+    ours = f"-c statement_timeout={_ms(timeouts.statement_s)} -c lock_timeout={_ms(timeouts.lock_s)}"
+    given = url.query.get("options")
+    given = " ".join(given) if isinstance(given, tuple) else given
+    return {
+        "connect_timeout": timeouts.connect_s,
+        "tcp_user_timeout": timeouts.connect_s * 1000,
+        "options": f"{ours} {given}" if given else ours,
+    }
+
+
+def create_store_engine(url: str, *, timeouts: StoreTimeouts | None = None, **kwargs: Any) -> Engine:
     """An engine for ``url`` with the settings its database needs; a bad URL is a ConfigurationError."""
+    bounds = timeouts or StoreTimeouts()
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -66,12 +161,16 @@ def create_store_engine(url: str, **kwargs: Any) -> Engine:
         ) from None
     try:
         if parsed.get_backend_name() == "sqlite":
+            if parsed.database not in (None, "", ":memory:"):  # memory databases use a pool without a wait
+                kwargs.setdefault("pool_timeout", bounds.pool_s)
             engine = create_engine(parsed, **kwargs)
-            event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "connect", partial(_sqlite_pragmas, _ms(bounds.lock_s)))
             event.listen(engine, "begin", _sqlite_begin)
             return engine
         if parsed.get_backend_name() == "postgresql":
-            return create_engine(parsed, pool_pre_ping=True, **kwargs)
+            connect_args = {**_postgres_connect_args(parsed, bounds), **kwargs.pop("connect_args", {})}
+            kwargs.setdefault("pool_timeout", bounds.pool_s)
+            return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args, **kwargs)
     except (NoSuchModuleError, ImportError) as exc:
         raise ConfigurationError(f"bad database URL {describe_url(url)!r}: {exc}") from None
     raise ConfigurationError(
@@ -82,8 +181,9 @@ def create_store_engine(url: str, **kwargs: Any) -> Engine:
 class Store:
     """The database, with one-transaction units of work."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, timeouts: StoreTimeouts | None = None) -> None:
         self.engine = engine
+        self.timeouts = timeouts or StoreTimeouts()
         self.url = engine.url.render_as_string(hide_password=False)
         self._reads = sessionmaker(engine, expire_on_commit=False)
         self._writes = sessionmaker(engine.execution_options(**{_IMMEDIATE: True}), expire_on_commit=False)
@@ -93,8 +193,14 @@ class Store:
             install_plan_notices(self._reads)
 
     @classmethod
-    def from_url(cls, url: str, **engine_kwargs: Any) -> Store:
-        return cls(create_store_engine(url, **engine_kwargs))
+    def from_url(cls, url: str, *, timeouts: StoreTimeouts | None = None, **engine_kwargs: Any) -> Store:
+        bounds = timeouts or StoreTimeouts()
+        return cls(create_store_engine(url, timeouts=bounds, **engine_kwargs), bounds)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Store:
+        """The configured database with the configured timeouts (not migrated: see ``open_store``)."""
+        return cls.from_url(settings.database_url, timeouts=StoreTimeouts.from_settings(settings))
 
     @property
     def dialect(self) -> str:
@@ -107,9 +213,9 @@ class Store:
                 yield session
         except PromptevolveError:
             raise
-        except OperationalError as exc:
+        except (OperationalError, PoolTimeoutError) as exc:
             raise StoreUnavailableError(
-                f"the store at {describe_url(self.url)} failed: {exc.orig or exc}".strip()
+                f"the store at {describe_url(self.url)} failed: {why_unavailable(exc, self.timeouts)}"
             ) from exc
         except SQLAlchemyError as exc:
             raise StoreError(f"store error at {describe_url(self.url)}: {exc}") from exc

@@ -3,7 +3,9 @@
 ``open_store`` is how every surface opens the database: it checks the schema revision and either
 migrates (the embedded default) or refuses with the command that fixes it. On PostgreSQL a
 transaction-scoped advisory lock serialises migrations, so several servers starting at once upgrade
-the schema exactly once.
+the schema exactly once. A migration runs without the session's statement and lock timeouts
+(``engine.py``): building an index on a large table takes longer than any query should, and the servers
+waiting for the advisory lock must wait for the whole migration.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from promptevolve.core.errors import SchemaOutOfDateError, StoreError, StoreUnavailableError
 from promptevolve.core.settings import Settings
-from promptevolve.store.engine import Store, describe_url
+from promptevolve.store.engine import Store, describe_url, why_unavailable
 
 __all__ = [
     "current_revision",
@@ -57,9 +60,9 @@ def current_revision(store: Store) -> str | None:
     try:
         with store.engine.connect() as conn:
             return _revision_on(conn)
-    except OperationalError as exc:
+    except (OperationalError, PoolTimeoutError) as exc:
         raise StoreUnavailableError(
-            f"cannot reach the store at {describe_url(store.url)}: {exc.orig or exc}"
+            f"cannot reach the store at {describe_url(store.url)}: {why_unavailable(exc, store.timeouts)}"
         ) from None
 
 
@@ -92,6 +95,8 @@ def _migrate(store: Store, step: Callable[[Config], None]) -> str | None:
             try:
                 with conn.begin():
                     if conn.dialect.name == "postgresql":
+                        conn.execute(text("SET LOCAL statement_timeout = 0"))
+                        conn.execute(text("SET LOCAL lock_timeout = 0"))
                         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_KEY})
                     step(_config(conn))
                     if sqlite and (broken := conn.exec_driver_sql("PRAGMA foreign_key_check").all()):
@@ -100,9 +105,9 @@ def _migrate(store: Store, step: Callable[[Config], None]) -> str | None:
                 if sqlite:
                     _sqlite_foreign_keys(conn, on=True)
             return _revision_on(conn)
-    except OperationalError as exc:
+    except (OperationalError, PoolTimeoutError) as exc:
         raise StoreUnavailableError(
-            f"cannot migrate the store at {describe_url(store.url)}: {exc.orig or exc}"
+            f"cannot migrate the store at {describe_url(store.url)}: {why_unavailable(exc, store.timeouts)}"
         ) from None
     except SQLAlchemyError as exc:
         raise StoreError(f"migration failed at {describe_url(store.url)}: {exc}") from None
@@ -121,7 +126,7 @@ def downgrade(store: Store, revision: str) -> str | None:
 
 def open_store(settings: Settings) -> Store:
     """Open the configured store, migrated to the head revision or refused with how to fix it."""
-    store = Store.from_url(settings.database_url)
+    store = Store.from_settings(settings)
     current, head = schema_status(store)
     if current == head:
         return store

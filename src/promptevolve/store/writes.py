@@ -21,7 +21,7 @@ from sqlalchemy import JSON, Boolean, Connection, Double, Integer, Table
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from promptevolve.core.errors import PromptevolveError, StoreError, StoreUnavailableError
-from promptevolve.store.engine import Store, describe_url
+from promptevolve.store.engine import Store, describe_url, is_unavailable, why_unavailable
 
 __all__ = ["CopyRows", "StoreBusyError", "bulk_insert", "copy_rows", "insert_rows", "write_transaction"]
 
@@ -140,17 +140,21 @@ def write_transaction(
             yield conn
     except PromptevolveError:
         raise  # raised by the caller's block: already says what went wrong
-    except OperationalError as exc:
-        if not wait and "locked" in str(exc.orig):
+    except Exception as exc:
+        if not wait and isinstance(exc, OperationalError) and "locked" in str(exc.orig):
             raise StoreBusyError(
                 f"the store at {describe_url(store.url)} is locked by another writer"
             ) from None
-        raise StoreUnavailableError(
-            f"cannot write to the store at {describe_url(store.url)}: {exc.orig or exc}"
-        ) from None
-    except SQLAlchemyError as exc:
-        raise StoreError(f"{what} failed: {exc}") from None
-    except Exception as exc:  # driver errors raised by COPY / executemany outside SQLAlchemy's wrapping
+        # A lock or statement timeout, or a lost connection, means "not now": the recorder retries the
+        # batch. Only other errors say the rows themselves are bad (it then bisects to find them).
+        if is_unavailable(exc):
+            why = why_unavailable(exc, store.timeouts)
+            raise StoreUnavailableError(
+                f"cannot write to the store at {describe_url(store.url)}: {why}"
+            ) from None
+        if isinstance(exc, SQLAlchemyError):
+            raise StoreError(f"{what} failed: {exc}") from None
+        # driver errors raised by COPY / executemany outside SQLAlchemy's wrapping
         raise StoreError(f"{what} failed: {type(exc).__name__}: {exc}") from None
 
 
