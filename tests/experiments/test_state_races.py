@@ -11,11 +11,16 @@ the parent checks:
 - the registry agrees with the final status: ``concluded`` serves the treatment alone at 100 % with
   ``production`` on it; ``rolled_back``, ``stopped`` and ``paused`` serve the control alone with
   ``production`` on it (routing no longer reads the experiment's shares).
+
+A second test starts two drafts of the same prompt at the same moment: exactly one may route.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -27,6 +32,7 @@ from promptevolve.store.engine import Store
 from promptevolve.store.tables import Decision
 
 TRIALS = 120
+START_TRIALS = 25
 PAIRS = (("promote", "rollback"), ("promote", "stop"), ("pause", "rollback"))
 
 pytestmark = pytest.mark.slow
@@ -40,6 +46,8 @@ def _call(service: ExperimentService, operation: str, exp_id: int) -> str:
             service.rollback(exp_id, reason="race")
         elif operation == "stop":
             service.stop(exp_id, reason="race")
+        elif operation == "start":
+            service.start(exp_id)
         else:
             service.pause(exp_id, reason="race")
     except ConflictError:
@@ -52,9 +60,9 @@ def _contender(url: str, side: int, barrier, jobs, results) -> None:
     service = ExperimentService(store, actor=f"side-{side}")
     try:
         while (job := jobs.get(timeout=120)) is not None:
-            exp_id, operations = job
+            exp_ids, operations = job
             barrier.wait(timeout=60)  # both sides hold their job: release them together
-            results.put((side, _call(service, operations[side], exp_id)))
+            results.put((side, _call(service, operations[side], exp_ids[side])))
     finally:
         store.dispose()
 
@@ -85,16 +93,21 @@ EXPECTED_SERVING = {
 }
 
 
-def test_concurrent_promote_rollback_pause_and_stop_leave_one_truth(store, database_url):
-    registry = Registry(store, actor="setup")
-    for body in ("A {{ x }}", "B {{ x }}"):
-        registry.register(VariantCreate(prompt="p", template=body))
-    registry.activate("p", "1.0.0")
-    registry.set_label("p", "production", "1.0.0")
-    service = ExperimentService(store, registry=registry, actor="setup")
-    request = ExperimentCreate(
-        prompt="p", control="1.0.0", treatments=["1.1.0"], metric="thumbs", min_sample=1000, ramp=[]
-    )
+@dataclass
+class Contenders:
+    """Two processes that each run one operation per trial, released together by a barrier."""
+
+    jobs: list[Any]
+    results: Any
+
+    def race(self, exp_ids: tuple[int, int], operations: tuple[str, str]) -> dict[int, str]:
+        for q in self.jobs:
+            q.put((exp_ids, operations))
+        return dict(self.results.get(timeout=120) for _ in range(2))
+
+
+@pytest.fixture
+def contenders(database_url: str) -> Iterator[Contenders]:
     ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(2)
     jobs = [ctx.Queue(), ctx.Queue()]
@@ -104,37 +117,8 @@ def test_concurrent_promote_rollback_pause_and_stop_leave_one_truth(store, datab
     ]
     for p in procs:
         p.start()
-    inconsistent: list[str] = []
     try:
-        for trial in range(TRIALS):
-            first, second = PAIRS[trial % len(PAIRS)]
-            # Alternate which process gets which operation, so neither side is always first to start.
-            operations = (first, second) if trial % 2 == 0 else (second, first)
-            registry.rollback("p", "1.0.0", reason="reset between trials")
-            exp = service.create(request)
-            service.start(exp.id)
-            for q in jobs:
-                q.put((exp.id, operations))
-            answers = dict(results.get(timeout=120) for _ in range(2))
-            outcomes = {operations[side]: answer for side, answer in answers.items()}
-            status = service.get(exp.id).status
-            serving = _registry_state(registry)
-            with store.read() as s:
-                logged = s.scalars(
-                    select(Decision.action).where(
-                        Decision.experiment_id == exp.id, Decision.action.in_((first, second))
-                    )
-                ).all()
-            winners = [op for op in (first, second) if outcomes[op] == "won"]
-            problems = []
-            if not _serial_orders(first, second, outcomes):
-                problems.append(f"outcomes {outcomes} fit no serial order")
-            if sorted(logged) != sorted(winners):
-                problems.append(f"decision log {logged} but winners {winners}")
-            if serving != EXPECTED_SERVING.get(status):
-                problems.append(f"status {status} but the registry serves {serving}")
-            if problems:
-                inconsistent.append(f"trial {trial} ({first} vs {second}): {'; '.join(problems)}")
+        yield Contenders(jobs, results)
     finally:
         for q in jobs:
             q.put(None)
@@ -142,7 +126,69 @@ def test_concurrent_promote_rollback_pause_and_stop_leave_one_truth(store, datab
             p.join(timeout=60)
             if p.is_alive():
                 p.terminate()
+    assert all(p.exitcode == 0 for p in procs)
+
+
+@pytest.fixture
+def lab(store: Store) -> tuple[Registry, ExperimentService, ExperimentCreate]:
+    registry = Registry(store, actor="setup")
+    for body in ("A {{ x }}", "B {{ x }}"):
+        registry.register(VariantCreate(prompt="p", template=body))
+    registry.activate("p", "1.0.0")
+    registry.set_label("p", "production", "1.0.0")
+    service = ExperimentService(store, registry=registry, actor="setup")
+    request = ExperimentCreate(
+        prompt="p", control="1.0.0", treatments=["1.1.0"], metric="thumbs", min_sample=1000, ramp=[]
+    )
+    return registry, service, request
+
+
+def test_concurrent_promote_rollback_pause_and_stop_leave_one_truth(store, lab, contenders):
+    registry, service, request = lab
+    inconsistent: list[str] = []
+    for trial in range(TRIALS):
+        first, second = PAIRS[trial % len(PAIRS)]
+        # Alternate which process gets which operation, so neither side is always first to start.
+        operations = (first, second) if trial % 2 == 0 else (second, first)
+        registry.rollback("p", "1.0.0", reason="reset between trials")
+        exp = service.create(request)
+        service.start(exp.id)
+        answers = contenders.race((exp.id, exp.id), operations)
+        outcomes = {operations[side]: answer for side, answer in answers.items()}
+        status = service.get(exp.id).status
+        serving = _registry_state(registry)
+        with store.read() as s:
+            logged = s.scalars(
+                select(Decision.action).where(
+                    Decision.experiment_id == exp.id, Decision.action.in_((first, second))
+                )
+            ).all()
+        winners = [op for op in (first, second) if outcomes[op] == "won"]
+        problems = []
+        if not _serial_orders(first, second, outcomes):
+            problems.append(f"outcomes {outcomes} fit no serial order")
+        if sorted(logged) != sorted(winners):
+            problems.append(f"decision log {logged} but winners {winners}")
+        if serving != EXPECTED_SERVING.get(status):
+            problems.append(f"status {status} but the registry serves {serving}")
+        if problems:
+            inconsistent.append(f"trial {trial} ({first} vs {second}): {'; '.join(problems)}")
     assert inconsistent == [], f"{len(inconsistent)} of {TRIALS} trials inconsistent:\n" + "\n".join(
         inconsistent[:10]
     )
-    assert all(p.exitcode == 0 for p in procs)
+
+
+def test_two_experiments_started_at_once_on_one_prompt_never_both_route(lab, contenders):
+    """Only one experiment may route a prompt's traffic; two drafts started at the same moment used to
+    both pass that check on PostgreSQL (each locked only its own row)."""
+    _, service, request = lab
+    doubled: list[str] = []
+    for trial in range(START_TRIALS):
+        drafts = (service.create(request).id, service.create(request).id)
+        answers = contenders.race(drafts, ("start", "start"))
+        live = [e.id for e in service.list("p") if e.status in ("running", "ramping")]
+        if sorted(answers.values()) != ["refused", "won"] or len(live) != 1:
+            doubled.append(f"trial {trial}: answers {answers}, routing {live}")
+        for exp_id in live:
+            service.stop(exp_id, reason="reset between trials")
+    assert doubled == [], f"{len(doubled)} of {START_TRIALS} trials:\n" + "\n".join(doubled[:10])

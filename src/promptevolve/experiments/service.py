@@ -474,6 +474,9 @@ class ExperimentService:
             self.registry.notify_changed(name)
 
     def _refuse_second_live(self, s: Session, exp: Experiment) -> None:
+        # Two drafts of one prompt started at once each hold only their own row: the prompt's row,
+        # locked second as everywhere (module docstring), makes the check and the start one decision.
+        s.execute(select(Prompt.id).where(Prompt.id == exp.prompt_id).with_for_update())
         other = s.scalar(
             select(Experiment.id).where(
                 Experiment.prompt_id == exp.prompt_id,
