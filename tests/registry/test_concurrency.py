@@ -15,14 +15,14 @@ def _contender(url: str, version: str, barrier, results) -> None:
     store = Store.from_url(url)
     registry = Registry(store, actor=f"proc-{version}")
     for _ in range(ROUNDS):
-        barrier.wait()
+        barrier.wait(timeout=120)
         try:
             registry.activate("p", version, share=60)
             results.put((version, "won"))
         except TrafficShareError:
             results.put((version, "refused"))
-        barrier.wait()  # the parent checks and resets between rounds
-        barrier.wait()
+        barrier.wait(timeout=120)  # the parent checks and resets between rounds
+        barrier.wait(timeout=120)
     store.dispose()
 
 
@@ -40,15 +40,15 @@ def test_concurrent_activation_from_two_processes_never_exceeds_100_percent(data
         p.start()
     winners_per_round = []
     for _ in range(ROUNDS):
-        barrier.wait()
-        barrier.wait()
+        barrier.wait(timeout=120)
+        barrier.wait(timeout=120)
         outcomes = [results.get(timeout=60) for _ in range(2)]
         active = registry.get_prompt("p").active
         assert sum(active.values()) <= 100.0, active
         winners_per_round.append(sum(1 for _, o in outcomes if o == "won"))
         for version in list(active):
             registry.deactivate("p", version)
-        barrier.wait()
+        barrier.wait(timeout=120)
     for p in procs:
         p.join(timeout=60)
         assert p.exitcode == 0
