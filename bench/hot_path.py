@@ -6,7 +6,9 @@ in a rotating order, so drift in machine load hits all paths alike):
 
 - ``po.get_prompt(name, unit_id=…).messages(variables)``: route and render, the app calls its model;
 - ``get_prompt`` + ``messages`` + ``po.track(…)``: the same, recorded;
-- ``po.run(name, variables, unit_id=…)`` with a do-nothing provider (``ScriptedProvider``);
+- ``po.run(name, variables, unit_id=…)`` with a do-nothing provider (``NullProvider`` below: a fixed
+  completion; the ``ScriptedProvider`` test double also keeps every call and counts words, which is the
+  double's cost, not the layer's);
 - MLflow ``mlflow.genai.load_prompt("prompts:/name/1").format(**variables)``, the prompt pinned to a
   version, with **both** the tracking and the registry URI set to a SQLite file as MLflow's docs say
   (with the tracking URI alone, each call probes for a Spark session).
@@ -42,8 +44,7 @@ from sqlalchemy import insert, select
 
 from promptevolve.client import PromptOptimizer
 from promptevolve.core.settings import Settings
-from promptevolve.core.types import ModelSettings
-from promptevolve.providers.scripted import ScriptedProvider
+from promptevolve.core.types import Completion, ModelSettings, RenderedPrompt
 from promptevolve.registry import Registry, VariantCreate, load_baselines
 from promptevolve.store.engine import Store
 from promptevolve.store.migrate import upgrade
@@ -58,6 +59,19 @@ LEAD = {
 NAME = "ai_enrichment_en"
 
 Sample = tuple[int, int]  # (wall ns, thread CPU ns)
+
+
+class NullProvider:
+    """A model that answers at once with a fixed completion: what is left is the layer's own cost."""
+
+    name = "null"
+    _REPLY = Completion(text="{}", prompt_tokens=700, completion_tokens=2, latency_ms=0.0, model="null")
+
+    def complete(self, prompt: RenderedPrompt, settings: ModelSettings) -> Completion:
+        return self._REPLY
+
+    async def acomplete(self, prompt: RenderedPrompt, settings: ModelSettings) -> Completion:
+        return self._REPLY
 
 
 def timed(fn: Callable[[int], object], calls: int, offset: int = 0) -> list[Sample]:
@@ -105,9 +119,7 @@ def our_store(tmp: str) -> PromptOptimizer:
     )
     registry.set_shares(base.prompt, {"1.0.0": 50, "1.1.0": 50})
     return PromptOptimizer(
-        store,
-        settings=Settings(database_url=store.url),
-        providers={"scripted": ScriptedProvider(["{}"], cycle=True)},
+        store, settings=Settings(database_url=store.url), providers={"scripted": NullProvider()}
     )
 
 
@@ -137,7 +149,7 @@ def like_for_like(rounds: int, calls: int) -> None:
         paths: dict[str, Callable[[int], object]] = {
             "get_prompt().messages()": lambda i: po.get_prompt(NAME, unit_id=f"lead-{i}").messages(LEAD),
             "get_prompt().messages() + track()": track,
-            "run() (scripted provider)": lambda i: po.run(NAME, LEAD, unit_id=f"lead-{i}"),
+            "run() (do-nothing provider)": lambda i: po.run(NAME, LEAD, unit_id=f"lead-{i}"),
         }
         ml = mlflow_call(tmp)
         if ml is not None:
@@ -237,7 +249,7 @@ def scale(n: int, calls: int, ttl: float, seed: int) -> None:
         po = PromptOptimizer(
             store,
             settings=Settings(database_url=store.url),
-            providers={"scripted": ScriptedProvider(["{}"], cycle=True)},
+            providers={"scripted": NullProvider()},
             cache_ttl_s=ttl,
         )
         for name in names:  # warm: one synchronous load per prompt
