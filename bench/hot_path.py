@@ -288,7 +288,8 @@ def scale(n: int, calls: int, ttl: float, seed: int) -> None:
     print("\n| traffic over 10,000 prompts | calls | p50 µs | p99 µs | CPU p50 µs | CPU p99 µs |")
     print("|---|---|---|---|---|---|")
     for label, count, (p50, p99, c50, c99) in results:
-        print(f"| {label} | {count or '':,} | {p50:.1f} | {p99:.1f} | {c50:.1f} | {c99:.1f} |")
+        shown = f"{count:,}" if count else ""
+        print(f"| {label} | {shown} | {p50:.1f} | {p99:.1f} | {c50:.1f} | {c99:.1f} |")
     print(
         f"\nafter the pause: threads {threads_before} before, at most {peak[0]} during; refresher threads "
         f"{refreshers}; {cache.refresh_batches - batches_before} refresh batches; cache {cache}"

@@ -69,6 +69,7 @@ class _Entry(Generic[T]):
     refreshing: bool = False
     retry_at: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    fresh: CacheRead[T] | None = None
 
 
 class StaleWhileRevalidateCache(Generic[T]):
@@ -117,7 +118,10 @@ class StaleWhileRevalidateCache(Generic[T]):
             return self._reload_now(key, entry, now)
         if now - entry.loaded_at < self._ttl:
             self.stats.hits += 1
-            return CacheRead(entry.value, stale=False)
+            fresh = entry.fresh  # one read object per loaded value, not one per call (hot path)
+            if fresh is None or fresh.value is not entry.value:
+                fresh = entry.fresh = CacheRead(entry.value, stale=False)
+            return fresh
         self._maybe_refresh(key, entry, now)
         self.stats.stale_served += 1
         return CacheRead(entry.value, stale=True)

@@ -14,8 +14,8 @@ would shift every later arm's range and reshuffle units between arms nobody touc
 
 A call scores only its own bucket: one hash for the bucket and one per arm, with no table, so routing
 costs the same for the first prompt as for the ten-thousandth (a ``Router`` keeps the hash state of each
-constant prefix; a small cache of routers saves rebuilding them, and a miss costs microseconds). Until
-2026-12 each (seed, arms) built a 10,000-entry table, kept in a 256-entry LRU cache: past 256 prompts
+constant prefix; a cache of 16,384 routers saves rebuilding them, and a miss costs microseconds).
+Until 2026-12 each (seed, arms) built a 10,000-entry table, kept in a 256-entry LRU cache: past 256 prompts
 that split traffic, each miss cost ~50 ms. The per-bucket race gives every unit the arm that table gave
 it, property-tested against it in ``tests/routing/test_buckets.py``.
 """
@@ -100,10 +100,10 @@ class Router:
         return self.arm_for_bucket(bucket)
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=16_384)
 def router(seed: str, arms: tuple[Arm, ...]) -> Router:
-    """The router of (seed, arms), kept for reuse. A miss builds one in O(arms) hashes (microseconds),
-    so this cache has no cliff: beyond 4,096 live splits a call costs a few µs more, never a table."""
+    """The router of (seed, arms), kept for reuse (about 1 KB each). A miss builds one in O(arms) hashes
+    (microseconds), so this cache has no cliff: beyond 16,384 live splits a call costs a few µs more."""
     return Router(seed, arms)
 
 
