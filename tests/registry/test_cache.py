@@ -219,3 +219,17 @@ def test_a_lost_listener_reconnects_and_renews_what_it_may_have_missed(backend, 
     finally:
         admin.dispose()
         po.close()
+
+
+def test_preload_loads_many_plans_in_batches_and_skips_unknown_ones(store):
+    names = _prompts(Registry(store, actor="test"), 5)
+    calls: list[int] = []
+
+    def batch_loader(keys):
+        calls.append(len(keys))
+        return load_plans(store, keys)
+
+    cache = StaleWhileRevalidateCache(lambda name: load_plan(store, name), batch_loader=batch_loader)
+    assert cache.preload([*names, "missing"]) == 5
+    assert calls == [6] and all(cache.peek(n) is not None for n in names) and cache.peek("missing") is None
+    assert cache.get(names[0]).value == load_plan(store, names[0]) and cache.stats.hits == 1

@@ -126,6 +126,21 @@ class StaleWhileRevalidateCache(Generic[T]):
         self.stats.stale_served += 1
         return CacheRead(entry.value, stale=True)
 
+    def preload(self, keys: Sequence[str]) -> int:
+        """Load many keys now, in batches (a server warming up, a benchmark); returns how many loaded.
+        Keys that fail to load are left out, to load on first read as usual."""
+        loaded = 0
+        for i in range(0, len(keys), 1_000):
+            chunk = keys[i : i + 1_000]
+            results = self._load_many(chunk)
+            now = self._clock.now()
+            for key in chunk:
+                value = results.get(key)
+                if value is not None and not isinstance(value, Exception):
+                    self._entries[key] = _Entry(value, now)
+                    loaded += 1
+        return loaded
+
     def invalidate(self, key: str | None = None) -> None:
         """Make the next read of ``key`` (or of every key) load from the store; values stay as last good."""
         for k, entry in list(self._entries.items()):
