@@ -13,6 +13,8 @@ service changes those rows (ramp steps, bandit weights); routing only reads them
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -111,8 +113,22 @@ class ServingPlan:
         raise NotFoundError(f"{self.name}@{version} is not serving")
 
 
+#: Parsed variants by (prompt, id, content hash, version, kind). Variants are immutable (a change is a new
+#: variant), so an entry never goes stale; the hash, version and kind keep two databases' equal ids apart. Parsing (Jinja
+#: parse, variables, settings validation) was most of the cost of renewing 10,000 expired plans.
+_PARSED: OrderedDict[tuple[str, int, str, str, str], ServingVariant] = OrderedDict()
+_PARSED_MAX = 65_536
+_parsed_lock = threading.Lock()
+
+
 def variant_from_row(prompt_name: str, row: PromptVariant) -> ServingVariant:
-    return ServingVariant(
+    key = (prompt_name, row.id, row.content_hash, row.version, row.kind)
+    with _parsed_lock:
+        known = _PARSED.get(key)
+        if known is not None:
+            _PARSED.move_to_end(key)
+            return known
+    variant = ServingVariant(
         id=row.id,
         prompt=prompt_name,
         version=row.version,
@@ -120,6 +136,11 @@ def variant_from_row(prompt_name: str, row: PromptVariant) -> ServingVariant:
         template=parse_template(row.template),
         settings=ModelSettings(**row.settings),
     )
+    with _parsed_lock:
+        _PARSED[key] = variant
+        if len(_PARSED) > _PARSED_MAX:
+            _PARSED.popitem(last=False)
+    return variant
 
 
 def _baseline_id(candidates: Sequence[tuple[int, str, str]], active_ids: Sequence[int]) -> int:
