@@ -113,9 +113,9 @@ class ServingPlan:
         raise NotFoundError(f"{self.name}@{version} is not serving")
 
 
-#: Parsed variants by (prompt, id, content hash, version, kind). Variants are immutable (a change is a new
-#: variant), so an entry never goes stale; the hash, version and kind keep two databases' equal ids apart. Parsing (Jinja
-#: parse, variables, settings validation) was most of the cost of renewing 10,000 expired plans.
+#: Parsed variants by (prompt, id, content hash, version, kind). Variants are immutable (a change is a
+#: new variant), so an entry never goes stale; hash, version and kind keep two databases' equal ids
+#: apart. Parsing (Jinja, variables, settings) was most of the cost of renewing 10,000 expired plans.
 _PARSED: OrderedDict[tuple[str, int, str, str, str], ServingVariant] = OrderedDict()
 _PARSED_MAX = 65_536
 _parsed_lock = threading.Lock()
