@@ -8,6 +8,7 @@ import sys
 import textwrap
 import threading
 import time
+import uuid
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -137,7 +138,9 @@ def _notices(listener, timeout_s: float) -> list[str]:
 def test_a_committed_change_is_announced_and_a_rolled_back_one_is_not(backend, store):
     _requires_postgres(backend)
     registry = Registry(store, actor="test")
-    _prompts(registry, 1)
+    name = f"notice_{uuid.uuid4().hex[:8]}"  # notices are database-wide: other tests' prompts are heard too
+    registry.register(VariantCreate(prompt=name, template="x {{ y }}", settings=SCRIPTED))
+    registry.activate(name, "1.0.0")
     listener = listener_factory(store.engine)()
     try:
         with pytest.raises(RuntimeError), store.write() as s:
@@ -145,9 +148,13 @@ def test_a_committed_change_is_announced_and_a_rolled_back_one_is_not(backend, s
             state.share_bp = 5_000
             s.flush()
             raise RuntimeError("abandon the change")
-        assert _notices(listener, 0.5) == []
-        registry.deactivate("p000", "1.0.0")
-        assert _notices(listener, 10) == ["p000"]
+        assert name not in _notices(listener, 0.5)
+        registry.deactivate(name, "1.0.0")
+        heard: list[str] = []
+        deadline = time.monotonic() + 10
+        while name not in heard and time.monotonic() < deadline:
+            heard += _notices(listener, 1)
+        assert name in heard
     finally:
         listener.close()
 
