@@ -17,6 +17,8 @@ so callers catch one family and the CLI and API map it to exit codes and HTTP st
     │   ├── VersionFormatError      not a semantic version
     │   └── TemplateError           a template that does not parse or render
     │       ├── TemplateSyntaxError
+    │       ├── TemplateUnsafeError   refused at registration: can never render safely
+    │       ├── TemplateLimitError    a render stopped by its step, output, depth or time limit
     │       └── MissingVariableError
     ├── ProviderError               a model call failed
     │   ├── ProviderTimeoutError
@@ -43,7 +45,9 @@ __all__ = [
     "StoreError",
     "StoreUnavailableError",
     "TemplateError",
+    "TemplateLimitError",
     "TemplateSyntaxError",
+    "TemplateUnsafeError",
     "TrafficShareError",
     "ValidationError",
     "VersionFormatError",
@@ -103,6 +107,14 @@ class TemplateError(ValidationError):
 
 class TemplateSyntaxError(TemplateError):
     code = "template_syntax"
+
+
+class TemplateUnsafeError(TemplateError):
+    code = "template_unsafe"
+
+
+class TemplateLimitError(TemplateError):
+    code = "template_limit"
 
 
 class MissingVariableError(TemplateError):

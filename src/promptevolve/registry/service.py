@@ -48,7 +48,7 @@ from promptevolve.store.tables import (
     VariantState,
     utcnow,
 )
-from promptevolve.templates import parse_template, template_to_json
+from promptevolve.templates import parse_template, template_to_json, vet_template
 
 __all__ = ["FULL_SHARE_BP", "Registry"]
 
@@ -214,6 +214,7 @@ class Registry:
     def register(self, request: VariantCreate, *, actor: str | None = None) -> RegisterResult:
         """Register a variant; identical content returns the existing variant (``created=False``)."""
         parsed = parse_template(request.template)
+        vet_template(parsed)  # what can never render safely is refused here, with the reason, not per call
         template = template_to_json(parsed)
         settings = request.settings.model_dump(mode="json")
         content_hash = sha256_hex(

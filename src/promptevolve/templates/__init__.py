@@ -5,19 +5,26 @@ from promptevolve.templates.rendering import (
     CHAT_ROLES,
     ParsedTemplate,
     RenderResult,
+    is_plain,
     parse_template,
     render,
     template_to_json,
+    vet_template,
 )
+from promptevolve.templates.sandbox import DEFAULT_LIMITS, RenderLimits
 
 __all__ = [
     "CHAT_ROLES",
+    "DEFAULT_LIMITS",
     "MARKER",
     "DemoRetriever",
     "ParsedTemplate",
+    "RenderLimits",
     "RenderResult",
     "RetrievalSpec",
+    "is_plain",
     "parse_template",
     "render",
     "template_to_json",
+    "vet_template",
 ]

@@ -12,6 +12,12 @@ its Jinja AST to a list of segments and rendered by joining strings (a few µs i
 part for ``Template.render``). The segments come from Jinja's own parse, so the output is identical
 (``tests/templates`` checks it on random templates); anything else (filters, blocks, attributes) goes
 through Jinja. Compiled templates and segment lists are cached by source.
+
+Everything that goes through Jinja is bounded (``templates.sandbox``: steps, output, call depth, time),
+and every failure of a render, whatever Python raised inside (``ZeroDivisionError``, ``TypeError``,
+``OverflowError``, a ``RecursionError``, a caller's value whose ``str()`` fails), comes out as a
+``TemplateError`` naming the original error: a template is data, and its failures are the template's.
+``vet_template`` refuses at registration what can never render safely (``templates.vetting``).
 """
 
 from __future__ import annotations
@@ -22,19 +28,34 @@ from functools import lru_cache
 from typing import Any
 
 import jinja2
-from jinja2 import StrictUndefined, meta, nodes
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import meta, nodes
 
-from promptevolve.core.errors import MissingVariableError, TemplateError, TemplateSyntaxError
+from promptevolve.core.errors import (
+    MissingVariableError,
+    PromptevolveError,
+    TemplateError,
+    TemplateSyntaxError,
+    TemplateUnsafeError,
+)
 from promptevolve.core.types import ChatMessage, RenderedPrompt, TemplateKind
+from promptevolve.templates.sandbox import (
+    DEFAULT_LIMITS,
+    RenderBudget,
+    RenderLimits,
+    bounded_render,
+    new_environment,
+)
+from promptevolve.templates.vetting import template_problems
 
 __all__ = [
     "CHAT_ROLES",
     "ParsedTemplate",
     "RenderResult",
+    "is_plain",
     "parse_template",
     "render",
     "template_to_json",
+    "vet_template",
 ]
 
 CHAT_ROLES = frozenset({"system", "user", "assistant", "developer", "tool"})
@@ -63,19 +84,25 @@ class RenderResult:
     unexpected_variables: tuple[str, ...]
 
 
-def _environment() -> SandboxedEnvironment:
-    # keep_trailing_newline: a prompt's final newline can matter for completion-style prompts.
-    return SandboxedEnvironment(
-        undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True, trim_blocks=False
-    )
-
-
-_ENV = _environment()
+_ENV = new_environment()
 
 
 @lru_cache(maxsize=4096)
 def _compile(source: str) -> jinja2.Template:
-    return _ENV.from_string(source)
+    return _ENV.compile_bounded(source)
+
+
+def _parse(source: str, where: str) -> nodes.Template:
+    try:
+        return _ENV.parse(source)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateSyntaxError(
+            f"template syntax error in {where}, line {exc.lineno}: {exc.message}"
+        ) from None
+    except RecursionError:
+        raise TemplateSyntaxError(
+            f"template syntax error in {where}: expressions nested too deeply"
+        ) from None
 
 
 Segments = tuple[tuple[str, str | None], ...]
@@ -87,7 +114,10 @@ Segments = tuple[tuple[str, str | None], ...]
 @lru_cache(maxsize=65_536)
 def _segments(source: str) -> Segments | None:
     """Literal text and plain ``{{ name }}`` parts in order, or None if the template needs Jinja."""
-    body = _ENV.parse(source).body
+    try:
+        body = _ENV.parse(source).body
+    except (jinja2.TemplateSyntaxError, RecursionError):
+        return None
     out: list[tuple[str, str | None]] = []
     for node in body:
         if not isinstance(node, nodes.Output):
@@ -103,13 +133,13 @@ def _segments(source: str) -> Segments | None:
 
 
 def _variables_of(source: str, where: str) -> set[str]:
+    ast = _parse(source, where)
     try:
-        ast = _ENV.parse(source)
-    except jinja2.TemplateSyntaxError as exc:
+        return set(meta.find_undeclared_variables(ast))
+    except RecursionError:
         raise TemplateSyntaxError(
-            f"template syntax error in {where}, line {exc.lineno}: {exc.message}"
+            f"template syntax error in {where}: expressions nested too deeply"
         ) from None
-    return set(meta.find_undeclared_variables(ast))
 
 
 def _parse_messages(raw: Sequence[Any]) -> tuple[ChatMessage, ...]:
@@ -151,21 +181,69 @@ def parse_template(source: str | Sequence[Mapping[str, Any]]) -> ParsedTemplate:
     return ParsedTemplate(TemplateKind.CHAT, None, messages, tuple(sorted(names)))
 
 
-def _render_one(source: str, variables: Mapping[str, Any]) -> str:
+def vet_template(template: ParsedTemplate, limits: RenderLimits = DEFAULT_LIMITS) -> None:
+    """Refuse (``TemplateUnsafeError``, every reason listed) a template that can never render safely:
+    unsafe attribute access, other templates, oversized ranges and loops, huge constant expressions."""
+    problems = []
+    for i, source in enumerate(template.sources()):
+        where = "the template" if template.kind is TemplateKind.TEXT else f"message {i}"
+        try:
+            found = template_problems(_parse(source, where), limits)
+        except RecursionError:
+            found = ["expressions nested too deeply to check"]
+        problems += [f"{where}, {p}" for p in found]
+    if problems:
+        raise TemplateUnsafeError("template refused: " + "; ".join(problems))
+
+
+def is_plain(template: ParsedTemplate) -> bool:
+    """Whether every part is literal text and ``{{ name }}`` only: rendered in microseconds, without
+    Jinja (callers may then skip moving the render off an event loop)."""
+    return all(_segments(source) is not None for source in template.sources())
+
+
+def _text_of(name: str, value: Any) -> str:
+    try:
+        return str(value)
+    except Exception as exc:
+        raise TemplateError(
+            f"template rendering failed: variable {name!r} cannot be written as text "
+            f"({type(exc).__name__}: {exc})"
+        ) from None
+
+
+def _render_one(source: str, variables: Mapping[str, Any], budget: RenderBudget) -> str:
     segments = _segments(source)
     if segments is not None:
-        return "".join(text if name is None else str(variables[name]) for text, name in segments)
+        return "".join(text if name is None else _text_of(name, variables[name]) for text, name in segments)
     try:
-        return _compile(source).render(variables)
+        return bounded_render(_compile(source), variables, budget)
     except jinja2.UndefinedError as exc:
         # Reached only for names the AST could not see (attributes of a provided value, say).
         raise MissingVariableError(f"template rendering failed: {exc.message}") from None
+    except PromptevolveError:
+        raise
     except jinja2.TemplateError as exc:
         raise TemplateError(f"template rendering failed: {exc}") from None
+    except Exception as exc:  # whatever Python raised inside the template: the template's failure
+        raise TemplateError(f"template rendering failed: {type(exc).__name__}: {_short(exc)}") from None
 
 
-def render(template: ParsedTemplate, variables: Mapping[str, Any]) -> RenderResult:
-    """Fill a template in; every declared variable must be given, extra ones are reported back."""
+def _short(exc: BaseException) -> str:
+    try:
+        text = str(exc)
+    except Exception:
+        return "(no message)"
+    return text if len(text) <= 300 else text[:300] + "…"
+
+
+def render(
+    template: ParsedTemplate, variables: Mapping[str, Any], *, limits: RenderLimits = DEFAULT_LIMITS
+) -> RenderResult:
+    """Fill a template in; every declared variable must be given, extra ones are reported back.
+
+    Raises only ``TemplateError`` (and its children): a missing variable, a failure inside the template,
+    or a render stopped by ``limits`` (``TemplateLimitError``)."""
     declared = template.variables
     missing = tuple(name for name in declared if name not in variables)
     if missing:
@@ -174,10 +252,13 @@ def render(template: ParsedTemplate, variables: Mapping[str, Any]) -> RenderResu
             missing=missing,
         )
     unexpected = tuple(sorted(set(variables) - set(declared)))
+    budget = RenderBudget(limits)
     if template.kind is TemplateKind.TEXT:
-        prompt = RenderedPrompt(TemplateKind.TEXT, text=_render_one(template.text or "", variables))
+        prompt = RenderedPrompt(TemplateKind.TEXT, text=_render_one(template.text or "", variables, budget))
     else:
-        rendered = tuple(ChatMessage(m.role, _render_one(m.content, variables)) for m in template.messages)
+        rendered = tuple(
+            ChatMessage(m.role, _render_one(m.content, variables, budget)) for m in template.messages
+        )
         prompt = RenderedPrompt(TemplateKind.CHAT, messages=rendered)
     return RenderResult(prompt=prompt, unexpected_variables=unexpected)
 
