@@ -2,7 +2,10 @@
 
 It wraps a ``PromptOptimizer`` and shares its cache, recorder, registry and counters; only the model
 call is awaited (``Provider.acomplete``), and the few steps that may touch the database (a cold cache,
-feedback) run in a worker thread so the event loop never blocks on I/O.
+feedback) run in a worker thread so the event loop never blocks on I/O. Templates with logic (loops,
+filters, macros) render in a worker thread too: a render may take up to its time limit
+(``templates.RenderLimits``), and the server's other requests and health checks must not wait for it;
+plain ``{{ name }}`` templates render in microseconds on the loop.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 from promptevolve.client.optimizer import PromptOptimizer, Template
 from promptevolve.client.results import OptimizerStats, PromptHandle, RunResult
 from promptevolve.core.types import ModelSettings
+from promptevolve.templates import is_plain
 
 __all__ = ["AsyncPromptOptimizer"]
 
@@ -45,7 +49,10 @@ class AsyncPromptOptimizer:
         else:
             attempts, failure = po._attempts(name, unit_id, fallback, fallback_settings)
         for attempt in attempts:
-            outcome = po._prepare(attempt, values)
+            if is_plain(attempt.template):
+                outcome = po._prepare(attempt, values)
+            else:
+                outcome = await asyncio.to_thread(po._prepare, attempt, values)
             if isinstance(outcome, Exception):
                 failure = po._failed(name, attempt, values, unit_id, outcome, started)
                 continue

@@ -11,7 +11,12 @@ fallbacks, and every fallback is counted (``stats()``) and recorded with its rea
 4. a result with ``status="error"`` and no text, if nothing could answer.
 
 A failed attempt is itself recorded (``status=error`` on its variant and arm), so an experiment's error
-rate sees the failures of its arms even when a fallback saved the call.
+rate sees the failures of its arms even when a fallback saved the call. Whatever fails while rendering
+(the template, a variable's value) is a ``render_error`` of that attempt, never an exception.
+
+Records are made storable before they are queued (``core.storable``: a NUL in a model's output, a lone
+surrogate in a variable, values JSON cannot hold), and what was changed is recorded with them
+(``executions.repairs``): an execution id handed back always names a row the store can hold.
 
 ``AsyncPromptOptimizer`` shares everything but the awaits (``client.aio``).
 """
@@ -41,6 +46,7 @@ from promptevolve.core.hashing import canonical_json
 from promptevolve.core.ids import new_id
 from promptevolve.core.protocols import Provider
 from promptevolve.core.settings import Settings, load_settings
+from promptevolve.core.storable import Repairs
 from promptevolve.core.types import Completion, ModelSettings, RenderedPrompt
 from promptevolve.providers.pricing import PriceTable
 from promptevolve.providers.registry import create_provider
@@ -79,7 +85,8 @@ def unit_hash(unit_id: str | None) -> str | None:
     """Units are stored hashed: analysis needs identity, not the raw user or lead id."""
     if unit_id is None:
         return None
-    return hashlib.blake2b(unit_id.encode(), digest_size=16).hexdigest()
+    # surrogatepass: the same bytes as UTF-8 for every valid id, and no crash on a broken one.
+    return hashlib.blake2b(str(unit_id).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
@@ -388,6 +395,8 @@ class PromptOptimizer:
             result = self._demos.render(attempt.template, attempt.settings, variables)
         except TemplateError as exc:
             return exc
+        except Exception as exc:  # render translates everything; this keeps run() from raising regardless
+            return TemplateError(f"template rendering failed: {type(exc).__name__}")
         return result.prompt, list(result.unexpected_variables)
 
     def _provider_name(self, settings: ModelSettings) -> str:
@@ -559,11 +568,11 @@ class PromptOptimizer:
     ) -> str:
         execution_id = new_id()
         plan = self.cache.peek(name)
-        try:
-            variables_json = canonical_json(variables)
-        except (TypeError, ValueError):
-            variables = {k: str(v) for k, v in variables.items()}  # stored as text when JSON cannot
-            variables_json = canonical_json(variables)
+        repairs = Repairs()
+        variables, variables_json = repairs.json("variables", variables)
+        output = repairs.text("output", output)
+        error_message = repairs.text("error_message", error_message)
+        model = repairs.text("model", model)
         self.recorder.enqueue(
             "executions",
             {
@@ -587,6 +596,7 @@ class PromptOptimizer:
                 "error_message": error_message,
                 "source": source,
                 "ts": time.time(),
+                "repairs": repairs.summary(),
             },
         )
         return execution_id

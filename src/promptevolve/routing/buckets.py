@@ -40,7 +40,8 @@ Arm = tuple[str, int]
 
 def bucket_of(seed: str, unit_id: str) -> int:
     """The unit's bucket in ``[0, 10,000)`` for this seed; stable everywhere and forever."""
-    digest = hashlib.blake2b(f"{seed}:{unit_id}".encode(), digest_size=8).digest()
+    # surrogatepass: identical to UTF-8 for every valid id, and a broken one (a lone surrogate) still routes.
+    digest = hashlib.blake2b(f"{seed}:{unit_id}".encode("utf-8", "surrogatepass"), digest_size=8).digest()
     return int.from_bytes(digest, "big") % BUCKETS
 
 

@@ -235,6 +235,8 @@ class Execution(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str] = mapped_column(String(16), default="run")
     ts: Mapped[float] = mapped_column(Double)
+    # What was changed to make the record storable (NUL, lone surrogates…; core.storable), or NULL.
+    repairs: Mapped[str | None] = mapped_column(Text)
 
 
 class Exposure(Base):
@@ -253,6 +255,8 @@ class Exposure(Base):
 
 class Feedback(Base):
     __tablename__ = "feedback"
+    # Imports key each item by its row's content, so importing a file twice stores it once (0005).
+    __table_args__ = (Index("uq_feedback_import_key", "import_key", unique=True),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     execution_id: Mapped[str] = mapped_column(ForeignKey("executions.id", ondelete="CASCADE"), index=True)
@@ -262,6 +266,7 @@ class Feedback(Base):
     source: Mapped[str] = mapped_column(String(16), default="user")  # user | evaluator | judge
     created_by: Mapped[str | None] = mapped_column(String(200))
     ts: Mapped[float] = mapped_column(Double)
+    import_key: Mapped[str | None] = mapped_column(String(64))
 
 
 class Score(Base):

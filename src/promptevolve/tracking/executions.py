@@ -54,6 +54,10 @@ class ExecutionOut(BaseModel):
     source: str
     at: datetime
     feedback: list[FeedbackOut] = Field(default_factory=list)
+    repairs: str | None = Field(
+        default=None,
+        description="What was changed to make the record storable (e.g. 'output: 1 NUL replaced by U+FFFD')",
+    )
 
 
 def _query(s: Session, f: ExecutionFilter) -> Any | None:
@@ -117,6 +121,7 @@ def _out(e: Execution, prompt: str | None, version: str | None, feedback: list[F
         source=e.source,
         at=datetime.fromtimestamp(e.ts, UTC),
         feedback=feedback,
+        repairs=e.repairs,
     )
 
 
