@@ -194,3 +194,13 @@ def test_parsing_a_template_with_a_huge_constant_returns_at_once():
 def test_deeply_nested_expressions_are_a_syntax_error_not_a_recursion_error():
     with pytest.raises(TemplateError, match="nested too deeply|syntax error"):
         parse_template("{{ " + "(" * 5000 + "1" + ")" * 5000 + " }}")
+
+
+@pytest.mark.parametrize(
+    ("source", "reason"), [("a\x00b {{ x }}", "NUL character"), ("a\ud800", "lone surrogate")]
+)
+def test_a_template_no_store_can_hold_is_refused_when_parsed(source, reason):
+    with pytest.raises(TemplateError, match=reason):
+        parse_template(source)
+    with pytest.raises(TemplateError, match=f"message 0 \\(user\\) contains a {reason}"):
+        parse_template([{"role": "user", "content": source}])

@@ -93,6 +93,14 @@ def _compile(source: str) -> jinja2.Template:
 
 
 def _parse(source: str, where: str) -> nodes.Template:
+    if "\x00" in source:
+        raise TemplateError(f"{where} contains a NUL character (U+0000), which no store can hold")
+    try:
+        source.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise TemplateError(
+            f"{where} contains a lone surrogate at character {exc.start}: not valid Unicode text"
+        ) from None
     try:
         return _ENV.parse(source)
     except jinja2.TemplateSyntaxError as exc:

@@ -35,6 +35,7 @@ from promptevolve.api.schemas import (
 from promptevolve.api.services import Services, commit_recorded
 from promptevolve.client import PromptHandle
 from promptevolve.core.errors import ValidationError
+from promptevolve.core.storable import Repairs
 from promptevolve.templates import parse_template
 from promptevolve.tracking.executions import ExecutionFilter, ExecutionOut, get_execution, list_executions
 from promptevolve.tracking.feedback import FeedbackIn, feedback_rows, record_feedback
@@ -67,8 +68,10 @@ async def run(name: PromptName, body: RunCreate, services: ServicesDep, key: Com
             services.recorder.enqueue_all(rows)  # the failed attempts are recorded, as the SDK does
             raise
     recorded = await commit_recorded(services, rows, key)
+    # The answer as stored (core.storable): a lone surrogate a model wrote cannot travel as UTF-8 JSON.
+    answer, _ = Repairs().json("answer", dict(result))
     # model_construct: the SDK built and validated every value; FastAPI serialises the model as is.
-    return RunPublic.model_construct(**dict(result), recorded=recorded)
+    return RunPublic.model_construct(**answer, recorded=recorded)
 
 
 @router.post(

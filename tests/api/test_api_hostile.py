@@ -1,0 +1,81 @@
+"""Hostile values over HTTP: every 2xx ``run`` names a record that is readable afterwards (NUL, lone
+surrogates), template failures are answers not 500s, and unsafe templates are refused at registration."""
+
+from __future__ import annotations
+
+import pytest
+from tests.api.support import PROBLEM, Api, register, running_api
+
+from promptevolve.providers.scripted import ScriptedProvider
+
+# JSON bodies as a client may send them: raw text, so lone surrogates travel as \\u escapes.
+HOSTILE_BODIES = [
+    '{"variables": {"x": "nul \\u0000 inside"}}',
+    '{"variables": {"x": "lone \\ud800 surrogate"}}',
+    '{"variables": {"x": "low \\udfff and nul \\u0000"}, "unit_id": "u\\u0000"}',
+    '{"variables": {"x": "fine", "extra\\u0000key": "\\udc80"}}',
+]
+
+
+def test_a_lone_surrogate_in_a_typed_field_is_refused_and_nothing_is_recorded(api: Api) -> None:
+    register(api, "p", "Say {{ x }}")
+    api.ok(api.post("/prompts/p/variants/1.0.0/activate", {}))
+    body = b'{"variables": {"x": "a"}, "unit_id": "u\\ud800"}'
+    headers = {**api.headers(), "Content-Type": "application/json"}
+    refused = api.client.post("/prompts/p/run", content=body, headers=headers)
+    assert refused.status_code == 422 and "unit_id" in refused.text
+    assert api.ok(api.get("/executions"))["items"] == []
+
+
+def _echo() -> ScriptedProvider:
+    """A model that answers with what it was given, and a NUL of its own."""
+    return ScriptedProvider(lambda prompt, settings: f"echo\x00{prompt.as_messages()[-1]['content']}")
+
+
+@pytest.mark.parametrize("body", HOSTILE_BODIES, ids=range(len(HOSTILE_BODIES)))
+def test_every_2xx_run_is_readable_afterwards_and_takes_feedback(database_url: str, body: str) -> None:
+    with running_api(database_url, providers={"scripted": _echo()}) as api:
+        register(api, "p", "Say {{ x }}")
+        api.ok(api.post("/prompts/p/variants/1.0.0/activate", {}))
+        response = api.client.post(
+            "/prompts/p/run",
+            content=body.encode(),
+            headers={**api.headers(), "Content-Type": "application/json"},
+        )
+        assert response.status_code == 200, response.text
+        run = response.json()
+        assert run["recorded"] is True
+        stored = api.ok(api.get(f"/executions/{run['execution_id']}"))
+        assert "\x00" not in stored["output"]
+        assert stored["repairs"].startswith("output: ")
+        api.ok(api.post(f"/executions/{run['execution_id']}/feedback", {"thumbs": True}), 201)
+
+
+@pytest.mark.parametrize(
+    ("template", "reason"),
+    [
+        ("{{ (9**(9**8)) % 2 }}", "constant expression too large"),
+        ("{{ x.__class__.__mro__ }}", "unsafe attribute access"),
+        ("{% for i in range(100000) %}{% for j in range(100000) %}.{% endfor %}{% endfor %}", "nested loops"),
+    ],
+)
+def test_unsafe_templates_are_refused_at_registration_with_the_reason(
+    api: Api, template: str, reason: str
+) -> None:
+    response = api.post(
+        "/variants", {"prompt": "p", "template": template, "settings": {"provider": "scripted"}}
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith(PROBLEM)
+    assert reason in response.json()["detail"]
+
+
+def test_a_template_failing_at_render_is_an_answer_not_a_server_error(database_url: str) -> None:
+    with running_api(database_url, providers={"scripted": _echo()}, raise_server_exceptions=False) as api:
+        register(api, "p", "{{ 1 / x }}")
+        api.ok(api.post("/prompts/p/variants/1.0.0/activate", {}))
+        failed = api.post("/prompts/p/run", {"variables": {"x": 0}})
+        assert failed.status_code < 500 or failed.headers["content-type"].startswith(PROBLEM)
+        assert "ZeroDivisionError" in failed.text
+        saved = api.ok(api.post("/prompts/p/run", {"variables": {"x": 0}, "fallback": "Plain {{ x }}"}))
+        assert saved["status"] == "fallback" and saved["fallback_reason"] == "baseline_failed"
