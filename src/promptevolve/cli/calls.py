@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,6 +13,7 @@ from typer.core import TyperGroup
 from promptevolve.cli.common import JsonOpt, console, print_json, state_of
 from promptevolve.client import PromptOptimizer
 from promptevolve.core.errors import ValidationError
+from promptevolve.core.inputs import parse_json, read_text_file
 from promptevolve.store.migrate import open_store
 from promptevolve.tracking.executions import ExecutionFilter, get_execution, list_executions
 from promptevolve.tracking.feedback_import import import_feedback
@@ -24,12 +24,7 @@ __all__ = ["executions_app", "feedback_app", "run"]
 def _parse_vars(pairs: list[str] | None, vars_file: Path | None) -> dict[str, Any]:
     values: dict[str, Any] = {}
     if vars_file is not None:
-        if not vars_file.is_file():
-            raise ValidationError(f"variables file {str(vars_file)!r} does not exist")
-        try:
-            loaded = json.loads(vars_file.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ValidationError(f"variables file {vars_file} is not valid JSON: {exc}") from None
+        loaded = parse_json(read_text_file(vars_file, "variables file"), f"variables file {vars_file}")
         if not isinstance(loaded, dict):
             raise ValidationError(f"variables file {vars_file} must hold a JSON object")
         values.update(loaded)
@@ -136,6 +131,8 @@ def feedback_import(
     finally:
         store.dispose()
     console.print(f"imported {report.imported_rows} rows ({report.feedback_written} feedback items)")
+    if report.already_imported:
+        console.print(f"skipped {report.already_imported} rows already imported (same content)")
     if report.rejected:
         table = Table(title=f"{len(report.rejected)} rejected rows")
         table.add_column("line")

@@ -13,6 +13,7 @@ from rich.tree import Tree
 
 from promptevolve.cli.common import JsonOpt, console, context_store, print_json, state_of
 from promptevolve.core.errors import ValidationError
+from promptevolve.core.inputs import parse_json, read_text_file
 from promptevolve.core.types import ModelSettings, VariantKind
 from promptevolve.registry import LineageNode, Registry, VariantCreate, VariantInfo
 
@@ -32,9 +33,9 @@ def _parse_setting(raw: str) -> tuple[str, Any]:
     if not sep or not key:
         raise ValidationError(f"bad --setting {raw!r}: expected KEY=VALUE")
     try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
+        return key, parse_json(value, f"--setting {key}")
+    except ValidationError:
+        return key, value  # not JSON: the text itself
 
 
 def _read_template(template: str | None, template_file: Path | None) -> str | list[dict[str, Any]]:
@@ -43,14 +44,9 @@ def _read_template(template: str | None, template_file: Path | None) -> str | li
     if template is not None:
         return template
     assert template_file is not None
-    if not template_file.is_file():
-        raise ValidationError(f"template file {str(template_file)!r} does not exist")
-    text = template_file.read_text(encoding="utf-8")
+    text = read_text_file(template_file, "template file")
     if template_file.suffix.lower() == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValidationError(f"template file {template_file} is not valid JSON: {exc}") from None
+        data = parse_json(text, f"template file {template_file}")
         if not isinstance(data, list):
             raise ValidationError(
                 f"template file {template_file} must hold a list of chat messages "

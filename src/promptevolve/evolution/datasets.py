@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import delete, func, select
 
 from promptevolve.core.errors import ConflictError, NotFoundError, ValidationError
+from promptevolve.core.inputs import parse_json, read_text_file
 from promptevolve.registry.models import check_name
 from promptevolve.store.engine import Store
 from promptevolve.store.tables import Dataset, DatasetItem, Execution, Feedback, PromptVariant
@@ -197,10 +198,7 @@ def read_jsonl(lines: Iterable[str], *, source: str = "input") -> list[ItemIn]:
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        try:
-            raw = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValidationError(f"{source} line {number}: not JSON ({exc.msg})") from None
+        raw = parse_json(line, f"{source} line {number}")
         if not isinstance(raw, dict):
             raise ValidationError(f"{source} line {number}: expected a JSON object")
         try:
@@ -233,9 +231,7 @@ def import_jsonl(
 ) -> DatasetInfo:
     """Import a JSONL file as dataset ``name`` with a seeded, locale-stratified split."""
     file = Path(path)
-    if not file.is_file():
-        raise ValidationError(f"dataset file {str(file)!r} does not exist")
-    items = read_jsonl(file.read_text(encoding="utf-8").splitlines(), source=str(file))
+    items = read_jsonl(read_text_file(file, "dataset file").splitlines(), source=str(file))
     return import_items(
         store,
         name,

@@ -14,8 +14,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from promptevolve.core.errors import NotFoundError, ValidationError
+from promptevolve.core.hashing import canonical_json, sha256_hex
 from promptevolve.core.ids import new_id
 from promptevolve.store.engine import Store
 from promptevolve.store.tables import Execution, Feedback, Score
@@ -25,8 +28,10 @@ __all__ = [
     "FeedbackIn",
     "existing_execution_ids",
     "feedback_rows",
+    "import_key",
     "record_feedback",
     "record_feedback_many",
+    "record_feedback_once",
     "record_scores",
     "unknown_execution",
 ]
@@ -156,3 +161,39 @@ def record_feedback_many(store: Store, items: Sequence[FeedbackIn], *, ts: float
             s.add_all(Feedback(**row) for row in rows)
             count += len(rows)
     return count
+
+
+def import_key(item: FeedbackIn, kind: str) -> str:
+    """The key of one imported feedback item: its row's validated content and its kind, hashed."""
+    return sha256_hex(canonical_json([item.model_dump(mode="json"), kind]))
+
+
+def record_feedback_once(
+    store: Store, items: Sequence[FeedbackIn], *, ts: float | None = None
+) -> tuple[int, int]:
+    """Store imported feedback keyed by content (``import_key``), skipping what is already stored, in
+    one transaction; returns (feedback rows written, items that wrote any). Ids must exist: check them
+    first. ``ON CONFLICT DO NOTHING`` on the unique key keeps concurrent imports of one file from
+    storing a row twice."""
+    now = time.time() if ts is None else ts
+    rows: dict[str, dict[str, Any]] = {}  # by key: the first of repeated rows wins
+    owner: dict[str, int] = {}
+    for n, item in enumerate(items):
+        for row in feedback_rows(item, ts=now):
+            key = import_key(item, row["kind"])
+            if key not in rows:
+                owner[key] = n
+                rows[key] = {**row, "import_key": key}
+    written: set[str] = set()
+    values = list(rows.values())
+    with store.write() as s:
+        insert = postgresql_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
+        for start in range(0, len(values), 500):
+            stmt = (
+                insert(Feedback)
+                .values(values[start : start + 500])
+                .on_conflict_do_nothing(index_elements=["import_key"])
+                .returning(Feedback.import_key)
+            )
+            written.update(k for k in s.scalars(stmt) if k is not None)
+    return len(written), len({owner[k] for k in written})
