@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import threading
 
 import pytest
 
@@ -181,3 +182,31 @@ def _executions(store):
     from promptevolve.tracking.executions import ExecutionFilter, list_executions
 
     return list_executions(store, ExecutionFilter(limit=100))
+
+
+def test_the_async_sdk_renders_templates_with_logic_off_the_event_loop(store, echo):
+    """A render may take up to its time limit: the event loop (a server's other requests, its health
+    checks) must not wait for it. Plain ``{{ name }}`` templates stay on the loop (microseconds)."""
+    seen: dict[str, str] = {}
+
+    class Spy:
+        def __init__(self, key: str) -> None:
+            self.key = key
+
+        def __str__(self) -> str:
+            seen[self.key] = threading.current_thread().name
+            return "spy"
+
+    _register(store, "{% for i in range(2) %}{{ x | string }}{% endfor %}", prompt="logic")
+    _register(store, "Plain {{ x }}", prompt="plain")
+    po = AsyncPromptOptimizer(_optimizer(store, echo))
+
+    async def go() -> str:
+        await po.run("logic", {"x": Spy("logic")})
+        await po.run("plain", {"x": Spy("plain")})
+        await po.aclose()
+        return threading.current_thread().name
+
+    loop_thread = asyncio.run(go())
+    assert seen["logic"] != loop_thread
+    assert seen["plain"] == loop_thread

@@ -142,6 +142,7 @@ def test_ordinary_templates_render_as_before():
         ("{{ x.__class__ }}", "unsafe attribute access '__class__'"),
         ("{{ x['__globals__'] }}", "unsafe attribute access '__globals__'"),
         ("{{ g.gi_frame }}", "unsafe attribute access 'gi_frame'"),
+        ("{{ x | attr('__dict__') }}", "unsafe attribute access '__dict__'"),
         ("{{ range(10**6) | list }}", "range of 1,000,000 items"),
         (
             "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",

@@ -4,7 +4,8 @@ The sandbox refuses unsafe things per call, at render time; a template that does
 better refused once, when it is registered, with the reason. The checks read Jinja's AST as parsed
 (Jinja folds constants only later, while generating code), so nothing here evaluates anything big:
 
-- **unsafe attribute access**: ``x.__class__``, ``x['__globals__']``, ``gi_frame`` … (any name the
+- **unsafe attribute access**: ``x.__class__``, ``x['__globals__']``, ``x | attr('__dict__')``,
+  ``gi_frame`` … (any name the
   sandbox refuses: private or dunder names and the frame/code attributes of generators and coroutines);
 - **other templates**: ``include``, ``import``, ``extends`` (templates are standalone; there is no
   loader, so these fail on every call);
@@ -65,9 +66,12 @@ def _unsafe_attribute(name: Any) -> bool:
 
 def _attribute_problems(ast: nodes.Template) -> list[str]:
     problems = []
-    for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
+    for node in ast.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter)):
         if isinstance(node, nodes.Getattr):
             name: Any = node.attr
+        elif isinstance(node, nodes.Filter):  # x | attr('__class__')
+            first = node.args[0] if node.name == "attr" and node.args else None
+            name = first.value if isinstance(first, nodes.Const) else None
         else:
             name = node.arg.value if isinstance(node.arg, nodes.Const) else None
         if _unsafe_attribute(name):
