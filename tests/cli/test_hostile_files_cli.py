@@ -181,3 +181,10 @@ def test_csv_rows_with_more_values_than_the_header_are_refused_with_their_line(c
     assert "│ 3 │ 2 more values than the header has columns: '5', 'oops'" in out
     shown = json.loads(cli("executions", "show", executions[1], "--json").stdout)
     assert shown["feedback"] == []
+
+
+def test_run_prints_what_it_stored_when_the_input_holds_a_lone_surrogate(cli, executions):
+    """A terminal cannot write a lone surrogate: the answer is printed as stored (escaped)."""
+    result = cli("run", "echo", "--var", "word=a", "--var", "odd\ud800=1", "--json")
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert json.loads(result.stdout)["unexpected_variables"] == ["odd\\ud800"]

@@ -11,9 +11,10 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from promptevolve.cli.common import JsonOpt, console, print_json, state_of
-from promptevolve.client import PromptOptimizer
+from promptevolve.client import PromptOptimizer, RunResult
 from promptevolve.core.errors import ValidationError
 from promptevolve.core.inputs import parse_json, read_text_file
+from promptevolve.core.storable import Repairs
 from promptevolve.store.migrate import open_store
 from promptevolve.tracking.executions import ExecutionFilter, get_execution, list_executions
 from promptevolve.tracking.feedback_import import import_feedback
@@ -53,6 +54,8 @@ def run(
     with PromptOptimizer(settings=settings, default_provider=provider) as po:
         result = po.run(name, variables, unit_id=unit, strict=False)
         po.flush()
+    # Printed as stored (core.storable): a terminal cannot write a lone surrogate a model may answer.
+    result = RunResult.model_validate(Repairs().json("answer", result.model_dump())[0])
     if as_json:
         print_json(result)
     else:
