@@ -8,28 +8,34 @@ from tests.api.support import PROBLEM, Api, register, running_api
 
 from promptevolve.providers.scripted import ScriptedProvider
 
-# JSON bodies as a client may send them: raw text, so lone surrogates travel as \\u escapes.
+# JSON bodies as a client may send them (raw text: NUL travels as a \\u escape).
 HOSTILE_BODIES = [
     '{"variables": {"x": "nul \\u0000 inside"}}',
-    '{"variables": {"x": "lone \\ud800 surrogate"}}',
-    '{"variables": {"x": "low \\udfff and nul \\u0000"}, "unit_id": "u\\u0000"}',
-    '{"variables": {"x": "fine", "extra\\u0000key": "\\udc80"}}',
+    '{"variables": {"x": "nul \\u0000"}, "unit_id": "u\\u0000"}',
+    '{"variables": {"x": "fine", "extra\\u0000key": "\\u0000"}}',
+    '{"variables": {"x": "plain"}}',  # the model's own NUL and lone surrogate
+]
+# Lone surrogates are not valid JSON text (RFC 8259 §8.2 leaves them undefined; the API parses strictly).
+SURROGATE_BODIES = [
+    b'{"variables": {"x": "a"}, "unit_id": "u\\ud800"}',
+    b'{"variables": {"x": "lone \\ud800 surrogate"}}',
+    b'{"variables": {"x": "fine", "key\\udc80": "v"}}',
 ]
 
 
-def test_a_lone_surrogate_in_a_typed_field_is_refused_and_nothing_is_recorded(api: Api) -> None:
+@pytest.mark.parametrize("body", SURROGATE_BODIES, ids=range(len(SURROGATE_BODIES)))
+def test_a_body_with_a_lone_surrogate_is_refused_and_nothing_is_recorded(api: Api, body: bytes) -> None:
     register(api, "p", "Say {{ x }}")
     api.ok(api.post("/prompts/p/variants/1.0.0/activate", {}))
-    body = b'{"variables": {"x": "a"}, "unit_id": "u\\ud800"}'
     headers = {**api.headers(), "Content-Type": "application/json"}
     refused = api.client.post("/prompts/p/run", content=body, headers=headers)
-    assert refused.status_code == 422 and "unit_id" in refused.text
+    assert refused.status_code == 422 and "Invalid JSON" in refused.text
     assert api.ok(api.get("/executions"))["items"] == []
 
 
 def _echo() -> ScriptedProvider:
-    """A model that answers with what it was given, and a NUL of its own."""
-    return ScriptedProvider(lambda prompt, settings: f"echo\x00{prompt.as_messages()[-1]['content']}")
+    """A model that answers with what it was given, a NUL and a lone surrogate of its own."""
+    return ScriptedProvider(lambda prompt, settings: f"echo\x00{prompt.as_messages()[-1]['content']}\ud800")
 
 
 @pytest.mark.parametrize("body", HOSTILE_BODIES, ids=range(len(HOSTILE_BODIES)))
@@ -46,8 +52,9 @@ def test_every_2xx_run_is_readable_afterwards_and_takes_feedback(database_url: s
         run = response.json()
         assert run["recorded"] is True
         stored = api.ok(api.get(f"/executions/{run['execution_id']}"))
-        assert "\x00" not in stored["output"]
-        assert stored["repairs"].startswith("output: ")
+        assert "\x00" not in stored["output"] and stored["output"].endswith("\\ud800")
+        assert run["text"] == stored["output"]  # answered as stored
+        assert "output: 1 lone surrogates escaped" in stored["repairs"]
         api.ok(api.post(f"/executions/{run['execution_id']}/feedback", {"thumbs": True}), 201)
 
 
