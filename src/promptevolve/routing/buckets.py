@@ -75,7 +75,7 @@ class Router:
 
     def bucket(self, unit_id: str) -> int:
         h = self._unit.copy()
-        h.update(unit_id.encode())
+        h.update(unit_id.encode("utf-8", "surrogatepass"))  # as bucket_of: a broken id still routes
         return int.from_bytes(h.digest(), "big") % BUCKETS
 
     def arm_for_bucket(self, bucket: int) -> str:
