@@ -223,7 +223,12 @@ def _text_of(name: str, value: Any) -> str:
 def _render_one(source: str, variables: Mapping[str, Any], budget: RenderBudget) -> str:
     segments = _segments(source)
     if segments is not None:
-        return "".join(text if name is None else _text_of(name, variables[name]) for text, name in segments)
+        try:
+            return "".join(text if name is None else str(variables[name]) for text, name in segments)
+        except Exception:  # hot path: find which variable failed only when one did
+            return "".join(
+                text if name is None else _text_of(name, variables[name]) for text, name in segments
+            )
     try:
         return bounded_render(_compile(source), variables, budget)
     except jinja2.UndefinedError as exc:
