@@ -131,7 +131,11 @@ FAILING = [
     ("{{ x + 1 }}", {"x": "a"}, "TypeError"),
     ("{{ 2.0 ** x }}", {"x": 10000}, "OverflowError"),
     ("{{ x ** x }}", {"x": 10**6}, "over the limit"),
-    ("{% for i in x %}{% for j in x %}{% endfor %}{% endfor %}", {"x": list(range(5000))}, "steps"),
+    (
+        "{% for i in x %}{% for j in x %}{% endfor %}{% endfor %}",
+        {"x": list(range(5000))},
+        "rendering stopped",
+    ),  # steps, or time under load
     ("{{ x }}", {"x": 10**5000}, "cannot be written as text"),
 ]
 
