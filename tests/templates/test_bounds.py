@@ -205,3 +205,10 @@ def test_a_template_no_store_can_hold_is_refused_when_parsed(source, reason):
         parse_template(source)
     with pytest.raises(TemplateError, match=f"message 0 \\(user\\) contains a {reason}"):
         parse_template([{"role": "user", "content": source}])
+
+
+@pytest.mark.parametrize("source", ['{{ "x" ~ 1.mro }}', '{{ "x" ~ 1.__class__ }}'])
+def test_a_constant_part_that_always_fails_is_a_template_error_when_parsed(source):
+    """Jinja evaluates constant concatenations while discovering variables; one that fails is refused."""
+    with pytest.raises(TemplateError, match="always fails"):
+        parse_template(source)

@@ -148,6 +148,8 @@ def _variables_of(source: str, where: str) -> set[str]:
         raise TemplateSyntaxError(
             f"template syntax error in {where}: expressions nested too deeply"
         ) from None
+    except Exception as exc:  # Jinja evaluating a constant part that always fails: {{ "x" ~ 1.mro }}
+        raise TemplateError(f"{where} always fails: {type(exc).__name__}: {_short(exc)}") from None
 
 
 def _parse_messages(raw: Sequence[Any]) -> tuple[ChatMessage, ...]:
