@@ -255,7 +255,7 @@ class Exposure(Base):
 
 class Feedback(Base):
     __tablename__ = "feedback"
-    # Imports key each item by its row's content, so importing a file twice stores it once (0006).
+    # Imports key each item by its row's content, so importing a file twice stores it once (0007).
     __table_args__ = (Index("uq_feedback_import_key", "import_key", unique=True),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)

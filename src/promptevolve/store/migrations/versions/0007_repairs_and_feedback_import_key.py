@@ -5,8 +5,8 @@ model's output, a lone surrogate in a variable), NULL for the rest. ``feedback.i
 an imported row's execution id, content and kind, unique (NULL for feedback given through the SDK or
 the API, which both databases let repeat): importing the same file twice stores each row once.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 """
 
 from collections.abc import Sequence
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006"
-down_revision: str | None = "0005"
+revision: str = "0007"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
