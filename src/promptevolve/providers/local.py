@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import dataclasses
 import importlib.metadata
 import os
 import random
@@ -478,12 +479,4 @@ def _label_answer(
         if priors is not None:
             extra["label_source"] = "calibrated"
             text = calibrated_choice(distribution, priors)
-    return Completion(
-        text=text,
-        prompt_tokens=completion.prompt_tokens,
-        completion_tokens=completion.completion_tokens,
-        latency_ms=completion.latency_ms,
-        model=completion.model,
-        finish_reason=completion.finish_reason,
-        extra=extra,
-    )
+    return dataclasses.replace(completion, text=text, extra=extra)
