@@ -59,7 +59,13 @@ from promptevolve.access import ApiKeyInfo, AuthenticationError
 from promptevolve.core.errors import StoreError, StoreUnavailableError
 from promptevolve.store.engine import Store, describe_url
 from promptevolve.store.tables import Base
-from promptevolve.store.writes import StoreBusyError, copy_rows, insert_rows, write_transaction
+from promptevolve.store.writes import (
+    StoreBusyError,
+    copy_rows,
+    insert_rows,
+    uniform_rows,
+    write_transaction,
+)
 from promptevolve.tracking.feedback import unknown_execution
 
 __all__ = ["GroupCommit", "GroupCommitStats", "Row", "Write"]
@@ -134,7 +140,7 @@ class _Batch:
             if refusal is None:
                 for table, row in write.rows:
                     by_table.setdefault(table, []).append(row)
-        return [(name, _uniform(by_table[name])) for name in _TABLE_ORDER if name in by_table]
+        return [(name, uniform_rows(by_table[name])) for name in _TABLE_ORDER if name in by_table]
 
 
 @dataclass
@@ -305,13 +311,3 @@ def _sqlite_ids(conn: Connection, query: str, ids: set[Any]) -> set[Any]:
 async def _pg_ids(cursor: psycopg.AsyncCursor[Any], query: str, ids: set[Any]) -> set[Any]:
     await cursor.execute(query.format(in_="= ANY(%s)"), (list(ids),))
     return {row[0] for row in await cursor.fetchall()}
-
-
-def _uniform(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Give every row the same keys (bulk inserts need one column list)."""
-    keys: dict[str, None] = {}
-    for row in rows:
-        keys.update(dict.fromkeys(row))
-    if all(len(row) == len(keys) for row in rows):
-        return rows
-    return [{k: row.get(k) for k in keys} for row in rows]

@@ -23,7 +23,15 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from promptevolve.core.errors import PromptevolveError, StoreError, StoreUnavailableError
 from promptevolve.store.engine import Store, describe_url, is_unavailable, why_unavailable
 
-__all__ = ["CopyRows", "StoreBusyError", "bulk_insert", "copy_rows", "insert_rows", "write_transaction"]
+__all__ = [
+    "CopyRows",
+    "StoreBusyError",
+    "bulk_insert",
+    "copy_rows",
+    "insert_rows",
+    "uniform_rows",
+    "write_transaction",
+]
 
 
 #: One encoder for every JSON value written, on both databases: ``json.dumps`` with options builds an
@@ -187,3 +195,13 @@ def bulk_insert(store: Store, table: Table, rows: Sequence[Mapping[str, Any]]) -
         return 0
     with write_transaction(store, f"writing {table.name}") as conn:
         return insert_rows(conn, table, rows)
+
+
+def uniform_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Give every row the same keys (a bulk insert needs one column list)."""
+    keys: dict[str, None] = {}
+    for row in rows:
+        keys.update(dict.fromkeys(row))
+    if all(len(row) == len(keys) for row in rows):
+        return rows
+    return [{k: row.get(k) for k in keys} for row in rows]

@@ -52,7 +52,7 @@ from sqlalchemy import Table
 from promptevolve.core.errors import StoreError, StoreUnavailableError
 from promptevolve.store.engine import Store
 from promptevolve.store.tables import Base
-from promptevolve.store.writes import bulk_insert
+from promptevolve.store.writes import bulk_insert, uniform_rows
 
 __all__ = ["DropReport", "Recorder", "RecorderStats", "retry_delay"]
 
@@ -276,7 +276,7 @@ class Recorder:
 
     def _insert_isolating_bad_rows(self, name: str, rows: list[dict[str, Any]]) -> None:
         try:
-            self.stats.written += bulk_insert(self.store, self._tables[name], _uniform(rows))
+            self.stats.written += bulk_insert(self.store, self._tables[name], uniform_rows(rows))
         except StoreUnavailableError:
             raise
         except StoreError as exc:
@@ -329,16 +329,6 @@ class Recorder:
             self._pending_ids.pop(row["id"], None)
         else:
             self._pending_ids[row["id"]] = count
-
-
-def _uniform(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Give every row the same keys (bulk inserts need one column list)."""
-    keys: dict[str, None] = {}
-    for row in rows:
-        keys.update(dict.fromkeys(row))
-    if all(len(row) == len(keys) for row in rows):
-        return rows
-    return [{k: row.get(k) for k in keys} for row in rows]
 
 
 # --- draining on SIGTERM ---------------------------------------------------------------------------
