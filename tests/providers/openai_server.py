@@ -108,7 +108,8 @@ def _settings(body: dict[str, Any]) -> ModelSettings:
     extra = {"json_schema": structured["schema"]} if "schema" in structured else {}
     return ModelSettings(
         temperature=body.get("temperature", 1.0),
-        max_tokens=body.get("max_tokens", 16),
+        # newer OpenAI clients (and DSPy through LiteLLM) send max_completion_tokens instead
+        max_tokens=body.get("max_tokens") or body.get("max_completion_tokens") or 16,
         top_p=body.get("top_p"),
         stop=(stop,) if isinstance(stop, str) else tuple(stop),
         seed=body.get("seed"),
