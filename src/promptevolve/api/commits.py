@@ -300,7 +300,9 @@ class GroupCommit:
 def _sqlite_ids(conn: Connection, query: str, ids: set[Any]) -> set[Any]:
     """The first column of ``query`` whose ``{in_}`` reads "in ``ids``", on the driver's own cursor (a
     SQLAlchemy ``in_()`` is compiled again for each length of list, a cost paid by every batch)."""
-    cursor = conn.connection.driver_connection.cursor()
+    raw = conn.connection.driver_connection
+    assert raw is not None  # a checked-out connection always holds its driver's connection
+    cursor = raw.cursor()
     try:
         cursor.execute(query.format(in_=f"IN ({', '.join('?' * len(ids))})"), tuple(ids))
         return {row[0] for row in cursor.fetchall()}

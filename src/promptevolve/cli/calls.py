@@ -177,8 +177,8 @@ def executions_list(
     f = ExecutionFilter(
         prompt=prompt,
         version=version,
-        status=status,
-        experiment_id=experiment,  # type: ignore[arg-type]
+        status=status,  # type: ignore[arg-type]  # pydantic refuses anything but ok/fallback/error
+        experiment_id=experiment,
         since=_since(since),
         limit=limit,
     )

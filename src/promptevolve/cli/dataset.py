@@ -41,7 +41,7 @@ def _fractions(raw: str) -> tuple[float, float, float]:
         raise ValidationError(f"bad --split {raw!r}: expected three numbers like 0.5,0.2,0.3") from None
     if len(parts) != 3:
         raise ValidationError(f"bad --split {raw!r}: expected three numbers (train,validation,test)")
-    return parts  # type: ignore[return-value]
+    return parts
 
 
 def _as_json(info: DatasetInfo) -> dict[str, object]:

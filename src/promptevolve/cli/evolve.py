@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -178,7 +179,7 @@ class _progress:
         )
         self._task = self._bar.add_task("evolve", total=total, stage="search", info="")
 
-    def __enter__(self):  # type: ignore[no-untyped-def]
+    def __enter__(self) -> Callable[[SearchProgress], None]:
         if not self._quiet:
             self._bar.start()
         return self.update

@@ -109,7 +109,7 @@ class OtelTelemetry:
     @contextmanager
     def model_call(self, prompt: str, attempt: Attempt, provider: str) -> Iterator[_OtelCall]:
         settings = attempt.settings
-        attributes = {
+        attributes: dict[str, str | int | float | None] = {
             "gen_ai.operation.name": "chat",
             "gen_ai.provider.name": provider,
             "gen_ai.system": provider,

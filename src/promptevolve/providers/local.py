@@ -423,12 +423,12 @@ def _join_chunks(chunks: list[Mapping[str, Any]], kind: TemplateKind) -> dict[st
             finish = choice.get("finish_reason") or finish
             logprobs.extend(((choice.get("logprobs") or {}).get("content")) or ())
     text = "".join(parts)
-    choice: dict[str, Any] = {"finish_reason": finish, "logprobs": {"content": logprobs}}
+    joined: dict[str, Any] = {"finish_reason": finish, "logprobs": {"content": logprobs}}
     if kind is TemplateKind.CHAT:
-        choice["message"] = {"role": "assistant", "content": text}
+        joined["message"] = {"role": "assistant", "content": text}
     else:
-        choice["text"] = text
-    return {"choices": [choice], "usage": dict(usage)}
+        joined["text"] = text
+    return {"choices": [joined], "usage": dict(usage)}
 
 
 def _raise_for_error(response: Mapping[str, Any], model: str, n_ctx: int) -> None:

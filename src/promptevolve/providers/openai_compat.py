@@ -219,9 +219,9 @@ def _response_format(settings: ModelSettings) -> dict[str, Any] | None:
             "additionalProperties": False,
         }
         return {"type": "json_schema", "json_schema": {"name": "label", "schema": schema, "strict": True}}
-    schema = settings.extra_params().get("json_schema")
-    if schema is not None:
-        return {"type": "json_schema", "json_schema": {"name": "response", "schema": schema}}
+    given = settings.extra_params().get("json_schema")
+    if given is not None:
+        return {"type": "json_schema", "json_schema": {"name": "response", "schema": given}}
     if settings.response_format == "json":
         return {"type": "json_object"}
     return None

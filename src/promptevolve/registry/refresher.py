@@ -69,7 +69,7 @@ class Refresher:
             del clients  # hold no strong reference while sleeping
             # A listener closed between the listing and the wait raises: the next round lists again.
             with contextlib.suppress(OSError, ValueError):
-                select.select([self._wake_r, *fds], [], [], _TICK_S)
+                select.select([self._wake_r.fileno(), *fds], [], [], _TICK_S)
             self._drain_wakeups()
             for client in list(self._clients):
                 try:

@@ -166,12 +166,12 @@ def _experiments(s: Session, prompts: Mapping[int, str]) -> dict[int, ServingExp
     """The latest routing experiment of each prompt that has one with a share above 0."""
     latest: dict[int, Experiment] = {}
     for ids in _chunks(list(prompts)):
-        rows = s.scalars(
+        found = s.scalars(
             select(Experiment)
             .where(Experiment.prompt_id.in_(ids), Experiment.status.in_(ROUTING_STATUSES))
             .order_by(Experiment.id.desc())
         )
-        for exp in rows:
+        for exp in found:
             latest.setdefault(exp.prompt_id, exp)
     arms: dict[int, list[ServingArm]] = {}
     by_id = {exp.id: exp for exp in latest.values()}

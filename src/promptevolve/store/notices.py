@@ -19,7 +19,7 @@ SQLite has no notices: ``listener_factory`` returns ``None`` there and the TTL a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, event, select, text
@@ -39,8 +39,9 @@ __all__ = ["PLAN_CHANNEL", "PlanListener", "install_plan_notices", "listener_fac
 
 PLAN_CHANNEL = "promptevolve_plans"
 
-#: The rows a serving plan is read from (``registry.serving.load_plans``).
-_PLAN_ROWS = (Prompt, PromptVariant, VariantState, PromptLabel, Experiment, ExperimentArm)
+#: The rows a serving plan is read from (``registry.serving.load_plans``) besides ``Prompt`` and
+#: ``ExperimentArm``: each names its prompt by ``prompt_id``.
+_PROMPT_CHILD_ROWS = (PromptVariant, VariantState, PromptLabel, Experiment)
 
 
 def install_plan_notices(factory: sessionmaker[Session]) -> None:
@@ -56,7 +57,7 @@ def _announce(session: Session, _context: Any) -> None:
             prompt_ids.add(obj.id)
         elif isinstance(obj, ExperimentArm):
             experiment_ids.add(obj.experiment_id)
-        elif isinstance(obj, _PLAN_ROWS):
+        elif isinstance(obj, _PROMPT_CHILD_ROWS):
             prompt_ids.add(obj.prompt_id)
     if not prompt_ids and not experiment_ids:
         return
@@ -72,7 +73,7 @@ def _announce(session: Session, _context: Any) -> None:
 class PlanListener:
     """A connection that receives plan-change notices; ``poll()`` returns the prompt names announced."""
 
-    def __init__(self, engine_url: Any, connect_args: tuple[tuple[Any, ...], dict[str, Any]]) -> None:
+    def __init__(self, engine_url: Any, connect_args: tuple[Sequence[Any], Mapping[str, Any]]) -> None:
         import psycopg  # only PostgreSQL listens; SQLite users need not have the driver
 
         args, kwargs = connect_args

@@ -170,6 +170,7 @@ def write_transaction(
 def _no_wait(conn: Connection) -> Iterator[None]:
     """SQLite's busy timeout at zero for one transaction, then back to what it was."""
     raw = conn.connection.driver_connection
+    assert raw is not None  # a checked-out connection always holds its driver's connection
     (timeout,) = raw.execute("PRAGMA busy_timeout").fetchone()
     raw.execute("PRAGMA busy_timeout=0")
     try:

@@ -180,8 +180,8 @@ def parse_template(source: str | Sequence[Mapping[str, Any]]) -> ParsedTemplate:
     if isinstance(source, str):
         if not source.strip():
             raise TemplateError("the template is empty")
-        names = _variables_of(source, "the template")
-        return ParsedTemplate(TemplateKind.TEXT, source, (), tuple(sorted(names)))
+        text_names = _variables_of(source, "the template")
+        return ParsedTemplate(TemplateKind.TEXT, source, (), tuple(sorted(text_names)))
     if not isinstance(source, Sequence):
         raise TemplateError(f"a template must be a string or a list of messages, got {type(source).__name__}")
     messages = _parse_messages(source)

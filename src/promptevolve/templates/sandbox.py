@@ -249,7 +249,7 @@ class _BoundLoopsAndJoins(NodeTransformer):
     def __init__(self, environment: jinja2.Environment) -> None:
         self.environment = environment
 
-    def _call(self, name: str, arg: nodes.Expr, lineno: int) -> nodes.Call:
+    def _call(self, name: str, arg: nodes.Node, lineno: int) -> nodes.Call:
         call = nodes.Call(nodes.EnvironmentAttribute(name), [arg], [], None, None, lineno=lineno)
         call.set_environment(self.environment)
         return call
@@ -257,20 +257,20 @@ class _BoundLoopsAndJoins(NodeTransformer):
     def visit_For(self, node: nodes.For) -> nodes.Node:
         literal = sum(len(d.data) for part in node.body for d in part.find_all(nodes.TemplateData))
         literal += sum(len(d.data) for d in node.body if isinstance(d, nodes.TemplateData))
-        node = self.generic_visit(node)
-        assert isinstance(node, nodes.For)
-        call = self._call("counted", node.iter, node.lineno)
-        call.args.append(nodes.Const(literal, lineno=node.lineno))
+        visited = self.generic_visit(node)
+        assert isinstance(visited, nodes.For)
+        call = self._call("counted", visited.iter, visited.lineno)
+        call.args.append(nodes.Const(literal, lineno=visited.lineno))
         call.set_environment(self.environment)
-        node.iter = call
-        return node
+        visited.iter = call
+        return visited
 
     def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
-        node = self.generic_visit(node)
-        assert isinstance(node, nodes.Concat)
-        parts = nodes.List(list(node.nodes), lineno=node.lineno)
+        visited = self.generic_visit(node)
+        assert isinstance(visited, nodes.Concat)
+        parts = nodes.List(list(visited.nodes), lineno=visited.lineno)
         parts.set_environment(self.environment)
-        return self._call("bounded_join", parts, node.lineno)
+        return self._call("bounded_join", parts, visited.lineno)
 
 
 class BoundedEnvironment(SandboxedEnvironment):

@@ -30,6 +30,7 @@ from jinja2.sandbox import (
     UNSAFE_FUNCTION_ATTRIBUTES,
     UNSAFE_GENERATOR_ATTRIBUTES,
     UNSAFE_METHOD_ATTRIBUTES,
+    SandboxedEnvironment,
 )
 
 from promptevolve.core.errors import PromptevolveError
@@ -45,7 +46,7 @@ _UNSAFE_NAMES = (
     | UNSAFE_ASYNC_GENERATOR_ATTRIBUTES
     | {"mro", "format_map"}
 )
-_OPERATORS = {
+_OPERATORS: dict[type[nodes.Node], str] = {
     nodes.Add: "+",
     nodes.Sub: "-",
     nodes.Mul: "*",
@@ -73,6 +74,7 @@ def _attribute_problems(ast: nodes.Template) -> list[str]:
             first = node.args[0] if node.name == "attr" and node.args else None
             name = first.value if isinstance(first, nodes.Const) else None
         else:
+            assert isinstance(node, nodes.Getitem)  # the last of the three kinds find_all yields
             name = node.arg.value if isinstance(node.arg, nodes.Const) else None
         if _unsafe_attribute(name):
             problems.append(f"line {node.lineno}: unsafe attribute access {name!r} (the sandbox refuses it)")
@@ -100,8 +102,14 @@ def _constant(node: nodes.Node, limits: RenderLimits) -> Any:
         raise _NotConstant
     left, right = _constant(node.left, limits), _constant(node.right, limits)
     check_binop(operator, left, right, limits)
+    environment = node.environment
+    if environment is None:
+        return None
     try:
-        return node.environment.binop_table[operator](left, right) if node.environment else None
+        # Templates are parsed by the sandbox, which alone has a binop_table; any other environment
+        # raises here and the expression counts as not constant, as before.
+        table = environment.binop_table if isinstance(environment, SandboxedEnvironment) else {}
+        return table[operator](left, right)
     except Exception:  # 1 / 0 and the like: a render-time error, not a size problem
         raise _NotConstant from None
 

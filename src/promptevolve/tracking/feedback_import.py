@@ -55,7 +55,7 @@ class ImportReport:
     already_imported: int = 0
 
 
-def _clean(raw: dict[str, Any]) -> dict[str, Any]:
+def _clean(raw: dict[Any, Any]) -> dict[str, Any]:
     if None in raw:  # csv.DictReader files values beyond the header's columns under the key None
         extra = raw[None]
         raise ValueError(

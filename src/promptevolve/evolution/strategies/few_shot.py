@@ -141,7 +141,7 @@ class FewShot(Strategy):
         return replace(parts, instruction=instruction, demos=tuple(demos))
 
     @staticmethod
-    def _settings(parent: Candidate, demos: list[Demo], form: str):  # type: ignore[no-untyped-def]
+    def _settings(parent: Candidate, demos: list[Demo], form: str) -> ModelSettings:
         update: dict[str, object] = {}
         if "json_schema" not in parent.settings.extra_params():
             # A schema already ends the answer where it must, and may ask for more than the demos show

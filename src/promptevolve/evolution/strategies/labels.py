@@ -53,7 +53,7 @@ class LabelSpace(Strategy):
             return Proposals(unusable=(self.unusable("the task has no label set (not a classification)"),))
         shown = ", ".join(labels)
         listed = f"{parent.parts.instruction.rstrip()}\n\nAnswer with exactly one of: {shown}.".strip()
-        constrained = {"choices": list(labels)}
+        constrained: dict[str, object] = {"choices": list(labels)}
         options: list[tuple[dict[str, object], str | None, str]] = []
         if evidence.constrain and "choices" not in parent.settings.extra_params():
             options.append((constrained, None, f"answers constrained to the labels [{shown}]"))
@@ -64,12 +64,13 @@ class LabelSpace(Strategy):
         for update, instruction, why in options[:count]:
             parts = parent.parts if instruction is None else parent.parts.with_instruction(instruction)
             settings = _with(parent.settings, update) if update else parent.settings
-            candidate: Candidate | None = Candidate(parts, settings, self.name, why, parent_key=parent.key)
+            candidate = Candidate(parts, settings, self.name, why, parent_key=parent.key)
             if why is _CALIBRATE:
-                candidate, reason = _calibrated(candidate, labels, evidence, proposer)
-                if candidate is None:
+                calibrated, reason = _calibrated(candidate, labels, evidence, proposer)
+                if calibrated is None:
                     unusable.append(self.unusable(reason))
                     continue
+                candidate = calibrated
             if candidate.key != parent.key:
                 out.append(candidate)
         return Proposals(tuple(out), tuple(unusable))
