@@ -3,7 +3,8 @@
 The database is filled through the API and the SDK (prompts, variants, labels, an experiment with
 exposures, executions, feedback, a dataset, keys, a dashboard session, an autopilot policy and
 decision) plus one row in each
-table only long processes write (scores, evolutions, the autopilot's lease, budget and drift state), so
+table only long processes write (scores, evolutions, the autopilot's lease, budget and drift state,
+a job and a webhook delivery), so
 every table holds rows. Then each downgrade, one revision at a time, must keep every row of every table
 the older schema still has, in the columns it still has; each upgrade back must keep them too; and from
 ``base`` the upgrade must give exactly the declared schema again.
@@ -28,8 +29,10 @@ from promptevolve.store.tables import (
     Base,
     Evolution,
     Execution,
+    JobRow,
     PromptVariant,
     Score,
+    WebhookDelivery,
 )
 
 Rows = dict[str, tuple[list[str], list[tuple[Any, ...]]]]
@@ -57,6 +60,12 @@ def populate(url: str, tmp_path: Any) -> None:
             s.add(AutopilotLease(prompt_id=parent.prompt_id, holder="h1", acquired_at=1.0, expires_at=2.0))
             s.add(AutopilotBudget(prompt_id=parent.prompt_id, day="2026-12-06", calls=3, tokens=40, rounds=1))
             s.add(AutopilotDrift(prompt_id=parent.prompt_id, variant_id=child.id, state={"cusum": 0.5}))
+            s.add(JobRow(id=new_id(), kind="evolve", status="failed", payload={"prompt": "p"}, actor="a"))
+            s.add(
+                WebhookDelivery(
+                    id=new_id(), url="http://x", event="ramp_step", body="{}", secret_env="S", status="new"
+                )
+            )
 
 
 def rows(store: Store) -> Rows:

@@ -14,7 +14,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    computed_field,
+    create_model,
+)
 
 from promptevolve.access import Scope
 from promptevolve.api.params import VERSION_PATTERN
@@ -38,9 +46,11 @@ __all__ = [
     "ActivateCreate",
     "ApproveCreate",
     "ArmMetricsPublic",
+    "AutopilotPassCreate",
     "AutopilotStatusPublic",
     "BudgetStatusPublic",
     "DatasetPublic",
+    "EvaluationCreate",
     "EvolutionCandidatePublic",
     "EvolutionJobPublic",
     "EvolutionProgressPublic",
@@ -50,6 +60,7 @@ __all__ = [
     "FeedbackCreate",
     "FeedbackRecordedPublic",
     "HealthPublic",
+    "JobPublic",
     "LabelCreate",
     "LineagePublic",
     "Page",
@@ -364,7 +375,7 @@ class EvolutionRunPublic(BaseModel):
 
 class EvolutionJobPublic(BaseModel):
     id: str
-    status: Literal["queued", "running", "succeeded", "failed"]
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
     prompt: str
     dataset: str
     budget: int
@@ -380,6 +391,57 @@ class EvolutionJobPublic(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    attempts: int = Field(default=0, description="Attempts started so far")
+    max_attempts: int = Field(default=1, description="Attempts it may take before it fails")
+    cancel_requested: bool = Field(default=False, description="A cancel was asked; it stops at a checkpoint")
+
+
+class JobPublic(BaseModel):
+    """Any background job: an evaluation, an evolution, an autopilot pass or a webhook delivery."""
+
+    id: str
+    kind: str = Field(description="evaluate | evolve | autopilot_pass | webhook")
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    request: dict[str, Any] = Field(description="What was asked (the kind's request)")
+    actor: str
+    progress: dict[str, Any] | None = Field(description="The kind's progress, e.g. stage, calls, max_calls")
+    result: dict[str, Any] | None = Field(description="What it produced, when it succeeded")
+    error: str | None = Field(description="Why the last attempt failed (kept while it is retried)")
+    error_code: str | None
+    attempts: int
+    max_attempts: int
+    cancel_requested: bool
+    retry_at: datetime | None = Field(description="When a queued retry may start (after its backoff)")
+    worker: str | None = Field(description="The worker running it (host:pid:id)")
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class EvaluationCreate(BaseModel):
+    """Score a variant on a split of a dataset, as a background job (what ``promptevolve eval`` does)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(pattern=NAME_PATTERN.pattern)
+    version: str | None = Field(default=None, description="Default: the serving variant")
+    dataset: str = Field(min_length=1, max_length=200)
+    split: Literal["train", "validation", "test"] = "test"
+    evaluator: str | None = Field(default=None, description="Default: the dataset's")
+    evaluator_options: dict[str, Any] = Field(default_factory=dict)
+    budget: int | None = Field(default=None, ge=1, le=1_000_000, description="Model calls at most")
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    max_items: int | None = Field(default=None, ge=1, le=1_000_000)
+
+
+class AutopilotPassCreate(BaseModel):
+    """One autopilot pass as a background job."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompts: list[Annotated[str, StringConstraints(pattern=NAME_PATTERN.pattern)]] | None = Field(
+        default=None, max_length=100, description="Default: every prompt with a policy"
+    )
 
 
 class DatasetPublic(BaseModel):

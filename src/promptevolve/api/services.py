@@ -7,8 +7,12 @@ invalidation, so a change made through the API is served by this process at once
 it within the cache's TTL, as for any SDK).
 
 The autopilot's approvals run in the request (``Services.autopilot``: one ``Autopilot`` a request, so
-each has its own lease holder); their webhook events go through one ``Notifier`` per process, drained
-when the app stops.
+each has its own lease holder); their webhook events are stored in the outbox and delivered as jobs.
+
+Background work (evaluations, evolutions, autopilot passes, webhook deliveries) goes through one
+``JobQueue`` (``promptevolve.jobs``): rows of the ``jobs`` table, run by this process's threads (the
+embedded engine, the default) or by ``promptevolve worker`` processes (procrastinate); every replica
+reads the same rows.
 
 ``run`` and ``track`` answer only once their execution is committed (so feedback sent to another
 worker finds it), and feedback only once it is: the rows a request's SDK call records are captured
@@ -22,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from pydantic import Field
@@ -31,15 +35,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from promptevolve.access import ApiKeyInfo, KeyService
 from promptevolve.api.capture import CapturingRecorder
 from promptevolve.api.commits import GroupCommit, Row, Write
-from promptevolve.api.jobs import EvolutionJobs
 from promptevolve.api.keycache import KeyCache
-from promptevolve.autopilot import Autopilot, AutopilotSettings, Notifier, load_autopilot_settings
+from promptevolve.autopilot import Autopilot, AutopilotSettings, load_autopilot_settings
 from promptevolve.client import AsyncPromptOptimizer, PromptOptimizer
 from promptevolve.core.errors import StoreError, StoreUnavailableError
 from promptevolve.core.protocols import Provider
 from promptevolve.core.settings import Settings
-from promptevolve.evolution import EvolutionReport, EvolutionService, EvolveRequest, Progress
+from promptevolve.evolution import EvolutionService
 from promptevolve.experiments import ExperimentService
+from promptevolve.jobs import JobDeps, JobQueue, JobSettings, load_job_settings, open_queue
 from promptevolve.registry import Registry
 from promptevolve.store.engine import Store
 from promptevolve.store.migrate import open_store
@@ -64,7 +68,6 @@ class ApiSettings(BaseSettings):
     key_cache_s: float = Field(
         default=5.0, ge=0.0, le=300.0, description="How long a checked API key is trusted (a revoke's delay)"
     )
-    evolution_workers: int = Field(default=1, ge=1, le=8, description="Evolution jobs run at once")
 
 
 @dataclass
@@ -80,10 +83,9 @@ class Services:
     key_cache: KeyCache
     commits: GroupCommit
     recorder: CapturingRecorder
-    jobs: EvolutionJobs
+    jobs: JobQueue
     providers: dict[str, Provider]
     autopilot_settings: AutopilotSettings
-    notifier: Notifier
 
     def evolution(self, actor: str) -> EvolutionService:
         return EvolutionService(
@@ -100,13 +102,12 @@ class Services:
             providers=self.providers,
             actor=actor,
             settings=self.autopilot_settings,
-            notifier=self.notifier,
+            notifier=self.jobs.outbox(),
             on_change=self.optimizer.cache.invalidate,
         )
 
     def close(self) -> None:
         self.jobs.close()
-        self.notifier.close(self.autopilot_settings.drain_s)
         self.optimizer.close()
         self.store.dispose()
 
@@ -122,7 +123,11 @@ def _open(settings: Settings) -> Store:
 
 
 def open_services(
-    settings: Settings, api: ApiSettings, *, providers: Mapping[str, Provider] | None = None
+    settings: Settings,
+    api: ApiSettings,
+    *,
+    providers: Mapping[str, Provider] | None = None,
+    jobs: JobSettings | None = None,
 ) -> Services:
     store = _open(settings)
     shared = dict(providers or {})
@@ -132,12 +137,16 @@ def open_services(
     registry = optimizer.registry
     experiments = ExperimentService(store, registry=registry, on_change=optimizer.cache.invalidate)
     autopilot = load_autopilot_settings()
-    services: Services
-
-    def run(request: EvolveRequest, actor: str, on_progress: Callable[[Progress], None]) -> EvolutionReport:
-        return services.evolution(actor).evolve(request, on_progress=on_progress)
-
-    services = Services(
+    deps = JobDeps(
+        store=store,
+        providers=shared,
+        default_provider=settings.default_provider,
+        autopilot=autopilot,
+        on_change=optimizer.cache.invalidate,
+    )
+    queue = open_queue(deps, jobs or load_job_settings())
+    queue.start()
+    return Services(
         settings=settings,
         api=api,
         store=store,
@@ -149,16 +158,10 @@ def open_services(
         key_cache=KeyCache(keys, ttl_s=api.key_cache_s),
         commits=GroupCommit(store, on_unavailable=recorder.enqueue_all),
         recorder=recorder,
-        jobs=EvolutionJobs(run, workers=api.evolution_workers),
+        jobs=queue,
         providers=shared,
         autopilot_settings=autopilot,
-        notifier=Notifier(
-            timeout_s=autopilot.notify_timeout_s,
-            attempts=autopilot.notify_attempts,
-            deadline_s=autopilot.notify_deadline_s,
-        ),
     )
-    return services
 
 
 async def commit_recorded(services: Services, rows: Sequence[Row], key: ApiKeyInfo) -> bool:

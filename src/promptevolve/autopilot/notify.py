@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -44,12 +44,15 @@ from promptevolve.core.ids import new_id
 __all__ = [
     "DELIVERY_HEADER",
     "EVENTS",
+    "RETRY_STATUS",
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
     "Delivery",
     "Event",
+    "EventSink",
     "Notifier",
     "sign",
+    "signed_headers",
     "verify",
 ]
 
@@ -67,7 +70,8 @@ EVENTS = (
     "drift_detected",
     "candidate_ready",
 )
-_RETRY_STATUS = frozenset({408, 429})
+#: Answers worth another attempt besides 5xx.
+RETRY_STATUS = frozenset({408, 429})
 log = logging.getLogger("promptevolve.autopilot")
 
 
@@ -111,6 +115,18 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return f"sha256={mac.hexdigest()}"
 
 
+def signed_headers(secret: str, body: bytes, *, delivery_id: str, event: str, now: float) -> dict[str, str]:
+    """The headers of one attempt: signature over ``timestamp.body``, the delivery id, the event."""
+    timestamp = str(int(now))
+    return {
+        "Content-Type": "application/json",
+        SIGNATURE_HEADER: sign(secret, timestamp, body),
+        TIMESTAMP_HEADER: timestamp,
+        DELIVERY_HEADER: delivery_id,
+        "X-Promptevolve-Event": event,
+    }
+
+
 def verify(
     secret: str, timestamp: str, body: bytes, signature: str, *, now: float, tolerance_s: float = 300.0
 ) -> bool:
@@ -120,6 +136,20 @@ def verify(
     except ValueError:
         return False
     return age <= tolerance_s and hmac.compare_digest(sign(secret, timestamp, body), signature)
+
+
+class EventSink(Protocol):
+    """Where a pass hands its events: this module's ``Notifier`` (in memory, posted by a thread) or the
+    durable ``autopilot.outbox.Outbox`` (stored, posted by the job engine)."""
+
+    @property
+    def pending(self) -> int: ...
+
+    def send(self, url: str, secret: str | None, event: Event, *, secret_env: str = ...) -> None: ...
+
+    def flush(self, timeout_s: float) -> bool: ...
+
+    def close(self, timeout_s: float = ...) -> None: ...
 
 
 class Notifier:
@@ -155,8 +185,10 @@ class Notifier:
         """Deliveries queued or in flight."""
         return self._queue.unfinished_tasks
 
-    def send(self, url: str, secret: str | None, event: Event) -> None:
-        """Queue one event (never raises, never waits)."""
+    def send(
+        self, url: str, secret: str | None, event: Event, *, secret_env: str = "PROMPTEVOLVE_WEBHOOK_SECRET"
+    ) -> None:
+        """Queue one event (never raises, never waits); ``secret_env`` only matters to the outbox."""
         if not secret:
             log.warning(
                 "webhook %s: no secret configured, %s not sent (set PROMPTEVOLVE_WEBHOOK_SECRET)",
@@ -208,14 +240,13 @@ class Notifier:
         started = time.monotonic()
         problem = ""
         for attempt in range(self._attempts):
-            timestamp = str(int(self._clock()))
-            headers = {
-                "Content-Type": "application/json",
-                SIGNATURE_HEADER: sign(delivery.secret, timestamp, body),
-                TIMESTAMP_HEADER: timestamp,
-                DELIVERY_HEADER: delivery.event.id,
-                "X-Promptevolve-Event": delivery.event.event,
-            }
+            headers = signed_headers(
+                delivery.secret,
+                body,
+                delivery_id=delivery.event.id,
+                event=delivery.event.event,
+                now=self._clock(),
+            )
             try:
                 response = client.post(delivery.url, content=body, headers=headers)
             except httpx.HTTPError as exc:
@@ -224,7 +255,7 @@ class Notifier:
                 if response.is_success:
                     return True
                 problem = f"HTTP {response.status_code}"
-                if response.status_code < 500 and response.status_code not in _RETRY_STATUS:
+                if response.status_code < 500 and response.status_code not in RETRY_STATUS:
                     break
             wait = self._backoff * 2**attempt
             if attempt + 1 >= self._attempts or time.monotonic() - started + wait > self._deadline:

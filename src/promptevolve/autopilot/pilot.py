@@ -38,7 +38,7 @@ from promptevolve.autopilot.decide import Step, StepKind, next_step
 from promptevolve.autopilot.facts import LIVE
 from promptevolve.autopilot.leases import Held, held, holder_id, read_lease
 from promptevolve.autopilot.models import PassReport, PromptPass, StepRecord
-from promptevolve.autopilot.notify import Event, Notifier
+from promptevolve.autopilot.notify import Event, EventSink, Notifier
 from promptevolve.autopilot.policy import Autonomy, Policy, get_policy, local_day, policy_names
 from promptevolve.autopilot.rounds import evolved_figures, evolved_reason, run_round
 from promptevolve.autopilot.settings import AutopilotSettings, load_autopilot_settings
@@ -92,7 +92,7 @@ class Autopilot:
         actor: str = "autopilot",
         clock: Clock | None = None,
         settings: AutopilotSettings | None = None,
-        notifier: Notifier | None = None,
+        notifier: EventSink | None = None,
         holder: str | None = None,
         on_change: Callable[[str], None] | None = None,
     ) -> None:
@@ -104,7 +104,7 @@ class Autopilot:
         self.registry = Registry(store, actor=actor, on_change=on_change)
         self.experiments = ExperimentService(store, registry=self.registry, actor=actor, on_change=on_change)
         self.evolution = EvolutionService(store, registry=self.registry, providers=providers, actor=actor)
-        self.notifier = notifier or Notifier(
+        self.notifier: EventSink = notifier or Notifier(
             timeout_s=self.settings.notify_timeout_s,
             attempts=self.settings.notify_attempts,
             deadline_s=self.settings.notify_deadline_s,
@@ -581,7 +581,7 @@ class Autopilot:
             return
         secret = self._secret(ctx.policy)
         for event in ctx.events:
-            self.notifier.send(url, secret, event)
+            self.notifier.send(url, secret, event, secret_env=ctx.policy.webhook_secret_env)
         ctx.events.clear()
 
     def _secret(self, policy: Policy) -> str | None:

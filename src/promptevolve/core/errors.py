@@ -23,7 +23,9 @@ so callers catch one family and the CLI and API map it to exit codes and HTTP st
     ├── ProviderError               a model call failed
     │   ├── ProviderTimeoutError
     │   └── ProviderUnavailableError
-    └── BudgetExceededError         a spend that would pass its budget
+    ├── BudgetExceededError         a spend that would pass its budget
+    ├── JobCancelledError           a background job stopped at a checkpoint because it was cancelled
+    └── DeliveryError               a webhook receiver refused or did not answer (``retryable`` says)
 
 Each message names the thing at fault and, where there is one, the fix.
 """
@@ -34,7 +36,9 @@ __all__ = [
     "BudgetExceededError",
     "ConfigurationError",
     "ConflictError",
+    "DeliveryError",
     "DuplicateVersionError",
+    "JobCancelledError",
     "MissingVariableError",
     "NotFoundError",
     "PromptevolveError",
@@ -144,3 +148,21 @@ class ProviderUnavailableError(ProviderError):
 
 class BudgetExceededError(PromptevolveError):
     code = "budget_exceeded"
+
+
+class JobCancelledError(PromptevolveError):
+    """Raised inside a job at a checkpoint (an evaluation call, an evolution step, between prompts of an
+    autopilot pass) once someone asked to cancel it; the job ends ``cancelled``, never retried."""
+
+    code = "job_cancelled"
+
+
+class DeliveryError(PromptevolveError):
+    """A webhook delivery failed; ``retryable`` when the receiver may take it later (a connection error,
+    a timeout, 408, 429, 5xx), not for other 4xx answers."""
+
+    code = "delivery_failed"
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable

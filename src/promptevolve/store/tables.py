@@ -466,3 +466,57 @@ class AutopilotDrift(Base):
 
 
 __all__ += ["AutopilotBudget", "AutopilotDrift", "AutopilotLease"]
+
+
+# --- jobs and the webhook outbox ------------------------------------------------------------------
+
+
+class JobRow(Base):
+    """One background job (an evaluation, an evolution, an autopilot pass, a webhook delivery): what the
+    API and the dashboard read, whichever engine delivers it (``promptevolve.jobs``). ``run_after`` and
+    ``heartbeat_at`` are epoch seconds, compared in SQL like the telemetry times."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_status_run_after", "status", "run_after"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # queued | running | succeeded | failed | cancelled
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    actor: Mapped[str] = mapped_column(String(200))
+    progress: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[str | None] = mapped_column(Text)
+    error_code: Mapped[str | None] = mapped_column(String(40))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=1)
+    run_after: Mapped[float] = mapped_column(Double, default=0.0)
+    worker: Mapped[str | None] = mapped_column(String(200))
+    heartbeat_at: Mapped[float | None] = mapped_column(Double)
+    engine_ref: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+
+class WebhookDelivery(Base):
+    """The webhook outbox: one event to post, stored before anything is sent so a restart loses none.
+    The secret is not stored, only the name of the environment variable that holds it."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # the event id, X-Promptevolve-Delivery
+    url: Mapped[str] = mapped_column(Text)
+    event: Mapped[str] = mapped_column(String(40))
+    body: Mapped[str] = mapped_column(Text)  # the exact JSON posted (and signed)
+    secret_env: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), index=True)  # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    job_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column()
+
+
+__all__ += ["JobRow", "WebhookDelivery"]

@@ -1,19 +1,19 @@
 """Evolution: start a run as a background job (id and progress), follow it, read recorded runs; datasets.
 
-Jobs live in this server process (see ``api.jobs`` for the limit with several workers); recorded runs
-and their candidates are read from the database, so every worker sees them.
+Jobs are rows of the ``jobs`` table (kind ``evolve``; ``/jobs`` lists every kind, cancels and retries),
+recorded runs and their candidates are read from the database: every replica sees them all.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
 from promptevolve.api import queries
 from promptevolve.api.deps import AdminKey, PaginationDep, ReadKey, ServicesDep, actor
 from promptevolve.api.errors import problem_responses
-from promptevolve.api.jobs import Job
 from promptevolve.api.params import PromptQuery
 from promptevolve.api.schemas import (
     DatasetPublic,
@@ -22,7 +22,9 @@ from promptevolve.api.schemas import (
     EvolutionRunPublic,
     Page,
 )
+from promptevolve.core.errors import NotFoundError
 from promptevolve.evolution import DatasetInfo, EvolveRequest, get_dataset, list_datasets
+from promptevolve.jobs import JobInfo
 
 __all__ = ["router"]
 
@@ -34,35 +36,40 @@ RunId = Annotated[str, Path(pattern=r"^[0-9a-f]{1,64}$", description="Run id")]
 _READ = problem_responses(401, 403, 404, 422)
 
 
-def _job(job: Job) -> EvolutionJobPublic:
-    report, p = job.report, job.progress
+def _job(job: JobInfo) -> EvolutionJobPublic:
+    request, p, r = EvolveRequest.model_validate(dict(job.payload)), job.progress, job.result or {}
     return EvolutionJobPublic(
         id=job.id,
         status=job.status,
-        prompt=job.request.prompt,
-        dataset=job.request.dataset,
-        budget=job.request.budget,
+        prompt=request.prompt,
+        dataset=request.dataset,
+        budget=request.budget,
         actor=job.actor,
-        progress=EvolutionProgressPublic(
-            stage=p.stage,
-            calls=p.calls,
-            max_calls=p.max_calls,
-            candidates=p.candidates,
-            best=p.best,
-            message=p.message,
-        )
-        if p
-        else None,
-        run_id=report.run_id if report else None,
-        child_version=report.child.version if report and report.child else None,
-        verdict=report.status if report else None,
-        experiment_id=report.experiment_id if report else None,
-        note=report.auto_ab_note if report else None,
+        progress=_progress(p) if p and p.get("stage") != "starting" else None,
+        run_id=r.get("run_id"),
+        child_version=r.get("child_version"),
+        verdict=r.get("verdict"),
+        experiment_id=r.get("experiment_id"),
+        note=r.get("note"),
         error=job.error,
         error_code=job.error_code,
         created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,
+        attempts=job.attempts,
+        max_attempts=job.max_attempts,
+        cancel_requested=job.cancel_requested,
+    )
+
+
+def _progress(p: Mapping[str, Any]) -> EvolutionProgressPublic:
+    return EvolutionProgressPublic(
+        stage=str(p.get("stage", "")),
+        calls=int(p.get("calls", 0)),
+        max_calls=int(p.get("max_calls", 0)),
+        candidates=int(p.get("candidates", 0)),
+        best=p.get("best"),
+        message=str(p.get("message", "")),
     )
 
 
@@ -88,21 +95,25 @@ def start(body: EvolveRequest, services: ServicesDep, key: AdminKey) -> Evolutio
     services.registry.get_variant(body.prompt, body.version)  # 404 now rather than a failed job later
     if not body.from_feedback:
         get_dataset(services.store, body.dataset)
-    return _job(services.jobs.submit(body, actor=actor(key)))
+    return _job(services.jobs.defer("evolve", body.model_dump(mode="json"), actor=actor(key)))
 
 
 @router.get(
     "/evolution/jobs",
-    summary="Evolution jobs of this server process, newest first [read]",
+    summary="Evolution jobs, newest first [read]",
     responses=problem_responses(401, 403, 422),
 )
 def jobs(services: ServicesDep, key: ReadKey, page: PaginationDep) -> Page[EvolutionJobPublic]:
-    return page.page([_job(j) for j in services.jobs.list()])
+    found, total = services.jobs.list(kinds=["evolve"], limit=page.limit, offset=page.offset)
+    return page.page([_job(j) for j in found], total=total)
 
 
 @router.get("/evolution/jobs/{job_id}", summary="A job's status, progress and result [read]", responses=_READ)
 def job(job_id: JobId, services: ServicesDep, key: ReadKey) -> EvolutionJobPublic:
-    return _job(services.jobs.get(job_id))
+    found = services.jobs.get(job_id)
+    if found.kind != "evolve":
+        raise NotFoundError(f"job {job_id} is not an evolution ({found.kind}): GET /jobs/{job_id} shows it")
+    return _job(found)
 
 
 @router.get("/evolution/runs", summary="Recorded evolution runs, newest first [read]", responses=_READ)

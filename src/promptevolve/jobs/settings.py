@@ -1,0 +1,60 @@
+"""Which engine runs the jobs, and how (``PROMPTEVOLVE_JOBS_*``), read when a surface starts.
+
+``engine=embedded`` (the default): threads of each ``serve`` process run the jobs. ``engine=procrastinate``:
+``serve`` only stores and defers jobs, and ``promptevolve worker`` processes (on any machine reaching the
+PostgreSQL) run them; it needs PostgreSQL and the ``workers`` extra (``pip install
+'promptevolve[workers]'``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from promptevolve.core.errors import ConfigurationError
+from promptevolve.jobs.embedded import EmbeddedQueue
+from promptevolve.jobs.models import JobDeps
+from promptevolve.jobs.queue import JobQueue
+
+__all__ = ["JobSettings", "load_job_settings", "open_queue"]
+
+
+class JobSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PROMPTEVOLVE_JOBS_", extra="ignore")
+
+    engine: Literal["embedded", "procrastinate"] = Field(
+        default="embedded", description="embedded: threads of serve; procrastinate: promptevolve worker"
+    )
+    threads: int = Field(default=1, ge=1, le=16, description="Jobs run at once by the embedded engine")
+    poll_s: float = Field(default=1.0, gt=0, le=60, description="How often idle runners look for work")
+    heartbeat_s: float = Field(default=5.0, gt=0, le=60, description="How often a running job says it lives")
+    stalled_s: float = Field(
+        default=30.0, gt=0, description="A running job silent this long belongs to a dead worker"
+    )
+
+
+def load_job_settings(**overrides: object) -> JobSettings:
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return JobSettings(**given)  # type: ignore[arg-type]
+
+
+def open_queue(deps: JobDeps, settings: JobSettings) -> JobQueue:
+    """The configured engine's queue (not started)."""
+    if settings.engine == "embedded":
+        return EmbeddedQueue(
+            deps,
+            threads=settings.threads,
+            poll_s=settings.poll_s,
+            heartbeat_s=settings.heartbeat_s,
+            stalled_s=settings.stalled_s,
+        )
+    if deps.store.dialect != "postgresql":
+        raise ConfigurationError(
+            "PROMPTEVOLVE_JOBS_ENGINE=procrastinate needs PostgreSQL (PROMPTEVOLVE_DATABASE_URL="
+            "postgresql+psycopg://…); with SQLite use the embedded engine"
+        )
+    from promptevolve.jobs.procrastinate_engine import ProcrastinateQueue  # the optional extra
+
+    return ProcrastinateQueue(deps, settings=settings)
