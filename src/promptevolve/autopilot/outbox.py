@@ -46,7 +46,7 @@ class Outbox:
     """Stores events (``send``); ``on_stored`` is called after each commit (the engine's nudge to relay
     at once rather than at its next poll)."""
 
-    def __init__(self, store: Store, *, on_stored: Callable[[], None] | None = None) -> None:
+    def __init__(self, store: Store, *, on_stored: Callable[[], object] | None = None) -> None:
         self._store, self._on_stored = store, on_stored
 
     @property

@@ -41,6 +41,11 @@ __all__ = [
 ]
 
 
+def _count(result: Any) -> int:
+    """Rows an UPDATE matched (SQLAlchemy types ``execute`` as returning a plain ``Result``)."""
+    return int(result.rowcount)
+
+
 def _info(row: JobRow) -> JobInfo:
     return JobInfo(
         id=row.id,
@@ -105,7 +110,7 @@ def list_jobs(
     offset: int = 0,
 ) -> tuple[list[JobInfo], int]:
     """Newest first (ids are time-ordered), with the total matching."""
-    where = []
+    where: list[Any] = []
     if kinds is not None:
         where.append(JobRow.kind.in_(list(kinds)))
     if status is not None:
@@ -150,7 +155,7 @@ def claim(store: Store, job_id: str, *, worker: str, now: float) -> JobInfo | No
                 finished_at=None,
             )
         )
-        if done.rowcount != 1:
+        if _count(done) != 1:
             return None
         row = s.get(JobRow, job_id)
         assert row is not None
@@ -202,7 +207,7 @@ def finish(
                 finished_at=utcnow(),
             )
         )
-        return done.rowcount == 1
+        return _count(done) == 1
 
 
 def requeue(store: Store, job: JobInfo, *, run_after: float, error: str, error_code: str) -> bool:
@@ -213,7 +218,7 @@ def requeue(store: Store, job: JobInfo, *, run_after: float, error: str, error_c
             .where(*_mine(job))
             .values(status="queued", run_after=run_after, error=error, error_code=error_code, worker=None)
         )
-        return done.rowcount == 1
+        return _count(done) == 1
 
 
 def request_cancel(store: Store, job_id: str) -> JobInfo:
@@ -280,4 +285,4 @@ def interrupted(store: Store, job: JobInfo, *, reason: str, resume: bool) -> boo
         values.update(status="failed", finished_at=utcnow())
     with store.write() as s:
         done = s.execute(update(JobRow).where(*_mine(job)).values(**values))
-        return done.rowcount == 1
+        return _count(done) == 1
