@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import delete
-from tests.store.test_migrations_with_data import populate, rows
+from tests.store.support import populate, rows
 from typer.testing import CliRunner
 
 from promptevolve.cli.app import app
