@@ -83,3 +83,15 @@ def test_refusals_before_and_during_a_job(lab: Api) -> None:
     assert lab.get("/evolution/runs/abc123", "read").status_code == 404
     datasets = lab.ok(lab.get("/datasets", "read"))["items"]
     assert datasets[0]["name"] == "colours" and sum(datasets[0]["counts"].values()) == 40
+
+
+def test_an_ab_test_an_evolution_job_starts_is_served_at_once(lab: Api) -> None:
+    """The server's SDK caches each prompt's plan for 30 s; the job's start must invalidate it, or the
+    new test would route no call until the cache expired (SQLite has no plan-change notices)."""
+    before = lab.ok(lab.post("/prompts/colours/resolve", {"unit_id": "u0"}, "execute"))
+    assert before["experiment_id"] is None and before["version"] == "1.0.0"  # the plan is now cached
+    body = {"prompt": "colours", "dataset": "colours", "budget": 150, "seed": 1, "minibatch": 4}
+    done = wait_for(lab, lab.ok(lab.post("/evolution/jobs", {**body, "auto_ab": True}), 202)["id"])
+    assert done["status"] == "succeeded" and done["experiment_id"] is not None, done
+    after = lab.ok(lab.post("/prompts/colours/resolve", {"unit_id": "u0"}, "execute"))
+    assert after["experiment_id"] == done["experiment_id"]

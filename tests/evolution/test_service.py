@@ -16,6 +16,7 @@ from promptevolve.evolution import (
     load_examples,
     split_keys,
 )
+from promptevolve.experiments import ExperimentCreate, ExperimentService
 from promptevolve.providers import ScriptedProvider
 from promptevolve.registry import Registry, VariantCreate
 from promptevolve.store.tables import Evolution, Execution, Feedback, Prompt
@@ -124,6 +125,24 @@ def test_auto_ab_starts_an_experiment_only_after_the_gate(store, colours):
         )
     )
     assert refused.experiment_id is None
+
+
+def test_auto_ab_refused_by_a_live_test_stops_its_draft_and_the_evolution_stands(store, colours):
+    by_hand = [{**TEMPLATE[0], "content": "Say, in one word, if the colour is warm or cold."}, TEMPLATE[1]]
+    other = colours.register(VariantCreate(prompt="colours", template=by_hand)).variant.version
+    experiments = ExperimentService(store, registry=colours)
+    plan = ExperimentCreate(prompt="colours", control="1.0.0", treatments=[other])
+    live = experiments.create_and_start(plan)
+    service = EvolutionService(store, registry=colours, providers={"local": ScriptedProvider(smart_reply)})
+    report = service.evolve(
+        EvolveRequest(prompt="colours", dataset="colours", budget=150, seed=1, minibatch=4, auto_ab=True)
+    )
+    assert report.status == "passed" and report.child is not None  # the evolution stands
+    assert report.experiment_id is None and "A/B test not started" in (report.auto_ab_note or "")
+    first, refused = experiments.list("colours")
+    assert first.id == live.id and first.status == live.status
+    assert refused.status == "stopped"  # no draft left behind
+    assert "could not start" in experiments.decisions(refused.id)[-1].reason
 
 
 def test_refused_runs_write_nothing(store, colours, db_snapshot):

@@ -103,7 +103,9 @@ class Autopilot:
         self.holder = holder or holder_id()
         self.registry = Registry(store, actor=actor, on_change=on_change)
         self.experiments = ExperimentService(store, registry=self.registry, actor=actor, on_change=on_change)
-        self.evolution = EvolutionService(store, registry=self.registry, providers=providers, actor=actor)
+        self.evolution = EvolutionService(
+            store, registry=self.registry, providers=providers, actor=actor, experiments=self.experiments
+        )
         self.notifier: EventSink = notifier or Notifier(
             timeout_s=self.settings.notify_timeout_s,
             attempts=self.settings.notify_attempts,
@@ -336,12 +338,7 @@ class Autopilot:
             ctx.name, serving.version, candidate, f"autopilot: {serving.version} vs {candidate}"
         )
         try:
-            info = self.experiments.create(plan, actor=who)
-            try:
-                info = self.experiments.start(info.id, actor=who)
-            except PromptevolveError:
-                self.experiments.stop(info.id, reason="autopilot: the A/B test could not start", actor=who)
-                raise
+            info = self.experiments.create_and_start(plan, actor=who)
         except PromptevolveError as exc:
             self._write(
                 ctx,

@@ -188,9 +188,7 @@ def create(
     )
     with context_store(ctx) as (store, _):
         service = _service(store, ctx)
-        info = service.create(request)
-        if start:
-            info = service.start(info.id)
+        info = service.create_and_start(request) if start else service.create(request)
     if json_output:
         print_json(info)
         return

@@ -140,7 +140,7 @@ def _ab_test(po: PromptOptimizer, challenger: VariantInfo, units: int, html: Pat
     service = ExperimentService(
         po.store, registry=po.registry, actor="promptevolve demo", on_change=po.cache.invalidate
     )
-    exp = service.create(
+    exp = service.create_and_start(
         ExperimentCreate(
             prompt=challenger.prompt,
             control=challenger.parent_version or "1.0.0",
@@ -151,8 +151,6 @@ def _ab_test(po: PromptOptimizer, challenger: VariantInfo, units: int, html: Pat
             srm_grace_s=0,
         )
     )
-    service.start(exp.id)
-    po.cache.invalidate(challenger.prompt)
     leads = bundled_leads("en")[-units:]  # leads the enrichment step did not use
     for i, lead in enumerate(leads, start=1):
         with console.status(f"A/B traffic {i}/{len(leads)}: {lead['inputs']['company_name']}…"):

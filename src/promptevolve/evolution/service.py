@@ -20,9 +20,11 @@
    with its variant and the gate's verdict (``passed``, ``format_only``, ``rejected``, ``untested``),
    every other candidate ``not_selected`` with its scores, template and settings in ``evidence`` (so a
    candidate that lost can still be read and registered by hand);
-6. with ``auto_ab``, and only when the gate passed, creates and starts an A/B test of the parent
-   against the winner through ``ExperimentService``; if that is refused (another experiment is live),
-   the report says why and the evolution stands.
+6. with ``auto_ab``, and only when the gate passed, starts an A/B test of the parent against the winner
+   with ``ExperimentService.create_and_start`` (as the autopilot does); if the start is refused (another
+   experiment is live), the draft is stopped, the report says why and the evolution stands. The
+   experiments service is the one given, else one that tells the registry's ``on_change`` (the server's
+   SDK cache) about the new routing, so a started test is served from the next call.
 
 ``evaluate`` scores one variant on a split with a bootstrap interval, beside the trivial baselines
 (``promptevolve eval``).
@@ -161,10 +163,14 @@ class EvolutionService:
         providers: Mapping[str, Provider] | None = None,
         default_provider: str = "local",
         actor: str | None = None,
+        experiments: ExperimentService | None = None,
     ) -> None:
         self.store = store
         self.registry = registry or Registry(store, actor=actor)
         self.actor = actor
+        self.experiments = experiments or ExperimentService(
+            store, registry=self.registry, actor=actor, on_change=self.registry.notify_changed
+        )
         self._providers = dict(providers or {})
         self._default_provider = default_provider
 
@@ -320,17 +326,14 @@ class EvolutionService:
                 else "it did not pass the held-out gate"
             )
             return None, f"no A/B test: {why}"
-        experiments = ExperimentService(self.store, registry=self.registry, actor=self.actor)
+        plan = ExperimentCreate(
+            prompt=parent.prompt,
+            control=parent.version,
+            treatments=[child.version],
+            name=f"evolution {run_id[:12]}: {parent.version} vs {child.version}",
+        )
         try:
-            created = experiments.create(
-                ExperimentCreate(
-                    prompt=parent.prompt,
-                    control=parent.version,
-                    treatments=[child.version],
-                    name=f"evolution {run_id[:12]}: {parent.version} vs {child.version}",
-                )
-            )
-            started = experiments.start(created.id)
+            started = self.experiments.create_and_start(plan, actor=self.actor)
         except PromptevolveError as exc:
             return None, f"A/B test not started: {exc}"
         return started.id, f"A/B test {started.id} started ({parent.version} vs {child.version})"

@@ -35,7 +35,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from promptevolve.core.errors import ConflictError, NotFoundError, ValidationError
+from promptevolve.core.errors import ConflictError, NotFoundError, PromptevolveError, ValidationError
 from promptevolve.core.protocols import Clock, SystemClock
 from promptevolve.experiments.decide import Observation, Outcome, decide
 from promptevolve.experiments.models import (
@@ -179,6 +179,21 @@ class ExperimentService:
                 s, exp, "create", f"created: {plan.metric} by {plan.procedure.value}; {source}", figures, who
             )
             return self._info(s, exp)
+
+    def create_and_start(self, request: ExperimentCreate, *, actor: str | None = None) -> ExperimentInfo:
+        """Create the test and start it: the one way a test is started without a person starting a draft
+        (evolution's ``auto_ab``, the autopilot, the demo, ``ab create --start``).
+
+        A refused start (another experiment of the prompt routes traffic) stops the draft, with the
+        refusal as its reason, and raises the refusal: no draft is left behind that nobody will start,
+        and the decision log says why. The start goes through ``start``, so ``on_change`` hears the new
+        routing at once (the server's SDK cache serves the test from the next call)."""
+        draft = self.create(request, actor=actor)
+        try:
+            return self.start(draft.id, actor=actor)
+        except PromptevolveError as refused:
+            self.stop(draft.id, reason=f"the A/B test could not start: {refused}", actor=actor)
+            raise
 
     def start(self, experiment_id: int, *, actor: str | None = None) -> ExperimentInfo:
         """Start a draft (at the first ramp step) or resume a paused experiment."""
