@@ -18,6 +18,7 @@ from promptevolve.cli import serve as serve_cli
 from promptevolve.cli.common import ErrorMappingGroup, console, state_of
 from promptevolve.cli.demo import demo
 from promptevolve.cli.evolve import eval_, evolve
+from promptevolve.cli.worker import worker
 from promptevolve.registry import Registry, install_baselines
 from promptevolve.store.backup import backup, restore
 from promptevolve.store.engine import Store, describe_url
@@ -46,6 +47,7 @@ app.add_typer(calls_cli.feedback_app, name="feedback")
 app.add_typer(calls_cli.executions_app, name="executions")
 app.add_typer(keys_cli.app, name="keys")
 app.command("serve")(serve_cli.serve)
+app.command("worker")(worker)
 app.add_typer(ab_cli.app, name="ab")
 app.add_typer(autopilot_cli.app, name="autopilot")
 

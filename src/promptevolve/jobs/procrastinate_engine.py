@@ -1,0 +1,254 @@
+"""The procrastinate engine: jobs delivered to ``promptevolve worker`` processes through PostgreSQL.
+
+procrastinate (3.x, the ``workers`` extra) keeps its own tables beside ours (``procrastinate_jobs``,
+``procrastinate_workers``, …; applied by ``ensure_schema`` under an advisory lock the first time a
+queue or worker starts) and gives each of its jobs to exactly one worker (``SELECT … FOR UPDATE SKIP
+LOCKED``), woken by ``LISTEN/NOTIFY``. One procrastinate task, ``promptevolve.run_job(job_id)``, runs
+one attempt of one of our jobs through ``execute``; everything a reader sees stays in our ``jobs`` row.
+
+- **Deferring** (``ProcrastinateQueue``, used by ``serve``): store the row, then defer the task; if
+  the process dies between the two, a worker's sweep defers the rows left without an engine job.
+- **Retries**: an attempt that failed retryably has queued our row again with its backoff; the task
+  raises ``_RetryLater`` and procrastinate's retry strategy schedules the same task at that time.
+- **A worker killed mid-run** (SIGKILL, a lost machine): its procrastinate job stays ``doing`` and its
+  worker's heartbeat (``procrastinate_workers``, every ``heartbeat_s``) stops. Every worker's reaper,
+  every ``stalled_s / 3``, asks procrastinate for the jobs of workers silent for ``stalled_s``
+  (``JobManager.get_stalled_jobs``) and settles each: our row's attempt is failed with the reason, or
+  queued again for kinds safe to resume (``kinds``), and the procrastinate job is retried or marked
+  failed to match. Both steps are conditional, so two reapers settling the same job do it once.
+- **Cancelling** needs nothing from procrastinate: a queued row cancelled is never claimed (the task
+  finds it so and returns), a running one stops at its checkpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from procrastinate import App, PsycopgConnector, SyncPsycopgConnector
+from procrastinate.exceptions import ProcrastinateException
+from procrastinate.jobs import Job, Status
+from procrastinate.retry import BaseRetryStrategy, RetryDecision
+from procrastinate.schema import SchemaManager
+from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
+
+from promptevolve.core.errors import NotFoundError, PromptevolveError, StoreUnavailableError
+from promptevolve.jobs import rows
+from promptevolve.jobs.execute import execute
+from promptevolve.jobs.kinds import JobKind
+from promptevolve.jobs.models import JobDeps, JobInfo
+from promptevolve.jobs.queue import JobQueue, worker_name
+from promptevolve.jobs.settings import JobSettings
+from promptevolve.store.engine import Store
+from promptevolve.store.tables import JobRow
+
+__all__ = ["QUEUE", "TASK", "ProcrastinateQueue", "conninfo", "ensure_schema", "run_worker"]
+
+log = logging.getLogger("promptevolve.jobs")
+
+TASK = "promptevolve.run_job"
+QUEUE = "promptevolve"
+_SCHEMA_LOCK = 0x70726F63  # "proc": the advisory lock under which the schema is applied once
+_SWEEP_AFTER_S = 10.0
+
+
+def conninfo(store: Store) -> str:
+    """The store's URL as libpq takes it (procrastinate's connectors speak psycopg, not SQLAlchemy)."""
+    return make_url(store.url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def ensure_schema(store: Store) -> bool:
+    """Apply procrastinate's schema to the store's database unless it is there; True if applied."""
+    with store.engine.begin() as conn:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SCHEMA_LOCK})
+        if conn.execute(text("SELECT to_regclass('procrastinate_jobs')")).scalar() is not None:
+            return False
+        # Through the driver without parameters: the schema's SQL holds literal % signs.
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor.execute(SchemaManager.get_schema())
+        return True
+
+
+class _RetryLater(Exception):
+    def __init__(self, delay_s: float) -> None:
+        super().__init__(f"retry in {delay_s:.2f} s")
+        self.delay_s = max(delay_s, 0.0)
+
+
+class _Backoff(BaseRetryStrategy):
+    """Retry exactly when our row says (its backoff), and only then."""
+
+    def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
+        if isinstance(exception, _RetryLater):
+            return RetryDecision(retry_in={"seconds": exception.delay_s})
+        return None
+
+
+class ProcrastinateQueue(JobQueue):
+    """Stores rows and defers them to procrastinate; runs nothing in this process."""
+
+    def __init__(
+        self, deps: JobDeps, *, settings: JobSettings, kinds: Mapping[str, JobKind] | None = None
+    ) -> None:
+        super().__init__(deps, kinds=kinds)
+        self.settings = settings
+        self._app = App(connector=SyncPsycopgConnector(conninfo=conninfo(deps.store)))
+        self._open = False
+
+    def start(self) -> None:
+        ensure_schema(self.deps.store)
+        self._app.open()
+        self._open = True
+
+    def close(self) -> None:
+        if self._open:
+            self._app.close()
+            self._open = False
+
+    def _dispatch(self, job: JobInfo) -> None:
+        if not self._open:
+            self.start()
+        try:
+            ref = self._app.configure_task(TASK, queue=QUEUE).defer(job_id=job.id)
+        except ProcrastinateException as exc:
+            raise StoreUnavailableError(f"job {job.id} not deferred to procrastinate: {exc}") from exc
+        rows.set_engine_ref(self.deps.store, job.id, str(ref))
+
+    def sweep(self) -> int:
+        """Defer queued rows that never reached procrastinate (their server died in between)."""
+        cutoff = time.time() - _SWEEP_AFTER_S
+        with self.deps.store.read() as s:
+            ids = list(
+                s.scalars(
+                    select(JobRow.id).where(
+                        JobRow.status == "queued", JobRow.engine_ref.is_(None), JobRow.id < _id_before(cutoff)
+                    )
+                )
+            )
+        for job_id in ids:
+            self._hand_over(rows.get(self.deps.store, job_id))
+        return len(ids)
+
+
+def _id_before(epoch_s: float) -> str:
+    """Ids start with 12 hex digits of milliseconds (``core.ids``): the smallest id made at ``epoch_s``."""
+    return f"{int(epoch_s * 1000):012x}"
+
+
+# --- the worker -------------------------------------------------------------------------------------
+
+
+def _settle(deps: JobDeps, kinds: Mapping[str, JobKind], stalled: Job, stalled_s: float) -> str:
+    """What the reaper does with one procrastinate job of a silent worker: ``retry`` or ``fail`` it."""
+    job_id = str(stalled.task_kwargs.get("job_id", ""))
+    try:
+        ours = rows.get(deps.store, job_id)
+    except NotFoundError:
+        return "fail"
+    if ours.status == "running":
+        spec = kinds.get(ours.kind)
+        reason = f"interrupted: worker {ours.worker} stopped mid-run (no heartbeat for {stalled_s:.0f} s)"
+        if rows.interrupted(
+            deps.store, ours, reason=reason, resume=bool(spec and spec.resume_after_interrupt)
+        ):
+            log.warning("job %s (%s): %s", ours.id, ours.kind, reason)
+        ours = rows.get(deps.store, job_id)
+    return "retry" if ours.status == "queued" else "fail"
+
+
+async def _reap(app: App, deps: JobDeps, kinds: Mapping[str, JobKind], stalled_s: float) -> int:
+    settled = 0
+    for stalled in await app.job_manager.get_stalled_jobs(task_name=TASK, seconds_since_heartbeat=stalled_s):
+        verdict = await asyncio.to_thread(_settle, deps, kinds, stalled, stalled_s)
+        try:
+            if verdict == "retry":
+                await app.job_manager.retry_job(stalled)
+            else:
+                await app.job_manager.finish_job(stalled, status=Status.FAILED, delete_job=False)
+            settled += 1
+        except ProcrastinateException as exc:  # another reaper settled it first
+            log.info("stalled job %s already settled: %s", stalled.id, exc)
+    return settled
+
+
+async def _maintain(
+    app: App, queue: ProcrastinateQueue, deps: JobDeps, kinds: Mapping[str, JobKind], settings: JobSettings
+) -> None:
+    """The worker's own chores: reap stalled jobs, relay the webhook outbox, sweep undeferred rows."""
+    while True:
+        try:
+            await _reap(app, deps, kinds, settings.stalled_s)
+            await asyncio.to_thread(queue.relay_outbox)
+            await asyncio.to_thread(queue.sweep)
+        except (PromptevolveError, ProcrastinateException) as exc:  # the database is away: next round
+            log.warning("worker maintenance failed: %s", exc)
+        except Exception:
+            log.exception("worker maintenance crashed")
+        await asyncio.sleep(min(settings.stalled_s / 3, settings.poll_s * 5))
+
+
+def build_worker_app(deps: JobDeps, kinds: Mapping[str, JobKind], *, name: str, heartbeat_s: float) -> App:
+    """A procrastinate app whose one task runs our jobs' attempts in ``deps``."""
+    app = App(connector=PsycopgConnector(conninfo=conninfo(deps.store)))
+
+    @app.task(name=TASK, queue=QUEUE, retry=_Backoff())
+    def run_job(job_id: str) -> dict[str, Any]:
+        try:
+            current = rows.get(deps.store, job_id)
+        except NotFoundError:
+            return {"job_id": job_id, "status": "unknown"}
+        wait = current.run_after - time.time()
+        if current.status == "queued" and wait > 0:  # procrastinate's clock ran ahead of our backoff
+            raise _RetryLater(wait + 0.05)
+        outcome = execute(deps, kinds, job_id, worker=name, heartbeat_s=heartbeat_s)
+        if outcome.status == "retry" and outcome.retry_at is not None:
+            raise _RetryLater(outcome.retry_at - time.time())
+        return {"job_id": job_id, "status": outcome.status}
+
+    return app
+
+
+def run_worker(
+    deps: JobDeps,
+    settings: JobSettings,
+    *,
+    concurrency: int = 1,
+    kinds: Mapping[str, JobKind] | None = None,
+    install_signal_handlers: bool = True,
+) -> None:
+    """Run a procrastinate worker until SIGINT / SIGTERM (``promptevolve worker``)."""
+    from promptevolve.jobs.kinds import builtin_kinds
+
+    every = dict(kinds) if kinds is not None else builtin_kinds()
+    name = worker_name()
+    ensure_schema(deps.store)
+    queue = ProcrastinateQueue(deps, settings=settings, kinds=every)
+    queue.start()
+    app = build_worker_app(deps, every, name=name, heartbeat_s=settings.heartbeat_s)
+
+    async def main() -> None:
+        async with app.open_async():
+            chores = asyncio.create_task(_maintain(app, queue, deps, every, settings))
+            try:
+                await app.run_worker_async(
+                    queues=[QUEUE],
+                    name=name,
+                    concurrency=concurrency,
+                    install_signal_handlers=install_signal_handlers,
+                    update_heartbeat_interval=settings.heartbeat_s,
+                    stalled_worker_timeout=settings.stalled_s,
+                    fetch_job_polling_interval=settings.poll_s,
+                    delete_jobs="successful",
+                )
+            finally:
+                chores.cancel()
+
+    log.info("worker %s: %d at once, queue %s", name, concurrency, QUEUE)
+    try:
+        asyncio.run(main())
+    finally:
+        queue.close()

@@ -1,0 +1,39 @@
+"""A procrastinate worker process for the tests: the real engine and the real PostgreSQL, with the
+scripted colour model taking ``latency`` seconds per call (a library test double, as the API tests
+pass one), so that a test can kill it mid-run.
+
+    python -m tests.jobs.worker_process DATABASE_URL LATENCY_S
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from tests.api.support import colour_model
+from tests.jobs.support import SECRET
+
+from promptevolve.autopilot import AutopilotSettings
+from promptevolve.jobs import JobDeps, JobSettings
+from promptevolve.jobs.procrastinate_engine import run_worker
+from promptevolve.providers.scripted import ScriptedProvider
+from promptevolve.store.engine import Store
+
+#: Fast enough for a test to see a dead worker within seconds.
+SETTINGS = JobSettings(engine="procrastinate", stalled_s=2.0, heartbeat_s=0.3, poll_s=0.2)
+
+
+def main(url: str, latency_s: float) -> None:
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    store = Store.from_url(url)
+    provider = ScriptedProvider(colour_model, latency_s=latency_s, sleep=latency_s > 0)
+    deps = JobDeps(
+        store=store,
+        providers={"colour": provider},
+        autopilot=AutopilotSettings(webhook_secret=SECRET, notify_attempts=4, notify_timeout_s=30),
+    )
+    run_worker(deps, SETTINGS)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], float(sys.argv[2]))
