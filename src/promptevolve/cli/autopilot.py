@@ -11,6 +11,9 @@ import logging
 import re
 import signal
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -22,13 +25,18 @@ from promptevolve.autopilot import (
     PromptStatus,
     autopilot_status,
     get_policy,
+    load_autopilot_settings,
     remove_policy,
     update_policy,
 )
+from promptevolve.autopilot.outbox import counts as outbox_counts
 from promptevolve.cli.common import JsonOpt, console, context_store, print_json, state_of
 from promptevolve.core.errors import ValidationError
+from promptevolve.jobs import EmbeddedQueue, JobDeps
+from promptevolve.jobs.webhooks import WebhookJob
 from promptevolve.registry import Registry
 from promptevolve.registry.service import default_actor
+from promptevolve.store.engine import Store
 
 app = typer.Typer(
     help="The autopilot: evolve, test and promote prompts by themselves, within policies and budgets.",
@@ -227,9 +235,32 @@ def run(
         raise ValidationError(
             "give --once for one pass (cron), or use `promptevolve autopilot serve` for a loop"
         )
-    with context_store(ctx) as (store, _):
-        report = Autopilot(store, actor=state_of(ctx).actor or "autopilot").run_once(prompts=prompt or None)
+    with context_store(ctx) as (store, _), _pilot(store, state_of(ctx).actor or "autopilot") as pilot:
+        report = pilot.run_once(prompts=prompt or None)
+        report = report.model_copy(update={"notifications_pending": _deliver(pilot, store)})
     print_json(report) if json_output else _print_pass(report)
+
+
+@contextmanager
+def _pilot(store: Store, actor: str) -> Iterator[Autopilot]:
+    """An autopilot whose webhook events go to the outbox, delivered by a runner of this process that
+    takes webhook jobs only (what an earlier, interrupted run left is delivered too)."""
+    settings = load_autopilot_settings()
+    runner = EmbeddedQueue(JobDeps(store=store, autopilot=settings), kinds={"webhook": WebhookJob()})
+    runner.start()
+    try:
+        yield Autopilot(store, actor=actor, settings=settings, notifier=runner.outbox())
+    finally:
+        runner.close()
+
+
+def _deliver(pilot: Autopilot, store: Store) -> int:
+    """Wait up to ``drain_s`` for the outbox to empty; the deliveries still pending (they stay stored:
+    the next run, a server or a worker delivers them)."""
+    end = time.monotonic() + pilot.settings.drain_s
+    while (pending := outbox_counts(store).get("pending", 0)) and time.monotonic() < end:
+        time.sleep(0.05)
+    return pending
 
 
 @app.command("serve")
@@ -249,8 +280,7 @@ def serve(
 
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with context_store(ctx) as (store, _):
-            autopilot = Autopilot(store, actor=state_of(ctx).actor or "autopilot")
+        with context_store(ctx) as (store, _), _pilot(store, state_of(ctx).actor or "autopilot") as autopilot:
             console.print(f"autopilot {autopilot.holder}: a pass every {interval}")
             passes = autopilot.serve(
                 interval_s=seconds, stop=stop, on_pass=_print_pass, max_passes=max_passes
@@ -333,8 +363,9 @@ def _print_status(item: PromptStatus) -> None:
 def approve(ctx: typer.Context, prompt: PromptArg, version: Annotated[str, typer.Argument()]) -> None:
     """Approve a candidate that passed the gate (propose): its A/B test starts now or at the next pass."""
     actor = state_of(ctx).actor or default_actor()
-    with context_store(ctx) as (store, _):
-        step = Autopilot(store).approve(prompt, version, actor=actor)
+    with context_store(ctx) as (store, _), _pilot(store, actor) as pilot:
+        step = pilot.approve(prompt, version, actor=actor)
+        _deliver(pilot, store)
     console.print(f"{prompt}@{version}: {step.action}: {step.reason}", highlight=False)
 
 

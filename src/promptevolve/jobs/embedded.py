@@ -9,6 +9,9 @@ them). Each poll also relays the webhook outbox and reaps dead attempts:
   very pid: the process restarted) was interrupted by the restart: it is marked failed with the reason
   "interrupted by a restart", or queued again for the kinds that are safe to resume (``kinds``), and a
   failed one can be retried (``POST /jobs/{id}/retry``);
+
+A runner only takes the kinds it was given (``kinds``): the CLI's autopilot runs one for webhook
+deliveries alone, beside a server that runs the rest.
 - **at any time**, a ``running`` job whose heartbeat is older than ``stalled_s`` belongs to a process
   that died elsewhere (another replica): the same, with that reason.
 """
@@ -101,7 +104,7 @@ class EmbeddedQueue(JobQueue):
         found = rows.running_on(self.deps.store, stalled_before=now - self._stalled, workers=gone)
         done = []
         for job in found:
-            if job.worker == self.worker:
+            if job.worker == self.worker or job.kind not in self.kinds:
                 continue
             reason = (
                 f"interrupted by a restart (worker {job.worker} stopped mid-run)"
@@ -125,7 +128,7 @@ class EmbeddedQueue(JobQueue):
                 self.recover()
         outcomes = []
         while not self._stopping.is_set():
-            due = rows.claimable(self.deps.store, now=time.time(), limit=1)
+            due = rows.claimable(self.deps.store, now=time.time(), kinds=list(self.kinds), limit=1)
             if not due:
                 break
             outcome = execute(self.deps, self.kinds, due[0], worker=self.worker, heartbeat_s=self._heartbeat)
@@ -138,7 +141,7 @@ class EmbeddedQueue(JobQueue):
         end = time.monotonic() + timeout_s
         while time.monotonic() < end:
             self.run_pending()
-            if not rows.list_jobs(self.deps.store, status="queued", limit=1)[1]:
+            if not rows.list_jobs(self.deps.store, kinds=list(self.kinds), status="queued", limit=1)[1]:
                 return True
             time.sleep(min(0.05, max(end - time.monotonic(), 0)))
         return False

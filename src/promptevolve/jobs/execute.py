@@ -55,15 +55,24 @@ class Checkpoint:
         self.stop = threading.Event()
         self._last = 0.0
         self._stage: object = None
+        self._unwritten: Mapping[str, Any] | None = None
 
     def progress(self, doc: Mapping[str, Any]) -> None:
         now = time.monotonic()
         stage = doc.get("stage")
         if stage != self._stage or now - self._last >= self._every:
-            self._stage, self._last = stage, now
+            self._stage, self._last, self._unwritten = stage, now, None
             if rows.set_progress(self._store, self.job, doc):
                 self.stop.set()
+        else:
+            self._unwritten = doc
         self.check()
+
+    def flush(self) -> None:
+        """Write the last progress the throttle held back (when the attempt ends)."""
+        if self._unwritten is not None:
+            rows.set_progress(self._store, self.job, self._unwritten)
+            self._unwritten = None
 
     def check(self) -> None:
         if self.stop.is_set():
@@ -120,6 +129,7 @@ def execute(
 def _attempt(deps: JobDeps, kind: JobKind, job: JobInfo, point: Checkpoint) -> Outcome:
     try:
         result = kind.run(deps, job, point)
+        point.flush()
     except JobCancelledError:
         done = rows.finish(deps.store, job, "cancelled", error="cancelled on request", error_code="cancelled")
         return Outcome(job.id, "cancelled" if done else "lost")

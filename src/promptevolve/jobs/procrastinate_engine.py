@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import UTC, datetime, timedelta
 from collections.abc import Mapping
 from typing import Any
 
@@ -84,7 +85,7 @@ class _Backoff(BaseRetryStrategy):
 
     def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
         if isinstance(exception, _RetryLater):
-            return RetryDecision(retry_in={"seconds": exception.delay_s})
+            return RetryDecision(retry_at=datetime.now(UTC) + timedelta(seconds=exception.delay_s))
         return None
 
 

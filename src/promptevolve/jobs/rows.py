@@ -121,13 +121,13 @@ def list_jobs(
         return [_info(r) for r in rows], total
 
 
-def claimable(store: Store, *, now: float, limit: int = 10) -> list[str]:
-    """Queued jobs whose backoff has passed, oldest first (the embedded runner's poll)."""
+def claimable(store: Store, *, now: float, kinds: Sequence[str], limit: int = 10) -> list[str]:
+    """Queued jobs of ``kinds`` whose backoff has passed, oldest first (the embedded runner's poll)."""
     with store.read() as s:
         return list(
             s.scalars(
                 select(JobRow.id)
-                .where(JobRow.status == "queued", JobRow.run_after <= now)
+                .where(JobRow.status == "queued", JobRow.run_after <= now, JobRow.kind.in_(list(kinds)))
                 .order_by(JobRow.id)
                 .limit(limit)
             )
