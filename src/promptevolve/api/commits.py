@@ -63,7 +63,6 @@ from promptevolve.store.writes import (
     StoreBusyError,
     copy_rows,
     insert_rows,
-    uniform_rows,
     write_transaction,
 )
 from promptevolve.tracking.feedback import unknown_execution
@@ -140,7 +139,7 @@ class _Batch:
             if refusal is None:
                 for table, row in write.rows:
                     by_table.setdefault(table, []).append(row)
-        return [(name, uniform_rows(by_table[name])) for name in _TABLE_ORDER if name in by_table]
+        return [(name, by_table[name]) for name in _TABLE_ORDER if name in by_table]
 
 
 @dataclass

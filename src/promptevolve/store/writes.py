@@ -11,9 +11,10 @@ all.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from json.encoder import c_encode_basestring, c_make_encoder  # type: ignore[attr-defined]
 from operator import itemgetter
 from typing import Any
 
@@ -29,15 +30,30 @@ __all__ = [
     "bulk_insert",
     "copy_rows",
     "insert_rows",
-    "uniform_rows",
     "write_transaction",
 ]
 
 
-#: One encoder for every JSON value written, on both databases: ``json.dumps`` with options builds an
-#: encoder per call, and psycopg's JSON dumper (44 % of a profiled PostgreSQL batch's client time) is
-#: skipped. The encoding itself remains; bench/ingest.py showed no end-to-end change (BENCHMARKS.md).
+#: One encoder for every JSON value written, on both databases, made once: ``json.dumps`` with options
+#: builds an encoder per call, and even a kept ``JSONEncoder.encode`` builds its C encoder per call (4 µs
+#: a row against 1.3 µs, measured under load); psycopg's JSON dumper is skipped too (44 % of a profiled
+#: batch's client time). No ``markers``: a cyclic value raises ``RecursionError`` instead of
+#: ``ValueError``, and either rejects the row. Not ASCII-escaped, compact, NaN written as ``NaN``
+#: (PostgreSQL then rejects the row), as ``JSONEncoder(ensure_ascii=False)`` does.
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_encode_chunks = (
+    c_make_encoder(None, _JSON.default, c_encode_basestring, None, ":", ",", False, False, True)
+    if c_make_encoder is not None and c_encode_basestring is not None
+    else None
+)
+
+
+def _encode_json(value: Any) -> str | None:
+    if value is None:
+        return None
+    if _encode_chunks is None:  # an interpreter without the C accelerator
+        return _JSON.encode(value)
+    return "".join(_encode_chunks(value, 0))
 
 
 def _pg_type(column: Any) -> str:
@@ -52,39 +68,87 @@ def _pg_type(column: Any) -> str:
     return "text"
 
 
-def _columns(table: Table, row: Mapping[str, Any]) -> list[Any]:
-    """The columns a batch writes: those its rows give, plus those with a scalar default."""
-    return [c for c in table.columns if c.name in row or (c.default is not None and c.default.is_scalar)]
+def _has_scalar_default(column: Any) -> bool:
+    return column.default is not None and column.default.is_scalar
 
 
-def _tuples(columns: list[Any], rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
-    """Row values in column order. The driver is called directly, so the tables' Python-side defaults
-    are applied here, and JSON is serialised here.
+def _layout(table: Table, rows: Sequence[Mapping[str, Any]]) -> tuple[list[Any], list[tuple[Any, ...]]]:
+    """The columns a batch writes (those its rows give, plus those with a scalar default) and each row's
+    values in their order. The driver is called directly, so the tables' Python-side defaults are
+    applied here, and JSON is serialised here.
 
-    Rows that carry every column (the SDK's do) go through ``itemgetter``, in C: this loop runs once per
-    stored row and was a third of the ingest time when written as a generator over the columns.
+    A batch whose rows all carry the same columns (the SDK's do) is laid out in one pass, in C where it
+    can be (``itemgetter``, JSON columns placed last): this loop runs once per stored row and was a third
+    of the ingest time when it was a generator over the columns. Rows with different keys are written
+    with the union of their columns, a missing value taking the column's default (else NULL).
     """
+    first = rows[0]
+    given = [c for c in table.columns if c.name in first]
+    if len(given) == len(first):
+        laid_out = _uniform_layout(table, given, rows)
+        if laid_out is not None:
+            return laid_out
+    keys: dict[str, None] = {}
+    for row in rows:
+        keys.update(dict.fromkeys(row))
+    columns = [c for c in table.columns if c.name in keys or _has_scalar_default(c)]
     names = [c.name for c in columns]
-    defaults = {c.name: c.default.arg for c in columns if c.default is not None and c.default.is_scalar}
+    defaults = {c.name: c.default.arg for c in columns if _has_scalar_default(c)}
     json_at = [i for i, c in enumerate(columns) if isinstance(c.type, JSON)]
-    encode = _JSON.encode
-    get = itemgetter(*names)
     out: list[tuple[Any, ...]] = []
     for row in rows:
-        try:
-            values = get(row)
-        except KeyError:
-            values = tuple(row.get(n, defaults.get(n)) for n in names)
-        if len(names) == 1:
-            values = (values,)
-        if json_at:
-            listed = list(values)
-            for i in json_at:
-                if listed[i] is not None:
-                    listed[i] = encode(listed[i])
-            values = tuple(listed)
-        out.append(values)
-    return out
+        values = [row.get(n, defaults.get(n)) for n in names]
+        for i in json_at:
+            values[i] = _encode_json(values[i])
+        out.append(tuple(values))
+    return columns, out
+
+
+def _getter(names: list[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """A function giving a row's values for ``names`` as a tuple (``itemgetter`` returns a bare value for
+    one name)."""
+    if len(names) > 1:
+        return itemgetter(*names)
+    if names:
+        (name,) = names
+        return lambda row: (row[name],)
+    return lambda row: ()
+
+
+def _uniform_layout(
+    table: Table, given: list[Any], rows: Sequence[Mapping[str, Any]]
+) -> tuple[list[Any], list[tuple[Any, ...]]] | None:
+    """The layout when every row has exactly the first row's keys, else None (a row differs)."""
+    plain = [c for c in given if not isinstance(c.type, JSON)]
+    as_json = [c for c in given if isinstance(c.type, JSON)]
+    defaulted = [c for c in table.columns if c.name not in rows[0] and _has_scalar_default(c)]
+    constant = tuple(c.default.arg for c in defaulted)
+    width = len(given)
+    names = [c.name for c in plain]
+    get = _getter(names)
+    json_names = [c.name for c in as_json]
+    out: list[tuple[Any, ...]] = []
+    append, encode = out.append, _encode_json
+    try:
+        if not json_names:
+            for row in rows:
+                if len(row) != width:
+                    return None
+                append(get(row) + constant)
+        elif len(json_names) == 1:
+            (key,) = json_names
+            for row in rows:
+                if len(row) != width:
+                    return None
+                append(get(row) + constant + (encode(row[key]),))
+        else:
+            for row in rows:
+                if len(row) != width:
+                    return None
+                append(get(row) + constant + tuple(encode(row[k]) for k in json_names))
+    except KeyError:
+        return None
+    return [*plain, *defaulted, *as_json], out
 
 
 @dataclass(frozen=True)
@@ -98,12 +162,12 @@ class CopyRows:
 
 
 def copy_rows(table: Table, rows: Sequence[Mapping[str, Any]]) -> CopyRows:
-    columns = _columns(table, rows[0])
+    columns, values = _layout(table, rows)
     names = ", ".join(f'"{c.name}"' for c in columns)
     return CopyRows(
         f'COPY "{table.name}" ({names}) FROM STDIN (FORMAT BINARY)',
         [_pg_type(c) for c in columns],
-        _tuples(columns, rows),
+        values,
     )
 
 
@@ -117,12 +181,12 @@ def _copy_postgres(conn: Any, table: Table, rows: Sequence[Mapping[str, Any]]) -
 
 
 def _executemany_sqlite(conn: Any, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    columns = _columns(table, rows[0])
+    columns, values = _layout(table, rows)
     names = ", ".join(f'"{c.name}"' for c in columns)
     marks = ", ".join("?" for _ in columns)
     cursor = conn.connection.driver_connection.cursor()
     try:
-        cursor.executemany(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', _tuples(columns, rows))
+        cursor.executemany(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', values)
     finally:
         cursor.close()
 
@@ -180,7 +244,8 @@ def _no_wait(conn: Connection) -> Iterator[None]:
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> int:
-    """Insert ``rows`` (dicts with the same keys) inside the caller's transaction; returns how many."""
+    """Insert ``rows`` (dicts, not necessarily with the same keys) in the caller's transaction; returns how
+    many."""
     if not rows:
         return 0
     if conn.dialect.name == "postgresql":
@@ -191,18 +256,8 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
 
 
 def bulk_insert(store: Store, table: Table, rows: Sequence[Mapping[str, Any]]) -> int:
-    """Insert ``rows`` (dicts with the same keys) in one transaction; returns how many."""
+    """Insert ``rows`` (dicts; rows may give different keys) in one transaction; returns how many."""
     if not rows:
         return 0
     with write_transaction(store, f"writing {table.name}") as conn:
         return insert_rows(conn, table, rows)
-
-
-def uniform_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Give every row the same keys (a bulk insert needs one column list)."""
-    keys: dict[str, None] = {}
-    for row in rows:
-        keys.update(dict.fromkeys(row))
-    if all(len(row) == len(keys) for row in rows):
-        return rows
-    return [{k: row.get(k) for k in keys} for row in rows]

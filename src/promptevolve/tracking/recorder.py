@@ -52,7 +52,7 @@ from sqlalchemy import Table
 from promptevolve.core.errors import StoreError, StoreUnavailableError
 from promptevolve.store.engine import Store
 from promptevolve.store.tables import Base
-from promptevolve.store.writes import bulk_insert, uniform_rows
+from promptevolve.store.writes import bulk_insert
 
 __all__ = ["DropReport", "Recorder", "RecorderStats", "retry_delay"]
 
@@ -127,7 +127,9 @@ class Recorder:
         self._rng = rng or random.Random()
         self._queue: deque[tuple[str, dict[str, Any]]] = deque()
         self._pending_ids: dict[str, int] = {}
-        self._cond = threading.Condition()
+        # Entered directly by enqueue(): ``with`` on a Condition runs two Python-level methods per row.
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
         self._in_flight = 0
         self._closed = False
         self._kick = False  # flush/close asked the writer not to wait out its backoff
@@ -149,7 +151,7 @@ class Recorder:
 
     def enqueue(self, table: str, row: dict[str, Any]) -> None:
         """Queue one row for ``table``; never blocks, drops the oldest row when at capacity."""
-        with self._cond:
+        with self._lock:
             queue = self._queue
             if len(queue) >= self.capacity:
                 old_table, old = queue.popleft()
@@ -158,11 +160,13 @@ class Recorder:
                 self._unreported["queue_full"] += 1
             queue.append((table, row))
             if table == "executions":
-                self._pending_ids[row["id"]] = self._pending_ids.get(row["id"], 0) + 1
-            self.stats.enqueued += 1
+                pending, key = self._pending_ids, row["id"]
+                pending[key] = pending.get(key, 0) + 1
+            stats = self.stats
+            stats.enqueued += 1
             depth = len(queue)
-            if depth > self.stats.peak_queue:
-                self.stats.peak_queue = depth
+            if depth > stats.peak_queue:
+                stats.peak_queue = depth
             if depth == self.batch_size:
                 self._cond.notify_all()
 
@@ -259,8 +263,7 @@ class Recorder:
                 self._cond.notify_all()
             return False
         with self._cond:
-            for table, row in batch:
-                self._forget(table, row)
+            self._forget_written(batch)
             self._in_flight = 0
             self._cond.notify_all()
         return True
@@ -276,7 +279,7 @@ class Recorder:
 
     def _insert_isolating_bad_rows(self, name: str, rows: list[dict[str, Any]]) -> None:
         try:
-            self.stats.written += bulk_insert(self.store, self._tables[name], uniform_rows(rows))
+            self.stats.written += bulk_insert(self.store, self._tables[name], rows)
         except StoreUnavailableError:
             raise
         except StoreError as exc:
@@ -320,6 +323,16 @@ class Recorder:
                 *totals,
             )
             self._warned_at, self._unwarned = now, 0
+
+    def _forget_written(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
+        """``_forget`` for a whole batch, in one loop (it runs once per row written)."""
+        pending = self._pending_ids
+        for table, row in batch:
+            if table == "executions":
+                key = row["id"]
+                count = pending.pop(key, 0)
+                if count > 1:
+                    pending[key] = count - 1
 
     def _forget(self, table: str, row: dict[str, Any]) -> None:
         if table != "executions":
