@@ -21,11 +21,13 @@ import uuid
 
 from sqlalchemy import create_engine, func, select, text
 
+from promptevolve.core.hashing import canonical_json
 from promptevolve.core.ids import new_id
 from promptevolve.registry import Registry, VariantCreate
 from promptevolve.store.engine import Store
 from promptevolve.store.migrate import upgrade
 from promptevolve.store.tables import Execution
+from promptevolve.store.writes import JsonText
 from promptevolve.tracking.recorder import Recorder
 
 OUTPUT = (
@@ -46,12 +48,17 @@ def rows(n: int, prompt_id: int, variant_id: int, experiment: bool):
             "arm": arm,
             "unit_hash": f"{i:032x}",
             "variables_hash": f"{i:064x}",
-            "variables": {
-                "company_name": f"Company {i}",
-                "website": "example.com",
-                "country": "FR",
-                "description": "A mid-sized company.",
-            },
+            # As the SDK queues them: the canonical JSON text it hashed, which the writer stores as is.
+            "variables": JsonText(
+                canonical_json(
+                    {
+                        "company_name": f"Company {i}",
+                        "website": "example.com",
+                        "country": "FR",
+                        "description": "A mid-sized company.",
+                    }
+                )
+            ),
             "output": OUTPUT,
             "model": "smollm2-135m-instruct",
             "latency_ms": 812.5,

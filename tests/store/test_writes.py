@@ -8,7 +8,7 @@ from sqlalchemy import select
 from promptevolve.core.errors import StoreError
 from promptevolve.core.ids import new_id
 from promptevolve.store.tables import Execution
-from promptevolve.store.writes import bulk_insert
+from promptevolve.store.writes import JsonText, bulk_insert
 
 
 def _stored(store) -> dict[str, tuple]:
@@ -45,3 +45,9 @@ def test_a_value_json_cannot_hold_rejects_the_batch_as_bad_data(store) -> None:
     with pytest.raises(StoreError, match="writing executions"):
         bulk_insert(store, Execution.__table__, [row])
     assert _stored(store) == {}
+
+
+def test_json_already_encoded_is_stored_as_given(store) -> None:
+    row = {"id": new_id(), "status": "ok", "ts": 1.0, "variables": JsonText('{"a":[1,"é"],"b":null}')}
+    bulk_insert(store, Execution.__table__, [row])
+    assert _stored(store)[row["id"]][2] == {"a": [1, "é"], "b": None}

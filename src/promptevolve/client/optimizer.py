@@ -59,6 +59,7 @@ from promptevolve.scoring.evaluators.minilm import MiniLMEncoder
 from promptevolve.store.engine import Store
 from promptevolve.store.migrate import open_store
 from promptevolve.store.notices import listener_factory
+from promptevolve.store.writes import JsonText
 from promptevolve.templates import DemoRetriever, ParsedTemplate, parse_template
 from promptevolve.tracking.feedback import FeedbackIn, record_feedback
 from promptevolve.tracking.recorder import DropReport, Recorder
@@ -569,7 +570,7 @@ class PromptOptimizer:
         execution_id = new_id()
         plan = self.cache.peek(name)
         repairs = Repairs()
-        variables, variables_json = repairs.json("variables", variables)
+        variables_json = repairs.json("variables", variables)[1]
         output = repairs.text("output", output)
         error_message = repairs.text("error_message", error_message)
         model = repairs.text("model", model)
@@ -583,7 +584,8 @@ class PromptOptimizer:
                 "arm": arm,
                 "unit_hash": unit_hash(unit_id),
                 "variables_hash": hashlib.sha256(variables_json.encode()).hexdigest(),
-                "variables": variables if self.store_variables else None,
+                # The canonical text just hashed (sorted keys): the writer stores it without encoding again.
+                "variables": JsonText(variables_json) if self.store_variables else None,
                 "output": output,
                 "model": model,
                 "latency_ms": latency_ms,

@@ -26,6 +26,7 @@ from promptevolve.store.engine import Store, describe_url, is_unavailable, why_u
 
 __all__ = [
     "CopyRows",
+    "JsonText",
     "StoreBusyError",
     "bulk_insert",
     "copy_rows",
@@ -48,9 +49,16 @@ _encode_chunks = (
 )
 
 
+class JsonText(str):
+    """A JSON value already encoded (e.g. the canonical text the SDK hashes): written as it is, instead
+    of being encoded a second time by the writer (an eighth of the writer's time for executions)."""
+
+    __slots__ = ()
+
+
 def _encode_json(value: Any) -> str | None:
-    if value is None:
-        return None
+    if value is None or type(value) is JsonText:
+        return value
     if _encode_chunks is None:  # an interpreter without the C accelerator
         return _JSON.encode(value)
     return "".join(_encode_chunks(value, 0))
