@@ -74,7 +74,7 @@ def rows(n: int, prompt_id: int, variant_id: int, experiment: bool):
         }
 
 
-def measure(url: str, n: int, batch: int, experiment: bool) -> tuple[float, int]:
+def measure(url: str, n: int, batch: int, experiment: bool) -> tuple[float, int, float]:
     store = Store.from_url(url)
     upgrade(store)
     variant = Registry(store).register(VariantCreate(prompt="ingest", template="x {{ y }}")).variant
@@ -85,16 +85,17 @@ def measure(url: str, n: int, batch: int, experiment: bool) -> tuple[float, int]
         pid = s.scalar(select(Prompt.id).where(Prompt.name == prompt_id.name))
     prepared = list(rows(n, pid, variant.id, experiment))
     recorder = Recorder(store, capacity=n + 1, batch_size=batch, interval_s=0.05)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for row in prepared:
         recorder.enqueue("executions", row)
     assert recorder.flush(timeout_s=3600)
     elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
     recorder.close()
     with store.read() as s:
         stored = s.scalar(select(func.count()).select_from(Execution))
     store.dispose()
-    return elapsed, stored
+    return elapsed, stored, cpu
 
 
 def main() -> None:
@@ -110,6 +111,7 @@ def main() -> None:
     parser.add_argument("--only", choices=["sqlite", "postgres"], help="measure one store")
     args = parser.parse_args()
     print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
+    print(f"load average at the start: {os.getloadavg()}")
     results = []
     where = "in an experiment" if args.experiment else "outside experiments"
     if args.only != "postgres":
@@ -135,10 +137,12 @@ def main() -> None:
     report(results, args.batch)
 
 
-def report(results: list[tuple[str, float, int]], batch: int) -> None:
-    print("\n| store | rows | batch | seconds | rows/s |\n|---|---|---|---|---|")
-    for label, elapsed, stored in results:
-        print(f"| {label} | {stored:,} | {batch:,} | {elapsed:.1f} | {stored / elapsed:,.0f} |")
+def report(results: list[tuple[str, float, int, float]], batch: int) -> None:
+    print(f"load average at the end: {os.getloadavg()}")
+    print("\n| store | rows | batch | seconds | rows/s | client CPU µs/row |\n|---|---|---|---|---|---|")
+    for label, elapsed, stored, cpu in results:
+        rate, per_row = stored / elapsed, cpu / stored * 1e6
+        print(f"| {label} | {stored:,} | {batch:,} | {elapsed:.1f} | {rate:,.0f} | {per_row:.1f} |")
 
 
 if __name__ == "__main__":
