@@ -42,6 +42,7 @@ from promptevolve.registry.models import check_name
 from promptevolve.store.engine import Store
 from promptevolve.store.tables import Dataset, DatasetItem, Execution, Feedback, PromptVariant
 from promptevolve.store.tables import Prompt as PromptRow
+from promptevolve.store.writes import insert_rows
 
 __all__ = [
     "DEFAULT_FRACTIONS",
@@ -289,17 +290,23 @@ def import_items(
         )
         s.add(row)
         s.flush()
-        s.add_all(
-            DatasetItem(
-                dataset_id=row.id,
-                item_key=str(i.id),
-                split=split[str(i.id)],
-                inputs=i.inputs,
-                expected=i.expected,
-                rubric=i.rubric,
-                meta=i.meta(),
-            )
-            for i in items
+        # One bulk insert (binary COPY on PostgreSQL, executemany on SQLite) in this transaction: the
+        # ORM's unit of work cost ~1 ms an item, most of a 5,000-item production build (BENCHMARKS.md).
+        insert_rows(
+            s.connection(),
+            DatasetItem.__table__,
+            [
+                {
+                    "dataset_id": row.id,
+                    "item_key": str(i.id),
+                    "split": split[str(i.id)],
+                    "inputs": i.inputs,
+                    "expected": i.expected,
+                    "rubric": i.rubric,
+                    "meta": i.meta(),
+                }
+                for i in items
+            ],
         )
         s.flush()
         return _info(s, row)
@@ -418,8 +425,18 @@ def build_from_production(
         prompt_row = s.scalar(select(PromptRow).where(PromptRow.name == prompt))
         if prompt_row is None:
             raise NotFoundError(f"unknown prompt {prompt!r}: `promptevolve prompt list` shows the known ones")
+        # Only the columns the items need (not whole ORM executions: loading 20,000 of them cost more
+        # than the query), walking ``ix_executions_prompt_ts`` and probing feedback by execution.
         rows = s.execute(
-            select(Execution, Feedback.kind, Feedback.value, Feedback.text, PromptVariant.version)
+            select(
+                Execution.id,
+                Execution.variables,
+                Execution.output,
+                Feedback.kind,
+                Feedback.value,
+                Feedback.text,
+                PromptVariant.version,
+            )
             .join(Feedback, Feedback.execution_id == Execution.id)
             .outerjoin(PromptVariant, PromptVariant.id == Execution.variant_id)
             .where(Execution.prompt_id == prompt_row.id, Execution.status != "error")
@@ -427,32 +444,32 @@ def build_from_production(
             .limit(limit * 4)
         ).all()
     by_execution: dict[str, list[tuple[str, float | None, str | None]]] = defaultdict(list)
-    executions: dict[str, tuple[Execution, str | None]] = {}
-    for execution, kind, value, text, version in rows:
-        by_execution[execution.id].append((kind, value, text))
-        executions[execution.id] = (execution, version)
+    executions: dict[str, tuple[dict[str, Any] | None, str | None, str | None]] = {}
+    for execution_id, variables, output, kind, value, text, version in rows:
+        by_execution[execution_id].append((kind, value, text))
+        executions[execution_id] = (variables, output, version)
     tally: Counter[str] = Counter()
     items: list[ItemIn] = []
     for execution_id, feedback in list(by_execution.items())[:limit]:
-        execution, version_or_none = executions[execution_id]
+        variables, output, version_or_none = executions[execution_id]
         verdict, correction = _feedback_verdict(feedback)
         if verdict in ("negative", "none"):
             tally["negative"] += verdict == "negative"
             continue
-        if not execution.variables:
+        if not variables:
             tally["no_variables"] += 1
             continue
-        expected = _gold(correction) if correction is not None else _gold(execution.output or "")
+        expected = _gold(correction) if correction is not None else _gold(output or "")
         tally[verdict] += 1
         items.append(
             ItemIn.model_validate(
                 {
                     "id": f"exec-{execution_id}",
-                    "inputs": dict(execution.variables),
+                    "inputs": dict(variables),
                     "expected": expected,
                     "source": verdict,
                     "execution_id": execution_id,
-                    "output": execution.output,
+                    "output": output,
                     "version": version_or_none,
                 }
             )
