@@ -1,7 +1,7 @@
 """Reads the API needs that no service offers yet. Interim: each belongs in its service, and moves there.
 
-- ``variant_trend``: a metric of one variant per time bucket, bucketed and summed in SQL (count, Σy, Σy²
-  per bucket) over ``experiments.sums.call_values``; it belongs next to ``sums.arm_series``.
+- ``variant_trend``: a metric of one variant per time bucket (count, Σy, Σy² per bucket), read from the
+  variant's per-minute rollup by ``experiments.trend``; it belongs next to ``sums.arm_series``.
 - ``evolution_runs`` / ``evolution_run``: the ``evolutions`` rows grouped by run; they belong in
   ``evolution.service`` (there is no reader of recorded runs yet).
 - ``autopilot_status`` / ``stored_policy``: the autopilot's status and a prompt's policy, with a stored
@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pydantic
-from sqlalchemy import Double, Integer, cast, func, literal, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from promptevolve.api.schemas import (
@@ -37,13 +37,14 @@ from promptevolve.api.schemas import (
 from promptevolve.autopilot import Policy, get_policy, prompt_status
 from promptevolve.autopilot.policy import policy_names
 from promptevolve.core.errors import ConflictError, NotFoundError, ValidationError
-from promptevolve.experiments.sums import call_values
+from promptevolve.experiments.rollups import prepare
+from promptevolve.experiments.trend import trend_spec, trend_sums
 from promptevolve.registry import Registry
 from promptevolve.registry.versioning import parse_version
 from promptevolve.scoring import ScoringConfig, metric_spec
 from promptevolve.stats import SampleStats
 from promptevolve.store.engine import Store
-from promptevolve.store.tables import Evolution, Execution, Prompt, PromptVariant
+from promptevolve.store.tables import Evolution, Prompt, PromptVariant
 
 __all__ = [
     "autopilot_status",
@@ -100,20 +101,10 @@ def variant_trend(
     with store.read() as s:
         prompt_row, variant = _variant(s, prompt, version)
         config = ScoringConfig.from_prompt_config(prompt_row.config)
-        where = [Execution.variant_id == variant.id, Execution.ts >= since, Execution.ts < until]
-        calls = call_values(spec, config, where).subquery("calls")
-        offset = (calls.c.ts - literal(since, Double())) / literal(width, Double())
-        # ts >= since, so the offset is never negative: SQLite's integer cast truncates, which is a floor
-        # there; PostgreSQL's cast rounds, so it needs FLOOR.
-        bucket = cast(func.floor(offset) if s.get_bind().dialect.name == "postgresql" else offset, Integer)
-        v = calls.c.v
-        rows = s.execute(
-            select(bucket.label("b"), func.count(v), func.sum(v), func.sum(v * v))
-            .where(v.is_not(None))
-            .group_by(bucket)
-            .order_by(bucket)
-        ).all()
-    sums = {int(b): SampleStats(int(n), float(t or 0.0), float(q or 0.0)) for b, n, t, q in rows}
+    # The variant's per-minute rollup, built the first time and refreshed since (experiments.trend).
+    prepare(store, [trend_spec(variant.id, spec.name, config)])
+    with store.read() as s:
+        sums = trend_sums(s, variant.id, spec, config, since=since, until=until, buckets=buckets)
     points = [
         _point(since + k * width, width, sums.get(k, SampleStats(0, 0.0, 0.0)), spec.bounded)
         for k in range(buckets)

@@ -63,7 +63,7 @@ from promptevolve.experiments.plan import (
 from promptevolve.experiments.planning import arm_keys, build_plan, first_state, look_seed, minimum_sample
 from promptevolve.experiments.reporting import analysis_result, series
 from promptevolve.experiments.rollout import target_shares
-from promptevolve.experiments.sums import arm_sums, exposed_units
+from promptevolve.experiments.rollups import RollupSpec, arm_sums_of, exposed_units_of, prepare
 from promptevolve.registry.service import Registry, default_actor
 from promptevolve.scoring import ScoringConfig, metric_spec
 from promptevolve.store.engine import Store
@@ -310,6 +310,7 @@ class ExperimentService:
         """Look at the data and apply the decision rule; ``apply=False`` only reports (no lock, no write)."""
         who = actor or self.actor
         now = self.clock.now()
+        self._prepare_rollups(experiment_id, now)
         session = self._locked(experiment_id) if apply else self._reading(experiment_id)
         with session as (s, exp):
             plan, state = self._load(s, exp)
@@ -507,20 +508,31 @@ class ExperimentService:
 
     # --- internals: measuring ------------------------------------------------------------------------
 
+    def _prepare_rollups(self, experiment_id: int, now: float) -> None:
+        """Bring the rollups this look reads up to date (built the first time), in their own transaction
+        before the analysis's: ``_observe`` then reads O(arms) rows (``rollups.py``)."""
+        with self.store.read() as s:
+            exp = s.get(Experiment, experiment_id)
+            if exp is None or exp.config.get("state") is None:
+                return  # the analysis itself says what is wrong
+            plan, state = self._load(s, exp)
+            scoring = ScoringConfig.model_validate(exp.config.get("scoring", {}))
+        prepare(self.store, _rollup_specs(experiment_id, plan, state, scoring, now))
+
     def _observe(
         self, s: Session, exp_id: int, plan: Plan, state: State, scoring: ScoringConfig, now: float
     ) -> Observation:
         units: dict[str, int] = {}
         if state.phase_since is not None and now >= state.phase_since + plan.srm_grace_s:
-            units = exposed_units(s, exp_id, since=state.phase_since + plan.srm_grace_s)
+            units = exposed_units_of(s, exp_id, since=state.phase_since + plan.srm_grace_s)
         primary = {}
         if state.measure_since is not None:
-            sums = arm_sums(s, exp_id, plan.spec, scoring, since=state.measure_since)
+            sums = arm_sums_of(s, exp_id, plan.spec, scoring, since=state.measure_since)
             primary = {arm: v.ratio for arm, v in sums.items()}
         guardrails = {
             g.metric: {
                 arm: v.ratio
-                for arm, v in arm_sums(s, exp_id, g.spec, scoring, since=state.started_at).items()
+                for arm, v in arm_sums_of(s, exp_id, g.spec, scoring, since=state.started_at).items()
             }
             for g in plan.guardrails
         }
@@ -532,7 +544,7 @@ class ExperimentService:
     ) -> dict[str, float]:
         if plan.metric != "composite" or state.measure_since is None:
             return {}
-        sums = arm_sums(s, exp_id, metric_spec("coverage"), scoring, since=state.measure_since)
+        sums = arm_sums_of(s, exp_id, metric_spec("coverage"), scoring, since=state.measure_since)
         return {arm: v.sample.mean for arm, v in sums.items()}
 
     def _info(self, s: Session, exp: Experiment) -> ExperimentInfo:
@@ -583,6 +595,27 @@ class ExperimentService:
             started_at=exp.started_at,
             ended_at=exp.ended_at,
         )
+
+
+def _rollup_specs(
+    exp_id: int, plan: Plan, state: State, scoring: ScoringConfig, now: float
+) -> builtins.list[RollupSpec]:
+    """The rollups ``_observe`` and ``_coverage`` read for this state (see there); none before a start."""
+    if state.started_at is None:
+        return []
+    specs = []
+    if state.phase_since is not None and now >= state.phase_since + plan.srm_grace_s:
+        specs.append(RollupSpec("exposure", exp_id, since=state.phase_since + plan.srm_grace_s))
+    if state.measure_since is not None:
+        metrics = [plan.spec.name] + (["coverage"] if plan.metric == "composite" else [])
+        specs += [
+            RollupSpec("arm", exp_id, metric=m, config=scoring, since=state.measure_since) for m in metrics
+        ]
+    specs += [
+        RollupSpec("arm", exp_id, metric=g.spec.name, config=scoring, since=state.started_at)
+        for g in plan.guardrails
+    ]
+    return specs
 
 
 def _unknown(experiment_id: int) -> NotFoundError:

@@ -174,6 +174,7 @@ def _per_unit(values: Any) -> Any:
     return (
         select(
             values.c.arm,
+            values.c.unit,
             func.sum(v).label("x"),
             func.count(v).label("z"),
             func.sum(v * v).label("y2"),

@@ -52,6 +52,11 @@ __all__ = [
     "Prompt",
     "PromptLabel",
     "PromptVariant",
+    "Rollup",
+    "RollupArm",
+    "RollupChange",
+    "RollupMinute",
+    "RollupUnit",
     "Score",
     "UTCDateTime",
     "VariantState",
@@ -211,6 +216,14 @@ class Execution(Base):
             postgresql_where=text("experiment_id IS NOT NULL"),
             sqlite_where=text("experiment_id IS NOT NULL"),
         ),
+        # Migration 0008: a rollup refresh recomputes the units whose calls changed, by unit.
+        Index(
+            "ix_executions_experiment_unit",
+            "experiment_id",
+            "unit_hash",
+            postgresql_where=text("experiment_id IS NOT NULL"),
+            sqlite_where=text("experiment_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -279,6 +292,85 @@ class Score(Base):
     value: Mapped[float] = mapped_column(Double)
     detail: Mapped[str | None] = mapped_column(Text)
     ts: Mapped[float] = mapped_column(Double)
+
+
+# --- rollups (migration 0008; maintained by experiments.rollups) ----------------------------------
+
+
+class Rollup(Base):
+    """One maintained aggregate: an experiment's per-arm sums of a metric since a time (``arm``), its
+    exposed units since a time (``exposure``), or a variant's per-minute sums of a metric (``trend``).
+    ``key`` is a hash of what defines it (kind, ids, metric, scoring configuration, since)."""
+
+    __tablename__ = "rollups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(12))  # arm | exposure | trend
+    experiment_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    variant_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    metric: Mapped[str | None] = mapped_column(String(100))
+    config: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    since: Mapped[float | None] = mapped_column(Double)
+    built_at: Mapped[float] = mapped_column(Double)
+    read_at: Mapped[float] = mapped_column(Double)
+
+
+class RollupChange(Base):
+    """What a rollup refresh must recompute, written by triggers on the telemetry tables (migration
+    0008) for rows that a rollup covers; consumed (deleted) by the refresh."""
+
+    __tablename__ = "rollup_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(1))  # e: an execution's value may have changed; x: exposure
+    experiment_id: Mapped[int | None] = mapped_column(Integer)
+    arm: Mapped[str | None] = mapped_column(String(64))
+    unit: Mapped[str | None] = mapped_column(String(64))
+    variant_id: Mapped[int | None] = mapped_column(Integer)
+    ts: Mapped[float | None] = mapped_column(Double)
+
+
+class RollupUnit(Base):
+    """One unit's totals in one arm: x = Σv, z = calls (exposures for ``exposure``), Σv², first call."""
+
+    __tablename__ = "rollup_units"
+
+    rollup_id: Mapped[int] = mapped_column(ForeignKey("rollups.id", ondelete="CASCADE"), primary_key=True)
+    unit: Mapped[str] = mapped_column(String(64), primary_key=True)  # before arm: refreshes look units up
+    arm: Mapped[str] = mapped_column(String(64), primary_key=True)
+    x: Mapped[float] = mapped_column(Double)
+    z: Mapped[int] = mapped_column(Integer)
+    y2: Mapped[float] = mapped_column(Double)
+    first: Mapped[float] = mapped_column(Double)
+
+
+class RollupArm(Base):
+    """An arm's two-level sums over its units (``experiments.sums.ArmSums``), kept by adding deltas."""
+
+    __tablename__ = "rollup_arms"
+
+    rollup_id: Mapped[int] = mapped_column(ForeignKey("rollups.id", ondelete="CASCADE"), primary_key=True)
+    arm: Mapped[str] = mapped_column(String(64), primary_key=True)
+    units: Mapped[int] = mapped_column(Integer)
+    sum_x: Mapped[float] = mapped_column(Double)
+    sum_z: Mapped[float] = mapped_column(Double)
+    sum_x2: Mapped[float] = mapped_column(Double)
+    sum_z2: Mapped[float] = mapped_column(Double)
+    sum_xz: Mapped[float] = mapped_column(Double)
+    sum_y2: Mapped[float] = mapped_column(Double)
+
+
+class RollupMinute(Base):
+    """A variant's calls that measure a metric in one minute (``floor(ts / 60)``): n, Σv, Σv²."""
+
+    __tablename__ = "rollup_minutes"
+
+    rollup_id: Mapped[int] = mapped_column(ForeignKey("rollups.id", ondelete="CASCADE"), primary_key=True)
+    minute: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+    sum_v: Mapped[float] = mapped_column(Double)
+    sum_v2: Mapped[float] = mapped_column(Double)
 
 
 # --- experiments ----------------------------------------------------------------------------------
