@@ -36,6 +36,9 @@ def populate(url: str, tmp_path: Any) -> None:
         experiment = api.ok(api.post("/experiments", plan), 201)["id"]
         api.ok(api.post(f"/experiments/{experiment}/start", {}))
         drive(api.store, api.settings, units=30, thumbs={"1.0.0": 0.3, "1.1.0": 0.8})
+        # Reads that build rollups (0009); the score written below is then logged as a change.
+        api.ok(api.get(f"/experiments/{experiment}/analysis", "read"))
+        api.ok(api.get("/metrics/prompts/p/variants/1.0.0", "read"))
         api.ok(api.client.patch("/prompts/p/autopilot", json={"autonomy": "propose"}, headers=api.headers()))
         gated_candidate(api.store, "p", "1.1.0")
         colour_dataset(api.store, tmp_path / "colours.jsonl", n=12)
