@@ -12,7 +12,8 @@ executemany on SQLite), in time order (as production inserts it):
 - statuses 96 % ok, 2.5 % fallback, 1.5 % error; feedback on ~7.5 % of calls (5 % thumbs, 2 % ratings,
   0.5 % corrections).
 
-Timed, each through the code the product runs (first call, then the best of ``--repeat`` more):
+Timed, each through the code the product runs (first call, then the best of ``--repeat`` more; for the
+analysis and the trend the first call builds their rollups, migration 0008):
 
 1. an experiment's analysis: ``ExperimentService.analyze(apply=False)`` (what ``ab status`` and
    ``GET /experiments/{id}`` compute: exposures per arm, the primary metric (composite) and three
@@ -26,7 +27,13 @@ The schema is made by the migrations (so the indexes are the product's); Postgre
 of its own in the database ``test`` at 127.0.0.1 (dropped at the end unless ``--keep``), SQLite in a
 file in a temporary directory.
 
+``--fresh N`` also writes N new calls (and late feedback on N/10 older ones) before the reads, when no
+rollup exists yet, and twice after them, timing each write and the analysis and trend that follow
+(their refresh from the change log): the write path's cost of the rollups, and a look's cost between
+two looks.
+
     python bench/pg_scale.py [--rows 10000000] [--sqlite] [--keep] [--batch 50000] [--repeat 2]
+                             [--fresh 10000] [--reuse SCHEMA]
 """
 
 from __future__ import annotations
@@ -58,7 +65,7 @@ from promptevolve.experiments.models import ExperimentCreate
 from promptevolve.registry import Registry, VariantCreate
 from promptevolve.store.engine import Store
 from promptevolve.store.migrate import upgrade
-from promptevolve.store.tables import Execution, Experiment, Exposure, Feedback, Prompt, Score
+from promptevolve.store.tables import Execution, Experiment, Exposure, Feedback, Prompt, Rollup, Score
 from promptevolve.store.writes import bulk_insert
 from promptevolve.tracking.executions import ExecutionFilter, list_executions
 
@@ -331,6 +338,31 @@ def load(store: Store, world: World, total: int, batch: int) -> tuple[dict[str, 
     return counts, made, wrote
 
 
+def fresh_traffic(store: Store, world: World, n: int, round_: int, rng: random.Random) -> tuple[int, float]:
+    """``n`` new calls in the month's last hour (with their scores, exposures and feedback) and late
+    feedback on ``n // 10`` calls of its last day, as production adds them between two looks; returns
+    (rows written, seconds writing them)."""
+    # The last n of `total` calls spread over the month: the last 1/(round + 2) hour, with indexes (in
+    # the ids) above the load's and apart from other rounds'.
+    total = n * 720 * (round_ + 2)
+    rows = batch_rows(world, total - n, n, total, rng)
+    with store.read() as s:
+        recent = s.scalars(
+            select(Execution.id)
+            .where(Execution.ts >= world.now - DAY, Execution.status != "error")
+            .order_by(Execution.ts)
+            .limit(n)
+        ).all()
+    for execution_id in recent[round_::10]:
+        row = {"execution_id": execution_id, "text": None, "source": "user", "created_by": None}
+        rows["feedback"].append(
+            {**row, "id": f"g{round_}{execution_id[2:]}", "kind": "thumbs", "value": 1.0, "ts": world.now}
+        )
+    t = time.perf_counter()
+    written = sum(bulk_insert(store, model.__table__, rows[name]) for name, model in TABLES.items())
+    return written, time.perf_counter() - t
+
+
 # --- the reads ----------------------------------------------------------------------------------------
 
 
@@ -348,8 +380,18 @@ def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, float, Any]:
     return first, min(rest) if rest else first, result
 
 
-def reads(store: Store, world: World) -> dict[str, Callable[[], Any]]:
+def analysis(store: Store, world: World) -> Any:
     service = ExperimentService(store, actor="bench", clock=ManualClock(world.now))
+    return service.analyze(world.experiment_id, apply=False)
+
+
+def trend(store: Store, world: World) -> Any:
+    return variant_trend(
+        store, "leads", "1.0.0", metric="composite", since=world.t0, until=world.now, buckets=30
+    )
+
+
+def reads(store: Store, world: World) -> dict[str, Callable[[], Any]]:
     week = world.now - 7 * DAY
 
     def dataset() -> Any:
@@ -359,12 +401,8 @@ def reads(store: Store, world: World) -> dict[str, Callable[[], Any]]:
         return lambda: list_executions(store, ExecutionFilter(limit=51, **f))
 
     return {
-        "experiment analysis (analyze, apply=False)": lambda: service.analyze(
-            world.experiment_id, apply=False
-        ),
-        "variant trend, 30 days × 1 day (composite)": lambda: variant_trend(
-            store, "leads", "1.0.0", metric="composite", since=world.t0, until=world.now, buckets=30
-        ),
+        "experiment analysis (analyze, apply=False)": lambda: analysis(store, world),
+        "variant trend, 30 days × 1 day (composite)": lambda: trend(store, world),
         "executions: newest, no filter": listing(),
         "executions: prompt + status=error + since 7 d": listing(
             prompt="leads", status="error", since=_dt(week)
@@ -394,6 +432,11 @@ def analyze_tables(store: Store) -> float:
     return time.perf_counter() - t
 
 
+def rollup_count(store: Store) -> int:
+    with store.read() as s:
+        return int(s.scalar(select(func.count()).select_from(Rollup)) or 0)
+
+
 def size(store: Store) -> str:
     with store.engine.connect() as conn:
         if conn.dialect.name == "postgresql":
@@ -420,6 +463,9 @@ def main() -> None:
     parser.add_argument("--timeout", type=int, default=600, help="PostgreSQL statement timeout, seconds")
     parser.add_argument("--reuse", metavar="SCHEMA", help="time the reads on a schema kept by --keep")
     parser.add_argument("--only", help="time only the reads whose label contains this text")
+    parser.add_argument(
+        "--fresh", type=int, default=0, help="new calls written between looks (rollup refresh timing)"
+    )
     parser.add_argument("--no-vacuum", action="store_true", help="with --reuse: skip VACUUM ANALYZE")
     args = parser.parse_args()
     print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
@@ -447,6 +493,13 @@ def main() -> None:
             )
         if not (args.reuse and args.no_vacuum):
             print(f"  vacuum/analyze {analyze_tables(store):.0f} s; {size(store)}")
+        rng = random.Random(11)
+        if args.fresh:
+            written, took = fresh_traffic(store, world, args.fresh, 0, rng)
+            print(
+                f"\nwrite {written:,} new rows ({args.fresh:,} calls), "
+                f"{rollup_count(store)} rollups: {took:.3f} s"
+            )
         print(f"\n| read ({args.rows:,} executions) | first s | best of {args.repeat} s | load avg |")
         print("|---|---|---|---|")
         samples = []
@@ -465,6 +518,18 @@ def main() -> None:
                 continue
             samples.append(best)
             print(f"| {label} | {first:.3f} | {best:.3f} | {os.getloadavg()[0]:.2f} |", flush=True)
+        for round_ in range(1, 3 if args.fresh else 0):
+            written, took = fresh_traffic(store, world, args.fresh, round_, rng)
+            print(
+                f"| write {written:,} new rows ({args.fresh:,} calls + late feedback), "
+                f"{rollup_count(store)} rollups | {took:.3f} | | {os.getloadavg()[0]:.2f} |"
+            )
+            for label, fn in (
+                ("analysis after them (refresh + read)", analysis),
+                ("trend after them", trend),
+            ):
+                first, _, _ = timed(lambda fn=fn: fn(store, world), 0)
+                print(f"| {label} | {first:.3f} | | {os.getloadavg()[0]:.2f} |", flush=True)
         print(
             f"\nmedian best: {statistics.median(samples or [0.0]):.3f} s; load average at end: "
             f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"

@@ -4,6 +4,7 @@ late feedback and scores, edits and deletions, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import random
+import threading
 from typing import Any
 
 import pytest
@@ -276,3 +277,40 @@ def _raw_trend(
     where = [Execution.variant_id == variant, Execution.ts >= since, Execution.ts < until]
     with store.read() as s:
         return _raw(s, metric_spec(metric), SCORING, where, since, width)
+
+
+def test_concurrent_refreshes_and_writers_apply_every_change_exactly_once(store):
+    ids = _world(store)
+    exp = ids[0]
+    traffic = Traffic(store, ids, seed=3)
+    old = traffic.calls(100, start=T0, span=1_000)
+    specs = [*_arm_specs(exp, T0), RollupSpec("exposure", exp, since=T0)]
+    prepare(store, specs[:2])  # two built; the others are registered while writers run
+    errors: list[BaseException] = []
+
+    def guarded(fn: Any) -> Any:
+        def run() -> None:
+            try:
+                fn()
+            except BaseException as exc:  # reported by the main thread
+                errors.append(exc)
+
+        return run
+
+    def write() -> None:
+        for k in range(8):
+            traffic.calls(25, start=T0 + 1_000 + 100 * k, span=100)
+            bulk_insert(store, Feedback.__table__, [traffic._feedback(e, T0) for e in old[k::8]])
+
+    def look() -> None:
+        for _ in range(4):
+            prepare(store, specs)
+
+    threads = [threading.Thread(target=guarded(f)) for f in (write, look, look)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    prepare(store, specs)
+    _assert_rollups_match_raw(store, exp, T0, T0)

@@ -352,13 +352,15 @@ def _move_arms(s: Session, rid: int, deltas: dict[str, list[float]]) -> None:
 
 
 def _recompute_units(s: Session, rid: int, spec: RollupSpec, units: list[str]) -> None:
-    by_unit = or_(
-        Execution.unit_hash.in_(units), and_(Execution.unit_hash.is_(None), Execution.id.in_(units))
-    )
-    per_unit = _per_unit(_arm_calls(spec, [by_unit]).subquery("calls"))
-    new = s.execute(
-        select(per_unit.c.unit, per_unit.c.arm, per_unit.c.x, per_unit.c.z, per_unit.c.y2, per_unit.c.first)
-    ).all()
+    # Two plain IN filters, each served by one index, rather than one OR that planners may answer by
+    # scanning the experiment's calls in time order: units by hash, then calls without a unit id.
+    by_hash = Execution.unit_hash.in_(units)
+    by_id = and_(Execution.unit_hash.is_(None), Execution.id.in_(units))
+    new = []
+    for where in (by_hash, by_id):
+        per_unit = _per_unit(_arm_calls(spec, [where]).subquery("calls"))
+        c = per_unit.c
+        new += s.execute(select(c.unit, c.arm, c.x, c.z, c.y2, c.first)).all()
     old = s.execute(
         select(RollupUnit.unit, RollupUnit.arm, RollupUnit.x, RollupUnit.z, RollupUnit.y2).where(
             RollupUnit.rollup_id == rid, RollupUnit.unit.in_(units)
