@@ -13,7 +13,7 @@ executemany on SQLite), in time order (as production inserts it):
   0.5 % corrections).
 
 Timed, each through the code the product runs (first call, then the best of ``--repeat`` more; for the
-analysis and the trend the first call builds their rollups, migration 0008):
+analysis and the trend the first call builds their rollups, migration 0009):
 
 1. an experiment's analysis: ``ExperimentService.analyze(apply=False)`` (what ``ab status`` and
    ``GET /experiments/{id}`` compute: exposures per arm, the primary metric (composite) and three

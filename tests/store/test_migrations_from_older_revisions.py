@@ -176,7 +176,9 @@ def test_a_database_filled_at_each_older_revision_upgrades_to_head_with_its_data
         expected = _answers(source[0])
         source_rows = rows(source_store)
         source_store.dispose()
-        assert all(found for _, found in source_rows.values()), "the source must hold rows in every table"
+        # (but the rollups' change log, which the analysis read by ``_answers`` consumed)
+        filled = [found for table, (_, found) in source_rows.items() if table != "rollup_changes"]
+        assert all(filled), "the source must hold rows in every table"
 
         older = revisions()[:-1]
         assert older, "no older revision to upgrade from"

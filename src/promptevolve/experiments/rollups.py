@@ -16,7 +16,7 @@ of ``sums.py`` (equal up to the order of floating-point additions):
 scores change the value of calls already counted), so a refresh does not add new calls: it recomputes
 *whole units* (and whole minutes) whose calls changed, from the raw rows, and moves the arm's sums by
 (new − old) of each recomputed unit. Which units and minutes changed comes from ``rollup_changes``,
-written by triggers in every writer's transaction (migration 0008), for covered rows only; a refresh
+written by triggers in every writer's transaction (migration 0009), for covered rows only; a refresh
 consumes what it has read, so each change is applied once. Recomputing a unit twice is harmless (its
 delta is then zero), which is what makes the refresh safe to repeat and a change seen twice harmless.
 

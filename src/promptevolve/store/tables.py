@@ -216,7 +216,7 @@ class Execution(Base):
             postgresql_where=text("experiment_id IS NOT NULL"),
             sqlite_where=text("experiment_id IS NOT NULL"),
         ),
-        # Migration 0008: a rollup refresh recomputes the units whose calls changed, by unit.
+        # Migration 0009: a rollup refresh recomputes the units whose calls changed, by unit.
         Index(
             "ix_executions_experiment_unit",
             "experiment_id",
@@ -294,7 +294,7 @@ class Score(Base):
     ts: Mapped[float] = mapped_column(Double)
 
 
-# --- rollups (migration 0008; maintained by experiments.rollups) ----------------------------------
+# --- rollups (migration 0009; maintained by experiments.rollups) ----------------------------------
 
 
 class Rollup(Base):
@@ -318,7 +318,7 @@ class Rollup(Base):
 
 class RollupChange(Base):
     """What a rollup refresh must recompute, written by triggers on the telemetry tables (migration
-    0008) for rows that a rollup covers; consumed (deleted) by the refresh."""
+    0009) for rows that a rollup covers; consumed (deleted) by the refresh."""
 
     __tablename__ = "rollup_changes"
 

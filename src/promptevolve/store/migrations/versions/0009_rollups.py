@@ -25,8 +25,8 @@ builds it from the rows already stored, once; later reads refresh it from ``roll
 Also an index on ``executions (experiment_id, unit_hash)`` (partial, as 0004's): a refresh recomputes
 the units whose calls changed, and finds their calls by unit.
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 """
 
 from collections.abc import Sequence
@@ -34,8 +34,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0008"
-down_revision: str | None = "0007"
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
