@@ -42,6 +42,24 @@ class RunResult(BaseModel):
     unexpected_variables: list[str] = Field(default_factory=list)
 
 
+_RUN_RESULT_FIELDS = frozenset(RunResult.model_fields)
+_set = object.__setattr__
+
+
+def built_run_result(**values: Any) -> RunResult:
+    """``RunResult.model_construct(**values)`` for the SDK's hot path: the same object (no validation,
+    every field set), without model_construct's loop over the fields and their defaults. ``values``
+    must give every field; anything else goes through ``model_construct``."""
+    if values.keys() != _RUN_RESULT_FIELDS:
+        return RunResult.model_construct(**values)
+    result = RunResult.__new__(RunResult)
+    _set(result, "__dict__", values)
+    _set(result, "__pydantic_fields_set__", set(values))
+    _set(result, "__pydantic_extra__", None)
+    _set(result, "__pydantic_private__", None)
+    return result
+
+
 @dataclass(frozen=True)
 class PromptHandle:
     """A prompt chosen for an app that calls the model itself (``get_prompt``); ``track`` records it."""

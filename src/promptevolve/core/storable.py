@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
+from json.encoder import c_encode_basestring, c_make_encoder  # type: ignore[attr-defined]
 from typing import Any
 
 __all__ = ["MAX_DEPTH", "MAX_NODES", "Repairs"]
@@ -32,6 +33,22 @@ MAX_DEPTH = 64
 MAX_NODES = 200_000
 
 _REPLACEMENT = "\ufffd"
+
+#: The canonical encoding (sorted keys, compact, not ASCII-escaped, no NaN), made once: ``json.dumps``
+#: with options builds an encoder, and its C encoder, on every call (a few µs of each ``run()``). No
+#: ``markers``: a cyclic value raises ``RecursionError`` rather than ``ValueError``; both are repaired.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_canonical_chunks = (
+    c_make_encoder(None, _CANONICAL.default, c_encode_basestring, None, ":", ",", True, False, False)
+    if c_make_encoder is not None and c_encode_basestring is not None
+    else None
+)
+
+
+def _canonical(value: Any) -> str:
+    if _canonical_chunks is None:  # an interpreter without the C accelerator
+        return _CANONICAL.encode(value)
+    return "".join(_canonical_chunks(value, 0))
 
 
 def _encodable(text: str) -> bool:
@@ -66,9 +83,7 @@ class Repairs:
     def json(self, field: str, value: Any) -> tuple[Any, str]:
         """``value`` made storable as JSON, and its canonical JSON text (sorted keys, no spaces)."""
         try:
-            text = json.dumps(
-                value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-            )
+            text = _canonical(value)
         except (TypeError, ValueError, RecursionError):
             text = None
         if text is not None and "\\u0000" not in text and _encodable(text):

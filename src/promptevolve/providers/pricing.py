@@ -107,15 +107,20 @@ PriceSource = Mapping[str, Any] | str | Path
 _PREFIX = re.compile(r"^[a-z0-9_.-]+/")
 _SUFFIX = re.compile(r"-(latest|\d{4}-\d{2}-\d{2}|\d{8})$")
 _LOCAL_PREFIX = "local/"
+#: Model names whose lookup a table remembers (a bound, should an application pass a new name per call).
+_REMEMBERED = 1024
 
 
 class PriceTable(Mapping[str, ModelPrice]):
     """An immutable table of model prices with the lookup rules of this module's docstring."""
 
-    __slots__ = ("_prices",)
+    __slots__ = ("_found", "_prices")
 
     def __init__(self, prices: Mapping[str, ModelPrice]) -> None:
         self._prices = {name.lower(): price for name, price in prices.items()}
+        # Lookups already made (the table never changes): every run() prices its model, and the rules
+        # (two regular expressions) cost more than the rest of the pricing.
+        self._found: dict[str, ModelPrice | None] = {}
 
     @classmethod
     def default(cls) -> PriceTable:
@@ -133,6 +138,16 @@ class PriceTable(Mapping[str, ModelPrice]):
 
     def price(self, model: str) -> ModelPrice | None:
         """The price of ``model``, or ``None`` when the table does not know it."""
+        try:
+            return self._found[model]
+        except KeyError:
+            pass
+        price = self._lookup(model)
+        if len(self._found) < _REMEMBERED:
+            self._found[model] = price
+        return price
+
+    def _lookup(self, model: str) -> ModelPrice | None:
         name = model.strip().lower()
         for candidate in _candidates(name):
             if candidate in self._prices:
