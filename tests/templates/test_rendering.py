@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from promptevolve.core.errors import MissingVariableError, TemplateError, TemplateSyntaxError
 from promptevolve.core.types import TemplateKind
-from promptevolve.templates import parse_template, render
+from promptevolve.templates import parse_template, render, render_messages
 
 
 def test_variables_are_found_at_parse_time_including_loops_and_conditions():
@@ -141,3 +141,27 @@ def test_templates_with_logic_take_the_jinja_path():
     assert _segments("{{ a | upper }}") is None
     assert _segments("{{ a.b }}") is None
     assert render(parse_template("{{ a | upper }}!"), {"a": "hi"}).prompt.text == "HI!"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "Hello {{ name }}",
+        "{% if name %}Hi {{ name | upper }}{% endif %}",
+        [{"role": "system", "content": "You help {{ name }}."}, {"role": "user", "content": "{{ q }}"}],
+        [{"role": "system", "content": "plain"}, {"role": "user", "content": "{{ q | trim }}!"}],
+    ],
+)
+def test_render_messages_is_render_as_messages(source):
+    template = parse_template(source)
+    variables = {"name": "Zoë", "q": " why? ", "unused": 1}
+    assert render_messages(template, variables) == render(template, variables).prompt.as_messages()
+
+
+def test_render_messages_refuses_missing_variables_like_render():
+    template = parse_template([{"role": "user", "content": "{{ a }} {{ b }}"}])
+    with pytest.raises(MissingVariableError) as rendered:
+        render(template, {"a": 1})
+    with pytest.raises(MissingVariableError) as as_messages:
+        render_messages(template, {"a": 1})
+    assert str(as_messages.value) == str(rendered.value)

@@ -34,7 +34,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from promptevolve.client.results import OptimizerStats, PromptHandle, RunResult, built_run_result
+from promptevolve.client.results import (
+    OptimizerStats,
+    PromptHandle,
+    RunResult,
+    built_handle,
+    built_run_result,
+)
 from promptevolve.client.telemetry import Telemetry, telemetry_for
 from promptevolve.core.errors import (
     NotFoundError,
@@ -214,7 +220,7 @@ class PromptOptimizer:
         first = attempts[0]
         if first.fallback_reason is not None:
             self._count_fallback(first.fallback_reason)
-        return PromptHandle(
+        return built_handle(
             prompt=name,
             version=first.version,
             variant_id=first.variant_id,

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from promptevolve.core.types import ModelSettings, RenderedPrompt
-from promptevolve.templates import ParsedTemplate, render
+from promptevolve.templates import ParsedTemplate, render, render_messages
 
 __all__ = ["OptimizerStats", "PromptHandle", "RunResult"]
 
@@ -84,7 +84,21 @@ class PromptHandle:
 
     def messages(self, variables: Mapping[str, Any]) -> list[dict[str, str]]:
         """OpenAI-style messages, ready for ``client.chat.completions.create(messages=…)``."""
-        return self.render(variables).as_messages()
+        return render_messages(self.template, variables)
+
+
+_HANDLE_FIELDS = frozenset(PromptHandle.__dataclass_fields__)
+
+
+def built_handle(**values: Any) -> PromptHandle:
+    """``PromptHandle(**values)`` for the SDK's hot path: the same frozen object, its fields set at once
+    instead of one frozen-dataclass ``__setattr__`` each (2 µs of a 9 µs ``get_prompt`` on a quiet
+    machine). ``values`` must give every field; anything else goes through the constructor."""
+    if values.keys() != _HANDLE_FIELDS:
+        return PromptHandle(**values)
+    handle = PromptHandle.__new__(PromptHandle)
+    _set(handle, "__dict__", values)
+    return handle
 
 
 @dataclass

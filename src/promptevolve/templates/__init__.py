@@ -8,6 +8,7 @@ from promptevolve.templates.rendering import (
     is_plain,
     parse_template,
     render,
+    render_messages,
     template_to_json,
     vet_template,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "is_plain",
     "parse_template",
     "render",
+    "render_messages",
     "template_to_json",
     "vet_template",
 ]

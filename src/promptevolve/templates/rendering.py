@@ -54,6 +54,7 @@ __all__ = [
     "is_plain",
     "parse_template",
     "render",
+    "render_messages",
     "template_to_json",
     "vet_template",
 ]
@@ -259,39 +260,49 @@ def render(
 
     Raises only ``TemplateError`` (and its children): a missing variable, a failure inside the template,
     or a render stopped by ``limits`` (``TemplateLimitError``)."""
-    declared = template.variables
-    missing = [name for name in declared if name not in variables]
+    parts = _filled_parts(template, variables, limits)
+    extra = variables.keys() - template.variables
+    unexpected = tuple(sorted(extra)) if extra else ()
+    if template.kind is TemplateKind.TEXT:
+        prompt = RenderedPrompt(TemplateKind.TEXT, text=parts[0])
+    else:
+        messages = tuple(ChatMessage(m.role, text) for m, text in zip(template.messages, parts, strict=True))
+        prompt = RenderedPrompt(TemplateKind.CHAT, messages=messages)
+    return RenderResult(prompt=prompt, unexpected_variables=unexpected)
+
+
+def render_messages(
+    template: ParsedTemplate, variables: Mapping[str, Any], *, limits: RenderLimits = DEFAULT_LIMITS
+) -> list[dict[str, str]]:
+    """``render(template, variables).prompt.as_messages()`` (same checks, same errors), without the
+    rendered prompt's objects or the unexpected-variable report: the SDK's ``PromptHandle.messages``,
+    an application's hot path."""
+    parts = _filled_parts(template, variables, limits)
+    if template.kind is TemplateKind.TEXT:
+        return [{"role": "user", "content": parts[0]}]
+    return [{"role": m.role, "content": text} for m, text in zip(template.messages, parts, strict=True)]
+
+
+def _filled_parts(template: ParsedTemplate, variables: Mapping[str, Any], limits: RenderLimits) -> list[str]:
+    """The text of each part (the template's text, or each message's content) with ``variables`` in."""
+    missing = [name for name in template.variables if name not in variables]
     if missing:
         raise MissingVariableError(
             f"missing template variable{'s' if len(missing) > 1 else ''}: {', '.join(missing)}",
             missing=tuple(missing),
         )
-    extra = variables.keys() - declared
-    unexpected = tuple(sorted(extra)) if extra else ()
     # The budget bounds Jinja's work, so it is made only for a template that needs Jinja (one budget for
-    # all the messages of one render); plain parts are joined in microseconds.
+    # all the parts of one render); plain parts are joined in microseconds.
     budget: RenderBudget | None = None
-    if template.kind is TemplateKind.TEXT:
-        source = template.text or ""
+    parts = []
+    for source in template.sources():
         segments = _segments(source)
-        text = (
-            _join(segments, variables)
-            if segments is not None
-            else _render_jinja(source, variables, RenderBudget(limits))
-        )
-        prompt = RenderedPrompt(TemplateKind.TEXT, text=text)
-    else:
-        rendered = []
-        for message in template.messages:
-            segments = _segments(message.content)
-            if segments is not None:
-                content = _join(segments, variables)
-            else:
-                budget = budget or RenderBudget(limits)
-                content = _render_jinja(message.content, variables, budget)
-            rendered.append(ChatMessage(message.role, content))
-        prompt = RenderedPrompt(TemplateKind.CHAT, messages=tuple(rendered))
-    return RenderResult(prompt=prompt, unexpected_variables=unexpected)
+        if segments is not None:
+            parts.append(_join(segments, variables))
+        else:
+            budget = budget or RenderBudget(limits)
+            parts.append(_render_jinja(source, variables, budget))
+    return parts
 
 
 def template_to_json(template: ParsedTemplate) -> str | list[dict[str, str]]:
