@@ -11,9 +11,9 @@ from sqlalchemy import select
 from tests.autopilot.support import make_world, set_policy
 
 from promptevolve.autopilot import budget
-from promptevolve.autopilot.facts import LIVE
 from promptevolve.autopilot.leases import acquire, held, read_lease, release, renew
 from promptevolve.core.protocols import ManualClock
+from promptevolve.core.statuses import LIVE, sql_values
 from promptevolve.registry import Registry, VariantCreate
 from promptevolve.store.tables import AutopilotBudget, Decision, Experiment, Prompt
 
@@ -90,7 +90,7 @@ def test_repeated_passes_over_several_days_never_spend_more_than_the_policy_allo
             world.traffic(60)
             autopilot.run_once()
             with store.read() as s:
-                live = s.scalars(select(Experiment.id).where(Experiment.status.in_(LIVE))).all()
+                live = s.scalars(select(Experiment.id).where(Experiment.status.in_(sql_values(LIVE)))).all()
             for exp_id in live:  # a person stops each test, so rounds go on
                 autopilot.experiments.stop(exp_id, reason="test", actor="test")
             clock.advance(8 * 3600)

@@ -16,6 +16,7 @@ from promptevolve.autopilot import budget, journal, watch
 from promptevolve.autopilot.decide import CandidateFact, Facts
 from promptevolve.autopilot.policy import Policy, local_day
 from promptevolve.core.errors import NotFoundError
+from promptevolve.core.statuses import LIVE, ExperimentStatus, sql_values
 from promptevolve.registry import Registry
 from promptevolve.store.engine import Store
 from promptevolve.store.tables import (
@@ -29,7 +30,6 @@ from promptevolve.store.tables import (
 )
 
 __all__ = [
-    "LIVE",
     "gather",
     "last_decision_id",
     "live_experiment_id",
@@ -38,9 +38,6 @@ __all__ = [
     "prompt_id",
     "tested_in",
 ]
-
-#: Experiment statuses that hold a prompt (at most one at a time; a paused one waits for its person).
-LIVE = ("ramping", "running", "paused")
 
 
 def prompt_id(store: Store, name: str) -> int:
@@ -60,7 +57,7 @@ def live_experiment_id(store: Store, pid: int) -> int | None:
     with store.read() as s:
         return s.scalar(
             select(Experiment.id)
-            .where(Experiment.prompt_id == pid, Experiment.status.in_(LIVE))
+            .where(Experiment.prompt_id == pid, Experiment.status.in_(sql_values(LIVE)))
             .order_by(Experiment.id.desc())
             .limit(1)
         )
@@ -77,7 +74,7 @@ def tested_in(store: Store, pid: int, version: str) -> int | None:
                 Experiment.prompt_id == pid,
                 PromptVariant.version == version,
                 ExperimentArm.is_control.is_(False),
-                Experiment.status != "draft",
+                Experiment.status != ExperimentStatus.DRAFT.value,
             )
             .limit(1)
         )

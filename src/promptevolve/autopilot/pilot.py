@@ -35,7 +35,6 @@ from typing import Any
 
 from promptevolve.autopilot import budget, facts, journal, watch
 from promptevolve.autopilot.decide import Step, StepKind, next_step
-from promptevolve.autopilot.facts import LIVE
 from promptevolve.autopilot.leases import Held, held, holder_id, read_lease
 from promptevolve.autopilot.models import PassReport, PromptPass, StepRecord
 from promptevolve.autopilot.notify import Event, EventSink, Notifier
@@ -44,6 +43,7 @@ from promptevolve.autopilot.rounds import evolved_figures, evolved_reason, run_r
 from promptevolve.autopilot.settings import AutopilotSettings, load_autopilot_settings
 from promptevolve.core.errors import BudgetExceededError, ConflictError, NotFoundError, PromptevolveError
 from promptevolve.core.protocols import Clock, Provider, SystemClock
+from promptevolve.core.statuses import LIVE, ExperimentStatus
 from promptevolve.evolution import EvolutionService
 from promptevolve.experiments import DecisionRecord, ExperimentInfo, ExperimentService
 from promptevolve.registry import Registry
@@ -261,7 +261,7 @@ class Autopilot:
     def _work(self, ctx: _Ctx) -> None:
         live = self._live(ctx.prompt_id)
         if ctx.policy.is_quiet(ctx.now):
-            if live is not None and live.status != "paused":
+            if live is not None and live.status != ExperimentStatus.PAUSED:
                 self.experiments.analyze(live.id, apply=False)
             window = f"{ctx.policy.quiet_hours} {ctx.policy.timezone}"
             self._write(ctx, "skip", f"quiet hours ({window}): analysis only, no changes", {}, key="quiet")
@@ -279,7 +279,7 @@ class Autopilot:
 
     def _experiment_step(self, ctx: _Ctx, live: ExperimentInfo) -> bool:
         """Analyse the live experiment; True while it still holds the prompt."""
-        if live.status == "paused":
+        if live.status == ExperimentStatus.PAUSED:
             self._write(
                 ctx,
                 "skip",

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from promptevolve.core.statuses import LIVE
 from promptevolve.dashboard.charts import Band, LineageBox, lift_chart, lineage_chart, trend_chart
 from promptevolve.dashboard.client import ApiClient
 
@@ -61,7 +62,7 @@ async def prompts_page(api: ApiClient) -> dict[str, Any]:
     prompts, experiments = await asyncio.gather(
         api.get("/prompts", limit=_ALL), api.get("/experiments", limit=_ALL)
     )
-    live = [e for e in experiments["items"] if e["status"] in ("running", "ramping", "paused")]
+    live = [e for e in experiments["items"] if e["status"] in LIVE]
     return {"prompts": prompts["items"], "live": live}
 
 
@@ -185,7 +186,7 @@ async def experiment_page(api: ApiClient, experiment_id: int) -> dict[str, Any]:
     chart = lift_chart(
         series, label=f"Lift over time, experiment {experiment_id}", y_label=unit, mde=info["mde"]
     )
-    live = info["status"] in ("running", "ramping", "paused")
+    live = info["status"] in LIVE
     return {
         "report": report,
         "info": info,

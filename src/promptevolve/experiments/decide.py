@@ -50,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from promptevolve.core.statuses import ROUTING, ExperimentStatus
 from promptevolve.experiments.looks import (
     EMPTY,
     GuardrailLook,
@@ -63,8 +64,6 @@ from promptevolve.experiments.looks import (
 )
 from promptevolve.experiments.plan import (
     FULL_BP,
-    ROUTING,
-    ExperimentStatus,
     Mode,
     Plan,
     State,

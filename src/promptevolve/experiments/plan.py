@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from promptevolve.core.statuses import ExperimentStatus
 from promptevolve.experiments.procedures import Procedure
 from promptevolve.scoring import MetricSpec, metric_spec
 from promptevolve.stats import DEFAULT_TUNING
@@ -29,8 +30,6 @@ from promptevolve.stats import DEFAULT_TUNING
 __all__ = [
     "DEFAULT_LADDER",
     "FULL_BP",
-    "ROUTING",
-    "TERMINAL",
     "ExperimentStatus",
     "Guardrail",
     "Mode",
@@ -53,22 +52,6 @@ DEFAULT_LADDER = (1.0, 5.0, 10.0, 25.0, 50.0, 100.0)
 class Mode(StrEnum):
     AB = "ab"
     BANDIT = "bandit"
-
-
-class ExperimentStatus(StrEnum):
-    DRAFT = "draft"
-    RAMPING = "ramping"
-    RUNNING = "running"
-    PAUSED = "paused"
-    CONCLUDED = "concluded"
-    ROLLED_BACK = "rolled_back"
-    STOPPED = "stopped"
-
-
-#: Statuses in which the experiment routes traffic (the contract of ``registry.serving``).
-ROUTING = frozenset({ExperimentStatus.RAMPING, ExperimentStatus.RUNNING})
-#: Statuses an experiment never leaves.
-TERMINAL = frozenset({ExperimentStatus.CONCLUDED, ExperimentStatus.ROLLED_BACK, ExperimentStatus.STOPPED})
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from promptevolve.core.errors import ConflictError, NotFoundError, PromptevolveError, ValidationError
 from promptevolve.core.protocols import Clock, SystemClock
+from promptevolve.core.statuses import ROUTING, TERMINAL, ExperimentStatus, sql_values
 from promptevolve.experiments.decide import Observation, Outcome, decide
 from promptevolve.experiments.models import (
     AnalysisResult,
@@ -49,9 +50,6 @@ from promptevolve.experiments.models import (
 )
 from promptevolve.experiments.plan import (
     FULL_BP,
-    ROUTING,
-    TERMINAL,
-    ExperimentStatus,
     Plan,
     State,
     json_safe,
@@ -497,7 +495,7 @@ class ExperimentService:
             select(Experiment.id).where(
                 Experiment.prompt_id == exp.prompt_id,
                 Experiment.id != exp.id,
-                Experiment.status.in_([x.value for x in ROUTING]),
+                Experiment.status.in_(sql_values(ROUTING)),
             )
         )
         if other is not None:

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from promptevolve.core.errors import NotFoundError, PromptevolveError
+from promptevolve.core.statuses import ROUTING, sql_values
 from promptevolve.core.types import ModelSettings, VariantKind
 from promptevolve.registry.versioning import parse_version
 from promptevolve.store.engine import Store
@@ -30,7 +31,6 @@ from promptevolve.store.tables import Experiment, ExperimentArm, Prompt, PromptV
 from promptevolve.templates import ParsedTemplate, parse_template
 
 __all__ = [
-    "ROUTING_STATUSES",
     "ServingArm",
     "ServingExperiment",
     "ServingPlan",
@@ -40,9 +40,6 @@ __all__ = [
     "unknown_prompt",
     "variant_from_row",
 ]
-
-#: Experiment statuses in which the experiment's arms decide routing.
-ROUTING_STATUSES = ("running", "ramping")
 
 #: Names or ids per ``IN (…)`` list: well under every database's limit of bound parameters.
 _CHUNK = 500
@@ -168,7 +165,7 @@ def _experiments(s: Session, prompts: Mapping[int, str]) -> dict[int, ServingExp
     for ids in _chunks(list(prompts)):
         found = s.scalars(
             select(Experiment)
-            .where(Experiment.prompt_id.in_(ids), Experiment.status.in_(ROUTING_STATUSES))
+            .where(Experiment.prompt_id.in_(ids), Experiment.status.in_(sql_values(ROUTING)))
             .order_by(Experiment.id.desc())
         )
         for exp in found:
