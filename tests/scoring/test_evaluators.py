@@ -82,6 +82,25 @@ def test_json_fields_scores_each_field_and_explains_failures():
     assert "schema" in verdict.explanation
 
 
+def test_the_demo_grader_and_the_evaluator_give_the_same_scores():
+    """One grader for the lead task: the demo's users (examples.lead_enrichment.grading) score what the
+    evaluator scores, AI maturity one level off included (half credit)."""
+    from promptevolve.examples.lead_enrichment.grading import grade
+
+    for answer in (
+        {"industry": "Software", "size_band": 51, "ai_maturity": 4, "growth_signals": ["funding_round"]},
+        {**GOLD, "ai_maturity": GOLD["ai_maturity"] + 1},
+        {**GOLD, "ai_maturity": GOLD["ai_maturity"] + 2, "growth_signals": "hiring"},
+        {"industry": "software"},
+    ):
+        verdict = LeadEnrichment().evaluate(output=json.dumps(answer), expected=GOLD)
+        grades = grade(answer, GOLD)
+        assert {k: v for k, v in grades.items() if k != "overall"} == verdict.fields
+        assert grades["overall"] == pytest.approx(verdict.score)
+    assert grade({**GOLD, "ai_maturity": GOLD["ai_maturity"] - 1}, GOLD)["ai_maturity"] == 0.5
+    assert grade(["not", "an", "object"], GOLD)["overall"] == 0.0
+
+
 def test_json_fields_counts_unparsable_output_as_wrong():
     verdict = LeadEnrichment().evaluate(output='{"industry": "software", "size_band"', expected=GOLD)
     assert verdict.score == 0.0 and not verdict.parsed and "invalid JSON" in verdict.explanation

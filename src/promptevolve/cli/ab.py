@@ -24,7 +24,7 @@ from promptevolve.experiments import (
     ExperimentService,
     GuardrailSpec,
 )
-from promptevolve.experiments.chart import report_html
+from promptevolve.experiments.report_page import report_html
 
 app = typer.Typer(
     help="A/B tests and bandits between prompt variants: create, start, watch, promote or roll back.",

@@ -36,7 +36,7 @@ from promptevolve.evolution import quick_round
 from promptevolve.evolution.service import EvolutionReport
 from promptevolve.examples.lead_enrichment.grading import grade
 from promptevolve.experiments import ExperimentCreate, ExperimentService
-from promptevolve.experiments.chart import report_html
+from promptevolve.experiments.report_page import report_html
 from promptevolve.providers.local import default_model_path
 from promptevolve.registry import VariantInfo, install_baselines
 from promptevolve.store.migrate import schema_status, upgrade

@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from promptevolve.charts import Band, LineageBox, lift_chart, lineage_chart, trend_chart
 from promptevolve.core.statuses import LIVE
-from promptevolve.dashboard.charts import Band, LineageBox, lift_chart, lineage_chart, trend_chart
 from promptevolve.dashboard.client import ApiClient
 
 __all__ = [

@@ -18,7 +18,6 @@ harm, ``stopped`` by hand; ``paused`` in between. Routing (``registry.serving``)
 shares while the status is ``ramping`` or ``running``.
 """
 
-from promptevolve.experiments.chart import report_html
 from promptevolve.experiments.models import (
     DEFAULT_GUARDRAILS,
     AnalysisResult,
@@ -35,6 +34,7 @@ from promptevolve.experiments.models import (
     SrmInfo,
 )
 from promptevolve.experiments.plan import DEFAULT_LADDER, ExperimentStatus
+from promptevolve.experiments.report_page import report_html
 from promptevolve.experiments.service import ExperimentService
 
 __all__ = [

@@ -115,7 +115,7 @@ class JsonFields(Evaluator):
         if got is None:
             return Evaluation(0.0, error, parsed=False)
         rules = self._rules or tuple(FieldRule(key) for key in want)
-        fields = {r.name: (r.score(got[r.name], want.get(r.name)) if r.name in got else 0.0) for r in rules}
+        fields = self.field_scores(got, want)
         total = sum(r.weight for r in rules)
         field_score = sum(fields[r.name] * r.weight for r in rules) / total if total else 1.0
         problems = [_field_problem(r, got, want) for r in rules if fields[r.name] < 1.0]
@@ -126,6 +126,12 @@ class JsonFields(Evaluator):
             problems += [f"schema: {_schema_error(e)}" for e in errors[:3]]
         score = (1 - self._schema_weight) * field_score + self._schema_weight * (1.0 if schema_ok else 0.0)
         return Evaluation(score, "; ".join(problems) or None, fields)
+
+    def field_scores(self, got: Mapping[str, Any], want: Mapping[str, Any]) -> dict[str, float]:
+        """Each rule's score in [0, 1] for an answer already parsed (a missing key scores 0): what
+        ``evaluate`` weighs, for callers that hold the parsed object (the lead task's graders)."""
+        rules = self._rules or tuple(FieldRule(key) for key in want)
+        return {r.name: (r.score(got[r.name], want.get(r.name)) if r.name in got else 0.0) for r in rules}
 
     def describe(self) -> str:
         names = ", ".join(f"{r.name} ({r.kind})" for r in self._rules) or "the expected keys (exact)"

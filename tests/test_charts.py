@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from promptevolve.dashboard.charts import Band, LineageBox, lift_chart, lineage_chart, nice_ticks, trend_chart
+from promptevolve.charts import Band, LineageBox, lift_chart, lineage_chart, nice_ticks, trend_chart
 
 
 def test_nice_ticks_cover_the_range_with_round_steps() -> None:
@@ -56,3 +56,21 @@ def test_the_lineage_puts_children_right_of_parents_with_the_strategy_on_each_ed
     xs = {v: float(x) for x, v in re.findall(r'<text class="node-title" x="([\d.]+)"[^>]*>([\d.]+) ·', svg)}
     assert xs["1.0.0"] < xs["1.1.0"] < xs["1.2.0"] and xs["1.1.0"] == xs["1.0.1"]
     assert "held-out 0.910" in svg and 'href="/v/1.2.0"' in svg and svg.count('class="node active') == 2
+
+
+def test_a_clipped_lift_chart_caps_its_axis_at_a_few_mdes_so_early_intervals_do_not_squash_it() -> None:
+    series = {"t": [Band(0, 0.5, -5.0, 6.0), Band(60, 0.12, 0.02, 0.22), Band(120, 0.11, 0.05, 0.17)]}
+
+    def top_tick(svg: str) -> float:
+        return max(float(t) for t in re.findall(r'text-anchor="end">(-?[\d.]+)</text>', svg))
+
+    assert top_tick(str(lift_chart(series, label="l", y_label="y", mde=0.1))) >= 6.0
+    clipped = str(lift_chart(series, label="l", y_label="y", mde=0.1, clip=True))
+    assert top_tick(clipped) <= 1.0 and 'data-points="3"' in clipped
+
+
+def test_since_starts_the_time_axis_before_the_first_point() -> None:
+    series = {"t": [Band(3600, 0.1, 0.0, 0.2), Band(7200, 0.1, 0.05, 0.15)]}
+    late = str(lift_chart(series, label="l", y_label="y"))
+    early = str(lift_chart(series, label="l", y_label="y", since=0))
+    assert ">00:00<" in early and ">00:00<" not in late

@@ -1,10 +1,14 @@
-"""Charts as SVG, drawn on the server from the API's JSON: pure functions from numbers to markup.
+"""Charts as SVG, drawn on the server: pure functions from numbers to markup (no I/O).
+
+The one chart module: the dashboard's pages and the experiment report file (``ab report --html``,
+``experiments.report_page``) draw their charts here, so a lift chart looks and reads the same in both.
 
 Why server-side SVG rather than a JavaScript charting library: the pages need three simple chart kinds
 (a mean with its interval over time, a lift interval over time against a decision boundary, a tree), the
 dashboard must run with no build step, and SVG drawn here works without JavaScript, prints, is checked
-by plain HTML tests and lets the page's Content-Security-Policy forbid scripts altogether. Colours and
-fonts come from the stylesheet (classes, no inline styles), so the charts follow the page's theme.
+by plain HTML tests and lets the page's Content-Security-Policy forbid scripts altogether; the report
+file opens anywhere, can be mailed or archived. Colours and fonts come from the stylesheet (classes, no
+inline styles), so the charts follow the page's theme.
 
 Every chart is an ``<svg>`` with ``data-chart`` naming its kind and ``data-points`` counting what it
 drew; with nothing to draw it says so in a text element (and ``data-points="0"``).
@@ -187,6 +191,20 @@ def trend_chart(points: Sequence[Band], *, label: str, y_label: str, bounded: bo
     return _svg("trend", label, sum(p.y is not None for p in points), body)
 
 
+def _clipped(series: Mapping[str, Sequence[Band]], mde: float) -> dict[str, list[Band]]:
+    """The series with every value held within ± a few MDEs of zero (see ``lift_chart``)."""
+    points = [p for s in series.values() for p in s]
+    estimates = [abs(p.y) for p in points if p.y is not None and math.isfinite(p.y)]
+    bounds = sorted(max(abs(p.low), abs(p.high)) for p in points if p.low is not None and p.high is not None)
+    late = bounds[len(bounds) // 2] if bounds else 0.0
+    limit = max(2.0 * mde, 1.5 * max(estimates, default=0.0), min(late, 6.0 * mde))
+
+    def clip(v: float | None) -> float | None:
+        return None if v is None else max(-limit, min(limit, v))
+
+    return {arm: [Band(p.x, clip(p.y), clip(p.low), clip(p.high)) for p in s] for arm, s in series.items()}
+
+
 def lift_chart(
     series: Mapping[str, Sequence[Band]],
     *,
@@ -194,15 +212,23 @@ def lift_chart(
     y_label: str,
     boundary: float = 0.0,
     mde: float | None = None,
+    since: float | None = None,
+    clip: bool = False,
 ) -> Markup:
     """Each treatment's lift and running interval over time, with the decision boundary (no effect)
-    and the minimum detectable effect on either side."""
+    and the minimum detectable effect on either side.
+
+    ``since`` starts the time axis there (an experiment's start) instead of at the first point.
+    ``clip`` (with an MDE) caps the lift axis at a few MDEs, the early intervals' bounds clipped at the
+    edge: they are very wide, and uncapped they squash the decision region into a thin line."""
+    if clip and mde:
+        series = _clipped(series, mde)
     values = _values(list(series.values()))
     if not values:
         return _empty("lift", label, "no comparison yet: the measurement has not collected enough units")
     marks = [boundary] + ([boundary + mde, boundary - mde] if mde else [])
     ticks = nice_ticks(min(values + marks), max(values + marks))
-    xs = [p.x for s in series.values() for p in s]
+    xs = [p.x for s in series.values() for p in s] + ([since] if since is not None else [])
     frame = _Frame(min(xs), max(xs), ticks[0], ticks[-1])
     body = _axes(frame, ticks, y_label)
     y = frame.py(boundary)
