@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import delete, func, select
+from sqlalchemy import Table, delete, func, select
 
 from promptevolve.core.errors import ConflictError, NotFoundError, ValidationError
 from promptevolve.core.inputs import parse_json, read_text_file
@@ -290,11 +290,13 @@ def import_items(
         )
         s.add(row)
         s.flush()
+        item_table = DatasetItem.__table__
+        assert isinstance(item_table, Table)  # a declarative class's table (typed as the wider FromClause)
         # One bulk insert (binary COPY on PostgreSQL, executemany on SQLite) in this transaction: the
         # ORM's unit of work cost ~1 ms an item, most of a 5,000-item production build (BENCHMARKS.md).
         insert_rows(
             s.connection(),
-            DatasetItem.__table__,
+            item_table,
             [
                 {
                     "dataset_id": row.id,

@@ -356,7 +356,7 @@ def _recompute_units(s: Session, rid: int, spec: RollupSpec, units: list[str]) -
     # scanning the experiment's calls in time order: units by hash, then calls without a unit id.
     by_hash = Execution.unit_hash.in_(units)
     by_id = and_(Execution.unit_hash.is_(None), Execution.id.in_(units))
-    new = []
+    new: list[Any] = []
     for where in (by_hash, by_id):
         per_unit = _per_unit(_arm_calls(spec, [where]).subquery("calls"))
         c = per_unit.c

@@ -80,6 +80,11 @@ def _has_scalar_default(column: Any) -> bool:
     return column.default is not None and column.default.is_scalar
 
 
+def _scalar_default(column: Any) -> Any:
+    """The value of a column's scalar default (where ``_has_scalar_default``)."""
+    return column.default.arg
+
+
 def _layout(table: Table, rows: Sequence[Mapping[str, Any]]) -> tuple[list[Any], list[tuple[Any, ...]]]:
     """The columns a batch writes (those its rows give, plus those with a scalar default) and each row's
     values in their order. The driver is called directly, so the tables' Python-side defaults are
@@ -101,7 +106,7 @@ def _layout(table: Table, rows: Sequence[Mapping[str, Any]]) -> tuple[list[Any],
         keys.update(dict.fromkeys(row))
     columns = [c for c in table.columns if c.name in keys or _has_scalar_default(c)]
     names = [c.name for c in columns]
-    defaults = {c.name: c.default.arg for c in columns if _has_scalar_default(c)}
+    defaults = {c.name: _scalar_default(c) for c in columns if _has_scalar_default(c)}
     json_at = [i for i, c in enumerate(columns) if isinstance(c.type, JSON)]
     out: list[tuple[Any, ...]] = []
     for row in rows:
@@ -130,7 +135,7 @@ def _uniform_layout(
     plain = [c for c in given if not isinstance(c.type, JSON)]
     as_json = [c for c in given if isinstance(c.type, JSON)]
     defaulted = [c for c in table.columns if c.name not in rows[0] and _has_scalar_default(c)]
-    constant = tuple(c.default.arg for c in defaulted)
+    constant = tuple(_scalar_default(c) for c in defaulted)
     width = len(given)
     names = [c.name for c in plain]
     get = _getter(names)
