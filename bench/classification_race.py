@@ -241,7 +241,17 @@ def run_ours(args: argparse.Namespace, spec: PublicSet, data: SearchData, provid
             }
             for f in result.finalists
         ],
-        "candidates": len(result.candidates),
+        "candidates": [
+            {
+                "strategy": c.candidate.strategy,
+                "rung": c.rung,
+                "train": round(c.train_score, 3),
+                "items": c.train_items,
+                "validation": c.validation_score,
+                "rationale": c.candidate.rationale[:90],
+            }
+            for c in result.candidates
+        ],
         "unusable": [f"{u.strategy}: {u.reason}" for u in result.unusable],
         "stopped": result.stopped,
     }

@@ -16,6 +16,7 @@ from promptevolve.evolution import (
     load_examples,
     split_keys,
 )
+from promptevolve.evolution.strategies import CLASSIFICATION_STRATEGIES, DEFAULT_STRATEGIES
 from promptevolve.experiments import ExperimentCreate, ExperimentService
 from promptevolve.providers import ScriptedProvider
 from promptevolve.registry import Registry, VariantCreate
@@ -339,3 +340,51 @@ def test_a_retrieval_winner_picks_its_demos_per_call_when_the_sdk_serves_it(stor
             assert answer.text == label and answer.version == child.version
     prompt, _ = served.calls[-1]
     assert "Colour: purple #" in prompt.as_text().rsplit("Answer:", 2)[0]  # the nearest demo sits last
+
+
+def test_without_named_strategies_a_classification_evolves_with_the_label_strategies(store, colours):
+    service = EvolutionService(store, registry=colours, providers={"local": ScriptedProvider(smart_reply)})
+    report = service.evolve(
+        EvolveRequest(
+            prompt="colours",
+            dataset="colours",
+            budget=150,
+            seed=1,
+            minibatch=4,
+            evaluator_options={"labels": ["warm", "cold"]},
+        )
+    )
+    tried = {c.candidate.strategy for c in report.result.candidates}
+    assert "labels" in tried and tried <= set(CLASSIFICATION_STRATEGIES)
+    assert report.child is not None
+    assert colours.get_variant("colours", report.child.version).meta["run"]["strategies"] == list(
+        CLASSIFICATION_STRATEGIES
+    )
+
+
+def test_without_named_strategies_a_task_without_labels_evolves_with_the_general_list(store, colours):
+    service = EvolutionService(store, registry=colours, providers={"local": ScriptedProvider(smart_reply)})
+    report = service.evolve(
+        EvolveRequest(prompt="colours", dataset="colours", budget=150, seed=1, minibatch=4)
+    )
+    tried = {c.candidate.strategy for c in report.result.candidates}
+    assert "labels" not in tried and "retrieval" not in tried and tried & {"context", "role"}
+    assert colours.get_variant("colours", report.child.version).meta["run"]["strategies"] == list(
+        DEFAULT_STRATEGIES
+    )
+
+
+def test_named_strategies_are_used_as_given_even_for_a_classification(store, colours):
+    service = EvolutionService(store, registry=colours, providers={"local": ScriptedProvider(smart_reply)})
+    report = service.evolve(
+        EvolveRequest(
+            prompt="colours",
+            dataset="colours",
+            budget=150,
+            seed=1,
+            minibatch=4,
+            strategies=["few_shot"],
+            evaluator_options={"labels": ["warm", "cold"]},
+        )
+    )
+    assert {c.candidate.strategy for c in report.result.candidates} == {"few_shot"}

@@ -9,7 +9,14 @@ from promptevolve.evolution.candidates import ItemResult
 from promptevolve.evolution.datasets import Example
 from promptevolve.evolution.parts import check_candidate
 from promptevolve.evolution.runner import Proposer
-from promptevolve.evolution.strategies import BUILTIN_STRATEGIES, Evidence, ScoredExample
+from promptevolve.evolution.strategies import (
+    BUILTIN_STRATEGIES,
+    CLASSIFICATION_STRATEGIES,
+    DEFAULT_STRATEGIES,
+    Evidence,
+    ScoredExample,
+    default_strategies,
+)
 from promptevolve.providers import ScriptedProvider
 from promptevolve.templates import parse_template, render
 
@@ -210,3 +217,14 @@ def test_retrieval_candidates_carry_their_pool_and_k_and_mark_where_the_demos_go
         parent=PARENT, evidence=evidence(), proposer=proposer(), rng=random.Random(0), count=2
     )
     assert not few.candidates and "too few" in few.unusable[0].reason
+
+
+def test_the_default_strategies_are_the_label_ones_only_when_the_evaluator_declares_labels():
+    assert (
+        default_strategies(("spam", "ham"))
+        == CLASSIFICATION_STRATEGIES
+        == ("labels", "few_shot", "retrieval")
+    )
+    assert default_strategies(None) == DEFAULT_STRATEGIES
+    assert default_strategies(()) == DEFAULT_STRATEGIES
+    assert all(not create_strategy(name).uses_model for name in CLASSIFICATION_STRATEGIES)

@@ -18,7 +18,7 @@ from promptevolve.evolution.budget import Spend
 from promptevolve.evolution.items import item_rows
 from promptevolve.evolution.search import Progress as SearchProgress
 from promptevolve.evolution.service import EvalReport, EvolutionReport, EvolutionService, EvolveRequest
-from promptevolve.evolution.strategies import DEFAULT_STRATEGIES
+from promptevolve.evolution.strategies import CLASSIFICATION_STRATEGIES, DEFAULT_STRATEGIES
 
 __all__ = ["eval_", "evolve", "print_report"]
 
@@ -96,7 +96,10 @@ def evolve(
     strategies: Annotated[
         list[str] | None,
         typer.Option(
-            "--strategies", "-s", help=f"Strategies (repeatable). Default: {', '.join(DEFAULT_STRATEGIES)}."
+            "--strategies",
+            "-s",
+            help=f"Strategies (repeatable). Default: {', '.join(CLASSIFICATION_STRATEGIES)} when the "
+            f"evaluator has labels (a classification), else {', '.join(DEFAULT_STRATEGIES)}.",
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed: the same seed and model repeat the run.")] = 0,
@@ -132,7 +135,7 @@ def evolve(
         dataset=dataset,
         budget=budget,
         max_tokens=max_tokens,
-        strategies=list(strategies or DEFAULT_STRATEGIES),
+        strategies=list(strategies) if strategies else None,
         seed=seed,
         from_feedback=from_feedback,
         evaluator=evaluator,

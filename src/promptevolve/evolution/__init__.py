@@ -46,15 +46,18 @@ from promptevolve.evolution.search import (
 )
 from promptevolve.evolution.service import EvalReport, EvolutionReport, EvolutionService, EvolveRequest
 from promptevolve.evolution.strategies import (
+    CLASSIFICATION_STRATEGIES,
     DEFAULT_STRATEGIES,
     Evidence,
     Proposals,
     Strategy,
     available_strategies,
     create_strategy,
+    default_strategies,
 )
 
 __all__ = [
+    "CLASSIFICATION_STRATEGIES",
     "DEFAULT_FRACTIONS",
     "DEFAULT_STRATEGIES",
     "QUICK_DATASET",
@@ -90,6 +93,7 @@ __all__ = [
     "build_from_production",
     "check_candidate",
     "create_strategy",
+    "default_strategies",
     "estimate_tokens",
     "gate",
     "get_dataset",

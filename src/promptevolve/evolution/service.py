@@ -5,7 +5,9 @@
 1. resolves the parent (a version, or the serving variant), the dataset (built from production feedback
    first with ``from_feedback``), the evaluator (the request's, else the dataset's, else ``exact``) and
    the items for the prompt's locale when the dataset mixes locales; the evaluator's options come from
-   the request (``evaluator_options``, e.g. ``labels`` for a classification);
+   the request (``evaluator_options``, e.g. ``labels`` for a classification); the strategies are the
+   request's, else chosen by the task (``default_strategies``: ``labels``, ``few_shot``, ``retrieval``
+   when the evaluator declares labels, else the general list);
 2. checks everything that can be checked before spending: strategies exist, splits are not empty, the
    budget (optimization calls) covers validation, a ``test_budget`` covers the test stage. A refused run
    raises a ``PromptevolveError`` and writes nothing;
@@ -58,7 +60,7 @@ from promptevolve.evolution.gate import Interval, bootstrap_mean
 from promptevolve.evolution.parts import parts_from_meta, parts_to_meta
 from promptevolve.evolution.runner import CandidateRunner
 from promptevolve.evolution.search import Progress, SearchConfig, SearchData, SearchResult, run_search
-from promptevolve.evolution.strategies import DEFAULT_STRATEGIES, create_strategy
+from promptevolve.evolution.strategies import create_strategy, default_strategies
 from promptevolve.experiments import ExperimentCreate, ExperimentService
 from promptevolve.providers.registry import create_provider
 from promptevolve.registry import Registry, VariantCreate, VariantInfo
@@ -79,7 +81,11 @@ class EvolveRequest(BaseModel):
     budget: int = Field(ge=1, description="Optimization calls: proposals, train and validation evaluations")
     max_tokens: int | None = Field(default=None, ge=1, description="Token budget (prompt + completion)")
     version: str | None = Field(default=None, description="Parent version; default: the serving variant")
-    strategies: list[str] = Field(default_factory=lambda: list(DEFAULT_STRATEGIES))
+    strategies: list[str] | None = Field(
+        default=None,
+        description="Strategies in the order tried; default: labels, few_shot, retrieval when the evaluator "
+        "declares labels (a classification), else the general list (DEFAULT_STRATEGIES)",
+    )
     seed: int = 0
     evaluator: str | None = Field(default=None, description="Default: the dataset's evaluator, else exact")
     evaluator_options: dict[str, Any] = Field(
@@ -180,9 +186,10 @@ class EvolutionService:
         self, request: EvolveRequest, *, on_progress: Callable[[Progress], None] | None = None
     ) -> EvolutionReport:
         parent = self.registry.get_variant(request.prompt, request.version)
-        strategies = tuple(create_strategy(name) for name in dict.fromkeys(request.strategies))
-        if not strategies:
-            raise ValidationError("give at least one strategy")
+        if request.strategies is not None:
+            strategies = tuple(create_strategy(name) for name in dict.fromkeys(request.strategies))
+            if not strategies:
+                raise ValidationError("give at least one strategy")
         if request.from_feedback:
             build_from_production(
                 self.store, request.dataset, prompt=request.prompt, seed=request.seed, replace=True
@@ -190,6 +197,10 @@ class EvolutionService:
         evaluator_name, evaluator = self._evaluator(
             request.dataset, request.evaluator, request.evaluator_options
         )
+        if request.strategies is None:  # chosen by the task: a declared label set is a classification
+            names = default_strategies(evaluator.labels)
+            strategies = tuple(create_strategy(name) for name in names)
+            request = request.model_copy(update={"strategies": list(names)})
         data = self._data(request, parent)
         provider = self._provider(parent.settings.provider)
         proposer = self._provider(request.proposer) if request.proposer else provider
@@ -486,7 +497,7 @@ def _run_summary(request: EvolveRequest, evaluator: str, result: SearchResult) -
         "evaluator_options": dict(request.evaluator_options),
         "labels": list(result.labels) if result.labels else None,
         "seed": request.seed,
-        "strategies": list(request.strategies),
+        "strategies": list(request.strategies or ()),
         "budget_calls": request.budget,
         "budget_tokens": request.max_tokens,
         "calls": spend.calls,

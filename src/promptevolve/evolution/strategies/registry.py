@@ -11,7 +11,7 @@ and promptevolve's built-in strategies are declared in its ``pyproject.toml`` th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, cast
 
@@ -20,10 +20,12 @@ from promptevolve.evolution.strategies.base import Strategy
 
 __all__ = [
     "BUILTIN_STRATEGIES",
+    "CLASSIFICATION_STRATEGIES",
     "DEFAULT_STRATEGIES",
     "ENTRY_POINT_GROUP",
     "available_strategies",
     "create_strategy",
+    "default_strategies",
 ]
 
 ENTRY_POINT_GROUP = "promptevolve.strategies"
@@ -43,6 +45,17 @@ BUILTIN_STRATEGIES: Mapping[str, str] = MappingProxyType(
 
 #: The order the search tries them in by default: cheap and strong first.
 DEFAULT_STRATEGIES: tuple[str, ...] = ("few_shot", "context", "role", "critique", "opro", "crossover")
+
+#: The default when the evaluator declares the label set: the strategies that need no proposer model and
+#: that won the race on the public sets with the bundled 135M model (BENCHMARKS.md, "The fair race").
+#: The instruction-writing ones are left out: a small proposer wrote no usable instruction (issue 11).
+CLASSIFICATION_STRATEGIES: tuple[str, ...] = ("labels", "few_shot", "retrieval")
+
+
+def default_strategies(labels: Sequence[str] | None) -> tuple[str, ...]:
+    """The strategies a run uses when none are named: ``CLASSIFICATION_STRATEGIES`` when the evaluator
+    declares a label set (``labels`` may then set ``choices``), else ``DEFAULT_STRATEGIES``."""
+    return CLASSIFICATION_STRATEGIES if labels else DEFAULT_STRATEGIES
 
 
 _GROUP = PluginGroup(
