@@ -160,7 +160,7 @@ def fit_test_size(minutes: float, per_call: float, per_dspy_call: float, args: a
         a for a in arms if a.startswith("dspy_") and a not in ("dspy_zero_shot", "dspy_knn_fewshot")
     ]
     fixed = (3 * args.budget * per_call if "promptevolve" in arms else 0.0) + sum(
-        min(args.budget * per_dspy_call, args.minutes * 60) for _ in optimizers
+        min(args.budget * per_dspy_call, arm_minutes(args).get(a, args.minutes) * 60) for a in optimizers
     )
     per_item = (3 * per_call if "promptevolve" in arms else 0.0) + sum(
         (2 if a == "dspy_knn_fewshot" else 1) * per_dspy_call for a in arms if a.startswith("dspy_")
@@ -310,7 +310,7 @@ def run_dspy(
                     lambda c=plans[name]: c(program, train, val),
                     capped,
                     cap=args.budget,
-                    minutes=args.minutes,
+                    minutes=arm_minutes(args).get(name, args.minutes),
                 )
             if compiled is not None:
                 capped.reset(None)
@@ -320,6 +320,12 @@ def run_dspy(
             print(f"  {name}: {summary(outcome)}", flush=True)
             outcomes.append(outcome)
     return outcomes
+
+
+def arm_minutes(args: argparse.Namespace) -> dict[str, float]:
+    """``--arm-minutes dspy_miprov2=4,dspy_gepa=4``: per-optimizer wall-time limits over ``--minutes``."""
+    pairs = (p.split("=", 1) for p in (args.arm_minutes or "").split(",") if p)
+    return {name: float(value) for name, value in pairs}
 
 
 def summary(o: race_dspy.Outcome) -> str:
@@ -450,6 +456,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--arms", default=",".join(DEFAULT_ARMS))
     parser.add_argument("--minutes", type=float, default=15.0, help="wall-time limit of each DSPy compile")
+    parser.add_argument("--arm-minutes", default="", help="per optimizer: NAME=MINUTES,… (over --minutes)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--items", type=Path, default=None)
