@@ -29,13 +29,11 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from sqlalchemy import select
 
 from promptevolve.autopilot.decide import Autonomy
 from promptevolve.evolution import DEFAULT_STRATEGIES
 from promptevolve.experiments import DEFAULT_GUARDRAILS, DEFAULT_LADDER, ExperimentCreate, GuardrailSpec
 from promptevolve.registry import Registry
-from promptevolve.store.tables import Prompt
 
 __all__ = [
     "CONFIG_KEY",
@@ -243,18 +241,12 @@ def _from_config(config: Mapping[str, Any] | None) -> Policy | None:
 
 def get_policy(registry: Registry, prompt: str) -> Policy | None:
     """The prompt's policy, or None when it has none (the autopilot leaves it alone)."""
-    with registry.store.read() as s:  # the registry has no public reader of ``config``
-        config = s.scalar(select(Prompt.config).where(Prompt.name == prompt))
-    if config is None:
-        registry.get_prompt(prompt)  # raises the registry's NotFoundError for an unknown prompt
-    return _from_config(config)
+    return _from_config(registry.get_config(prompt))  # the registry's NotFoundError for an unknown one
 
 
 def policy_names(registry: Registry) -> list[str]:
     """Prompts that have a policy, valid or not (a pass reports an invalid one instead of failing)."""
-    with registry.store.read() as s:
-        rows = s.execute(select(Prompt.name, Prompt.config).order_by(Prompt.name)).all()
-    return [name for name, config in rows if (config or {}).get(CONFIG_KEY)]
+    return [name for name, config in registry.configs() if config.get(CONFIG_KEY)]
 
 
 def list_policies(registry: Registry) -> dict[str, Policy]:

@@ -12,9 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from sqlalchemy import select
-
-from promptevolve.autopilot import budget, journal, watch
+from promptevolve.autopilot import budget, facts, journal, watch
 from promptevolve.autopilot.facts import live_experiment_id
 from promptevolve.autopilot.leases import read_lease
 from promptevolve.autopilot.models import (
@@ -27,12 +25,10 @@ from promptevolve.autopilot.models import (
     StepName,
 )
 from promptevolve.autopilot.policy import Autonomy, Policy, get_policy, local_day, policy_names
-from promptevolve.core.errors import NotFoundError
 from promptevolve.core.protocols import Clock, SystemClock
 from promptevolve.experiments import ExperimentInfo, ExperimentService
 from promptevolve.registry import Registry
 from promptevolve.store.engine import Store
-from promptevolve.store.tables import Prompt
 
 __all__ = ["autopilot_status", "prompt_status"]
 
@@ -55,10 +51,7 @@ def prompt_status(
 ) -> PromptStatus:
     registry = registry or Registry(store)
     policy = get_policy(registry, name)
-    with store.read() as s:
-        prompt_id = s.scalar(select(Prompt.id).where(Prompt.name == name))
-    if prompt_id is None:
-        raise NotFoundError(f"unknown prompt {name!r}: `promptevolve prompt list` shows the known ones")
+    prompt_id = facts.prompt_id(store, name)
     serving = registry.get_variant(name).version
     experiment = _live(store, registry, prompt_id)
     lease = read_lease(store, prompt_id)

@@ -98,6 +98,17 @@ class Registry:
         with self.store.read() as s:
             return self._summary(s, self._prompt(s, name))
 
+    def get_config(self, name: str) -> dict[str, Any]:
+        """A prompt's configuration (score weights, autopilot policy, …): what ``update_config`` merged."""
+        with self.store.read() as s:
+            return dict(self._prompt(s, name).config or {})
+
+    def configs(self) -> list[tuple[str, dict[str, Any]]]:
+        """Every prompt's name and configuration, by name."""
+        with self.store.read() as s:
+            rows = s.execute(select(Prompt.name, Prompt.config).order_by(Prompt.name)).all()
+        return [(name, dict(config or {})) for name, config in rows]
+
     def list_variants(self, name: str) -> list[VariantInfo]:
         with self.store.read() as s:
             prompt = self._prompt(s, name)
