@@ -299,8 +299,20 @@ async def autopilot_action(
 
 
 @router.get("/evolution", response_class=HTMLResponse)
-async def evolution(page: PageDep) -> HTMLResponse:
-    return page.render("evolution.html", await views.evolution_page(page.api))
+async def evolution(page: PageDep, done: Annotated[str, Query(max_length=20)] = "") -> HTMLResponse:
+    return page.render("evolution.html", {"done": done, **await views.evolution_page(page.api)})
+
+
+@router.post("/jobs/{job_id}/{action}")
+async def job_action(
+    page: PageDep,
+    job_id: Annotated[str, Path(pattern=r"^[0-9a-f]{1,64}$")],
+    action: Literal["cancel", "retry"],
+    csrf: Annotated[str, Form()],
+) -> Response:
+    _check_csrf(page, csrf)
+    await page.api.post(f"/jobs/{job_id}/{action}", {})
+    return RedirectResponse(f"{page.base}/evolution?done={action}", status_code=303)
 
 
 def create_dashboard(api: ASGIApp) -> FastAPI:

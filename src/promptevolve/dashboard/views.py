@@ -199,10 +199,13 @@ async def experiment_page(api: ApiClient, experiment_id: int) -> dict[str, Any]:
 
 
 async def evolution_page(api: ApiClient) -> dict[str, Any]:
-    runs, jobs = await asyncio.gather(
-        api.get("/evolution/runs", limit=50), api.get("/evolution/jobs", limit=50)
-    )
-    return {"runs": runs["items"], "jobs": jobs["items"], "total_runs": runs["total"]}
+    runs, jobs = await asyncio.gather(api.get("/evolution/runs", limit=50), api.get("/jobs", limit=50))
+    return {
+        "runs": runs["items"],
+        "jobs": jobs["items"],
+        "total_runs": runs["total"],
+        "total_jobs": jobs["total"],
+    }
 
 
 def _hhmm(minute: int) -> str:
