@@ -10,7 +10,8 @@ One job a module:
 - ``leases``: one autopilot per prompt at a time, held in the store, expiring when a holder dies;
 - ``budget``: the daily ledger of evolution calls and tokens, never overdrawn;
 - ``journal``: the autopilot's entries in the decision log, written once per state;
-- ``notify``: signed webhooks, retried on a background thread;
+- ``notify``: signed webhooks, retried on a background thread; ``outbox``: the same events stored
+  first and delivered by the job engine (``promptevolve.jobs``);
 - ``pilot``: ``Autopilot`` (``run_once``, ``serve``, ``approve``, ``reject``);
 - ``status``: ``autopilot_status``, where each prompt stands;
 - ``demo``: one pass that shows its decisions, for the README's main job.

@@ -15,8 +15,10 @@ this pass), in order:
    (``budget``), then start the test of what the round produced.
 
 Every step is an entry of the decision log (``journal``) with its reason and figures, the experiment's
-own decisions included; waits are written once per state. Webhook events (``notify``) are queued only
-after the transaction that made the decision has committed, and delivered by a background thread.
+own decisions included; waits are written once per state. Webhook events go to the event sink given
+(``notifier``) only after the transaction that made the decision has committed: the durable outbox
+(``outbox``, delivered by the job engine) in the API, workers and CLI, or by default the in-memory
+``notify.Notifier`` (a background thread).
 An error in one prompt is logged (once) and the pass goes on with the next.
 
 ``serve`` runs passes every ``interval_s`` until its stop event is set (the CLI sets it on SIGINT and
