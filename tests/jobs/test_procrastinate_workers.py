@@ -126,7 +126,7 @@ def lab(pg_url: str, tmp_path: Path) -> Iterator[tuple[Store, ProcrastinateQueue
     colour_lab(store, tmp_path)
     queue = ProcrastinateQueue(JobDeps(store=store), settings=JobSettings(engine="procrastinate"))
     queue.start()
-    workers = Workers(pg_url, latency_s=0.15, log_dir=tmp_path)
+    workers = Workers(pg_url, latency_s=0.3, log_dir=tmp_path)
     try:
         yield store, queue, workers
     finally:
@@ -150,10 +150,14 @@ def test_an_evaluation_whose_worker_is_killed_fails_with_the_reason_and_runs_aga
     store, queue, workers = lab
     workers.start(2, store)
     job = queue.defer("evaluate", EVALUATE, actor="t")
-    until(lambda: (queue.get(job.id).progress or {}).get("calls", 0) >= 3, what="the evaluation under way")
+    until(
+        lambda: (queue.get(job.id).progress or {}).get("calls", 0) >= 3,
+        what="the evaluation under way",
+        timeout_s=60,
+    )
     victim = pid_of(queue.get(job.id))
     os.kill(victim, signal.SIGKILL)
-    until(lambda: queue.get(job.id).status == "failed", what="the reaper fails the job", timeout_s=40)
+    until(lambda: queue.get(job.id).status == "failed", what="the reaper fails the job", timeout_s=60)
     failed = queue.get(job.id)
     assert failed.error_code == "interrupted" and failed.attempts == 1
     assert failed.error is not None and "stopped mid-run" in failed.error and str(victim) in failed.error
@@ -222,7 +226,7 @@ def test_a_webhook_stored_while_no_worker_ran_is_delivered_even_when_its_worker_
         with store.engine.connect() as conn:
             worker = conn.execute(text("SELECT worker FROM jobs WHERE kind = 'webhook'")).scalar_one()
         os.kill(int(worker.split(":")[1]), signal.SIGKILL)
-        until(lambda: get_delivery(store, event.id).status == "delivered", what="delivered", timeout_s=40)
+        until(lambda: get_delivery(store, event.id).status == "delivered", what="delivered", timeout_s=60)
     finally:
         receiver.close()
     assert [r["delivery"] for r in receiver.requests] == [event.id, event.id]  # the same id: de-duplicable

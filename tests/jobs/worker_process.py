@@ -19,8 +19,9 @@ from promptevolve.jobs.procrastinate_engine import run_worker
 from promptevolve.providers.scripted import ScriptedProvider
 from promptevolve.store.engine import Store
 
-#: Fast enough for a test to see a dead worker within seconds.
-SETTINGS = JobSettings(engine="procrastinate", stalled_s=2.0, heartbeat_s=0.3, poll_s=0.2)
+#: A dead worker is seen within seconds; a live one on a loaded machine (2 cores, load 8) is not
+#: mistaken for dead.
+SETTINGS = JobSettings(engine="procrastinate", stalled_s=6.0, heartbeat_s=0.5, poll_s=0.2)
 
 
 def main(url: str, latency_s: float) -> None:
