@@ -60,7 +60,7 @@ from promptevolve.providers.retry import RetryPolicy, with_retries
 from promptevolve.registry.cache import StaleWhileRevalidateCache
 from promptevolve.registry.service import Registry
 from promptevolve.registry.serving import ServingPlan, ServingVariant, load_plan, load_plans
-from promptevolve.routing.buckets import assign
+from promptevolve.routing.buckets import assign, router
 from promptevolve.scoring.evaluators.minilm import MiniLMEncoder
 from promptevolve.store.engine import Store
 from promptevolve.store.migrate import open_store
@@ -375,7 +375,10 @@ class PromptOptimizer:
             )
             return self._variant_attempt(chosen.variant, exp.id, arm, None)
         arms = plan.routing_arms()
-        version = arms[0][0] if len(arms) == 1 else assign(f"prompt:{plan.name}", arms, unit_id, self._rng)
+        if len(arms) == 1:
+            version = arms[0][0]
+        else:  # buckets.assign without its wrapper (arms is already a tuple)
+            version = router(f"prompt:{plan.name}", arms).assign(unit_id, self._rng)
         return self._variant_attempt(plan.variant(version), None, None, None)
 
     @staticmethod

@@ -64,8 +64,17 @@ def _encodable(text: str) -> bool:
 class Repairs:
     """What was changed to make a record storable, counted per field and kind."""
 
+    __slots__ = ("_counts",)
+
     def __init__(self) -> None:
-        self.counts: Counter[tuple[str, str]] = Counter()
+        # Made on the first repair: most records need none, and a Counter costs a microsecond to make.
+        self._counts: Counter[tuple[str, str]] | None = None
+
+    @property
+    def counts(self) -> Counter[tuple[str, str]]:
+        if self._counts is None:
+            self._counts = Counter()
+        return self._counts
 
     def text(self, field: str, value: str | None) -> str | None:
         """``value`` with NUL and lone surrogates made storable (counted under ``field``)."""
@@ -94,7 +103,7 @@ class Repairs:
 
     def summary(self) -> str | None:
         """One line for the record (``None`` when nothing was changed)."""
-        if not self.counts:
+        if not self._counts:
             return None
         return "; ".join(f"{field}: {n} {what}" for (field, what), n in sorted(self.counts.items()))
 
