@@ -86,3 +86,42 @@ def test_a_template_failing_at_render_is_an_answer_not_a_server_error(database_u
         assert "ZeroDivisionError" in failed.text
         saved = api.ok(api.post("/prompts/p/run", {"variables": {"x": 0}, "fallback": "Plain {{ x }}"}))
         assert saved["status"] == "fallback" and saved["fallback_reason"] == "baseline_failed"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"thumbs": true, "comment": "nul \\u0000 inside"}',
+        '{"correction": "gold \\u0000 label"}',
+        '{"rating": 3, "comment": "\\u0000"}',
+    ],
+    ids=["comment", "correction", "only-nul"],
+)
+def test_feedback_text_with_a_nul_is_refused_alike_on_both_databases_and_nothing_is_stored(
+    api: Api, body: str
+) -> None:
+    register(api, "p", "Say {{ x }}")
+    api.ok(api.post("/prompts/p/variants/1.0.0/activate", {}))
+    run = api.ok(api.post("/prompts/p/run", {"variables": {"x": "a"}}))
+    refused = api.client.post(
+        f"/executions/{run['execution_id']}/feedback",
+        content=body.encode(),
+        headers={**api.headers(), "Content-Type": "application/json"},
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"].startswith(PROBLEM)
+    assert "NUL character" in refused.json()["detail"]
+    assert api.ok(api.get(f"/executions/{run['execution_id']}"))["feedback"] == []
+
+
+def test_a_prompt_description_or_variant_settings_with_a_nul_is_a_422_naming_the_column(api: Api) -> None:
+    for body, column in [
+        ({"prompt": "q", "template": "hi", "description": "d\x00"}, "prompts.description"),
+        ({"prompt": "q", "template": "hi", "settings": {"model": "m\x00"}}, "prompt_variants.settings"),
+        ({"prompt": "q", "template": "hi", "rationale": "r\x00"}, "prompt_variants.rationale"),
+    ]:
+        refused = api.post("/variants", body)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["code"] == "unstorable_value"
+        assert f"cannot store {column}" in refused.json()["detail"]
+    assert api.ok(api.get("/prompts"))["items"] == []

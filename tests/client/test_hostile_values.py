@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from promptevolve.client import AsyncPromptOptimizer, PromptOptimizer
-from promptevolve.core.errors import TemplateError
+from promptevolve.core.errors import TemplateError, ValidationError
 from promptevolve.core.settings import Settings
 from promptevolve.core.types import ModelSettings
 from promptevolve.providers.scripted import ScriptedProvider
@@ -110,6 +110,21 @@ def test_feedback_on_a_repaired_execution_lands(store):
         ids = po.feedback(result.execution_id, thumbs=True)
     assert len(ids) == 1
     assert [f.kind for f in get_execution(store, result.execution_id).feedback] == ["thumbs"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [{"comment": "nul\x00"}, {"correction": "gold\x00"}, {"comment": "\ud800"}, {"created_by": "a\x00"}],
+    ids=["comment-nul", "correction-nul", "comment-surrogate", "created-by-nul"],
+)
+def test_sdk_feedback_with_unstorable_text_raises_validation_error_and_stores_nothing(store, text):
+    _register(store, "Say {{ x }}")
+    with _optimizer(store, ScriptedProvider(lambda prompt, settings: "ok")) as po:
+        result = po.run("p", {"x": "a"})
+        po.flush()
+        with pytest.raises(ValidationError, match="invalid feedback: (comment|correction|created_by): "):
+            po.feedback(result.execution_id, thumbs=True, **text)
+    assert get_execution(store, result.execution_id).feedback == []
 
 
 def test_ordinary_records_are_stored_unchanged(store):

@@ -22,6 +22,7 @@ from pydantic import (
     StringConstraints,
     computed_field,
     create_model,
+    field_validator,
 )
 
 from promptevolve.access import Scope
@@ -37,6 +38,7 @@ from promptevolve.autopilot import (
     QuietHours,
 )
 from promptevolve.client import RunResult
+from promptevolve.core.storable import refuse_unstorable
 from promptevolve.core.types import ModelSettings, TemplateKind
 from promptevolve.experiments import ArmResult, GuardrailResult, SrmInfo
 from promptevolve.registry import LineageNode
@@ -242,6 +244,9 @@ class FeedbackCreate(BaseModel):
     correction: str | None = Field(default=None, min_length=1, max_length=100_000)
     comment: str | None = Field(default=None, max_length=10_000)
     source: Literal["user", "evaluator", "judge"] = "user"
+
+    # NUL can travel in JSON (``\\u0000``) but no store keeps it on every database: refused (422).
+    _storable = field_validator("correction", "comment")(refuse_unstorable)
 
 
 class FeedbackRecordedPublic(BaseModel):

@@ -282,8 +282,9 @@ class PromptOptimizer:
         created_by: str | None = None,
     ) -> list[str]:
         """Attach feedback to an execution. Unlike ``run``, bad input raises (it is the caller's bug):
-        ``NotFoundError`` for an unknown execution id, ``ValidationError`` for bad values."""
-        body = FeedbackIn(
+        ``NotFoundError`` for an unknown execution id, ``ValidationError`` for bad values (a comment or
+        correction holding a NUL or a lone surrogate included: refused, never stored altered)."""
+        body = FeedbackIn.checked(
             execution_id=execution_id,
             thumbs=thumbs,
             rating=rating,

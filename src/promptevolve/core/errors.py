@@ -15,6 +15,7 @@ so callers catch one family and the CLI and API map it to exit codes and HTTP st
     │   └── TrafficShareError       active shares of a prompt would exceed 100 %
     ├── ValidationError             input that is malformed
     │   ├── VersionFormatError      not a semantic version
+    │   ├── UnstorableValueError    text no database can hold as sent (NUL, lone surrogates)
     │   └── TemplateError           a template that does not parse or render
     │       ├── TemplateSyntaxError
     │       ├── TemplateUnsafeError   refused at registration: can never render safely
@@ -53,6 +54,7 @@ __all__ = [
     "TemplateSyntaxError",
     "TemplateUnsafeError",
     "TrafficShareError",
+    "UnstorableValueError",
     "ValidationError",
     "VersionFormatError",
 ]
@@ -99,6 +101,13 @@ class TrafficShareError(ConflictError):
 
 class ValidationError(PromptevolveError):
     code = "validation"
+
+
+class UnstorableValueError(ValidationError):
+    """A caller's text holds a NUL character or a lone surrogate: PostgreSQL cannot store the first,
+    UTF-8 not the second. Refused on every database alike, before anything is written."""
+
+    code = "unstorable_value"
 
 
 class VersionFormatError(ValidationError):

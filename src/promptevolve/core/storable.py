@@ -15,6 +15,13 @@ values a model or a caller hands us cannot be stored as they are:
 A ``Repairs`` collects what was changed, per field, so the record says so (``executions.repairs``);
 values that need nothing are returned as they are, after one check (the common case costs one
 ``json.dumps`` and, for non-ASCII text, one UTF-8 encode).
+
+Repairing is for the call path only (a model's output, the variables of a ``run``), where the layer must
+never be the reason a call fails. Everything else a caller writes (feedback comments and corrections,
+descriptions, rationales, settings, dataset items, names, reasons) is *refused* when it holds a NUL or a
+lone surrogate: ``why_unstorable`` says why, and ``store.guard`` refuses it on every database alike
+(``UnstorableValueError``, the API's 422), so a gold label is never silently changed and what one database
+accepts the other accepts too.
 """
 
 from __future__ import annotations
@@ -25,7 +32,16 @@ from collections import Counter
 from json.encoder import c_encode_basestring, c_make_encoder  # type: ignore[attr-defined]
 from typing import Any
 
-__all__ = ["MAX_DEPTH", "MAX_NODES", "Repairs"]
+from promptevolve.core.errors import UnstorableValueError
+
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_NODES",
+    "Repairs",
+    "check_storable",
+    "refuse_unstorable",
+    "why_unstorable",
+]
 
 #: Nesting deeper than this is replaced by a placeholder (JSON encoders recurse; deeper data crashes them).
 MAX_DEPTH = 64
@@ -59,6 +75,41 @@ def _encodable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def why_unstorable(text: str) -> str | None:
+    """What no database can store in ``text`` as it is, or ``None`` when it can be stored."""
+    if "\x00" in text:
+        return "a NUL character (\\x00), which PostgreSQL text cannot hold"
+    if not _encodable(text):
+        return "a lone surrogate, which is not UTF-8"
+    return None
+
+
+def refuse_unstorable(value: str | None) -> str | None:
+    """``value`` unchanged, or ``ValueError`` saying what cannot be stored (for pydantic validators)."""
+    if value is not None:
+        why = why_unstorable(value)
+        if why is not None:
+            raise ValueError(f"contains {why}: remove it")
+    return value
+
+
+def check_storable(field: str, value: Any) -> None:
+    """Raise ``UnstorableValueError`` naming ``field`` if any text in ``value`` (keys and strings of nested
+    dicts and lists included) cannot be stored; for values hashed before they reach the store."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            why = why_unstorable(item)
+            if why is not None:
+                raise UnstorableValueError(f"cannot store {field}: the value contains {why}; remove it")
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
 
 
 class Repairs:

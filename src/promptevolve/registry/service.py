@@ -26,6 +26,7 @@ from promptevolve.core.errors import (
     ValidationError,
 )
 from promptevolve.core.hashing import canonical_json, sha256_hex
+from promptevolve.core.storable import check_storable
 from promptevolve.core.types import ModelSettings, TemplateKind, VariantKind
 from promptevolve.registry.models import (
     LABEL_PATTERN,
@@ -228,6 +229,7 @@ class Registry:
         vet_template(parsed)  # what can never render safely is refused here, with the reason, not per call
         template = template_to_json(parsed)
         settings = request.settings.model_dump(mode="json")
+        check_storable("prompt_variants.settings", settings)  # hashed before the store's own check
         content_hash = sha256_hex(
             canonical_json({"template_kind": parsed.kind.value, "template": template, "settings": settings})
         )

@@ -20,6 +20,9 @@ PostgreSQL: ``connect_timeout`` for opening a connection (a listener that accept
 extra round trip; options already in the URL are kept and win), and the pool's wait for a free
 connection. On SQLite: the busy timeout is the lock timeout (readers never wait under WAL; writers wait
 for the write lock at most that long). SQLite has no statement timeout.
+
+Every engine refuses text no database can hold (a NUL, a lone surrogate) before sending it
+(``store.guard``), so both databases accept and refuse the same values.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from promptevolve.core.errors import ConfigurationError, PromptevolveError, StoreError, StoreUnavailableError
 from promptevolve.core.settings import Settings
+from promptevolve.store.guard import install_storable_guard, json_dumps
 from promptevolve.store.notices import install_plan_notices
 
 __all__ = [
@@ -159,6 +163,7 @@ def create_store_engine(url: str, *, timeouts: StoreTimeouts | None = None, **kw
             f"bad database URL {url!r}: expected e.g. sqlite:///promptevolve.db or "
             "postgresql+psycopg://user@host:5432/dbname"
         ) from None
+    kwargs.setdefault("json_serializer", json_dumps)
     try:
         if parsed.get_backend_name() == "sqlite":
             if parsed.database not in (None, "", ":memory:"):  # memory databases use a pool without a wait
@@ -166,11 +171,14 @@ def create_store_engine(url: str, *, timeouts: StoreTimeouts | None = None, **kw
             engine = create_engine(parsed, **kwargs)
             event.listen(engine, "connect", partial(_sqlite_pragmas, _ms(bounds.lock_s)))
             event.listen(engine, "begin", _sqlite_begin)
+            install_storable_guard(engine)
             return engine
         if parsed.get_backend_name() == "postgresql":
             connect_args = {**_postgres_connect_args(parsed, bounds), **kwargs.pop("connect_args", {})}
             kwargs.setdefault("pool_timeout", bounds.pool_s)
-            return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args, **kwargs)
+            engine = create_engine(parsed, pool_pre_ping=True, connect_args=connect_args, **kwargs)
+            install_storable_guard(engine)
+            return engine
     except (NoSuchModuleError, ImportError) as exc:
         raise ConfigurationError(f"bad database URL {describe_url(url)!r}: {exc}") from None
     raise ConfigurationError(

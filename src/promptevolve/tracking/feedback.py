@@ -4,6 +4,8 @@ Unlike executions, feedback is written at once (it is rare, and a caller wants t
 transaction per call, all kinds of one call together or none. Feedback on an unknown execution id is a
 ``NotFoundError`` naming the id. Values are normalised on the way in so analysis never guesses:
 thumbs → 1.0 / 0.0, rating → 1…5 as given, score → [0, 1], correction → text (a gold label).
+Text no database can hold (a NUL, a lone surrogate) is refused, not repaired: a correction is a gold
+label, and changing it silently would change what evaluation compares (``core.storable``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -20,6 +23,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from promptevolve.core.errors import NotFoundError, ValidationError
 from promptevolve.core.hashing import canonical_json, sha256_hex
 from promptevolve.core.ids import new_id
+from promptevolve.core.storable import refuse_unstorable
 from promptevolve.store.engine import Store
 from promptevolve.store.tables import Execution, Feedback, Score
 
@@ -54,6 +58,20 @@ class FeedbackIn(BaseModel):
     comment: str | None = Field(default=None, max_length=10_000)
     source: Literal["user", "evaluator", "judge"] = "user"
     created_by: str | None = Field(default=None, max_length=200)
+
+    _storable = field_validator("correction", "comment", "created_by")(refuse_unstorable)
+
+    @classmethod
+    def checked(cls, **fields: Any) -> FeedbackIn:
+        """Validated feedback, or the library's ``ValidationError`` naming each bad field (for the SDK,
+        whose callers catch one exception tree, not pydantic's)."""
+        try:
+            return cls(**fields)
+        except pydantic.ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'feedback'}: {e['msg']}" for e in exc.errors()
+            )
+            raise ValidationError(f"invalid feedback: {problems}") from None
 
     @model_validator(mode="after")
     def _something_given(self) -> FeedbackIn:
