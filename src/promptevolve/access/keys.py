@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import threading
@@ -36,9 +37,17 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select, update
 
-from promptevolve.core.errors import ConflictError, NotFoundError, PromptevolveError, ValidationError
+from promptevolve.core.errors import (
+    ConflictError,
+    NotFoundError,
+    PromptevolveError,
+    StoreUnavailableError,
+    ValidationError,
+)
 from promptevolve.store.engine import Store
 from promptevolve.store.tables import ApiKey, SessionToken, utcnow
+
+logger = logging.getLogger("promptevolve.access")
 
 __all__ = [
     "KEY_PATTERN",
@@ -235,7 +244,12 @@ class KeyService:
             if now - self._touched.get(key_id, -_TOUCH_EVERY_S) < _TOUCH_EVERY_S:
                 return
             self._touched[key_id] = now
-        with self.store.write() as s:
-            row = s.get(ApiKey, key_id)
-            if row is not None:
-                row.last_used_at = utcnow()
+        try:
+            with self.store.write() as s:
+                row = s.get(ApiKey, key_id)
+                if row is not None:
+                    row.last_used_at = utcnow()
+        except StoreUnavailableError as exc:
+            # Bookkeeping, not the request: a store that takes no writes now (read-only, locked) must
+            # not fail a call whose key was verified by reading. Tried again a minute later.
+            logger.debug("could not record the use of key %s: %s", key_id, exc)

@@ -57,7 +57,7 @@ from sqlalchemy.engine import make_url
 
 from promptevolve.access import ApiKeyInfo, AuthenticationError
 from promptevolve.core.errors import StoreError, StoreUnavailableError
-from promptevolve.store.engine import Store, describe_url
+from promptevolve.store.engine import Store, describe_url, is_read_only, why_unavailable
 from promptevolve.store.tables import Base
 from promptevolve.store.writes import (
     StoreBusyError,
@@ -278,6 +278,11 @@ class GroupCommit:
         except psycopg.Error as exc:
             if conn is not None and not conn.broken:
                 self._idle_pg.append(conn)
+            if is_read_only(exc):  # not the rows' fault: kept (spilled) and retried like an outage
+                why = why_unavailable(exc, self.store.timeouts)
+                raise StoreUnavailableError(
+                    f"cannot write to the store at {describe_url(self.store.url)}: {why}"
+                ) from None
             raise StoreError(f"group commit failed: {type(exc).__name__}: {exc}") from None
         self._idle_pg.append(conn)
         return outcomes

@@ -282,7 +282,8 @@ class PromptOptimizer:
         created_by: str | None = None,
     ) -> list[str]:
         """Attach feedback to an execution. Unlike ``run``, bad input raises (it is the caller's bug):
-        ``NotFoundError`` for an unknown execution id, ``ValidationError`` for bad values (a comment or
+        ``NotFoundError`` for an unknown execution id, ``StoreUnavailableError`` when the store does not
+        take writes now (down, read-only), ``ValidationError`` for bad values (a comment or
         correction holding a NUL or a lone surrogate included: refused, never stored altered)."""
         body = FeedbackIn.checked(
             execution_id=execution_id,
@@ -294,8 +295,7 @@ class PromptOptimizer:
             source=source,  # type: ignore[arg-type]
             created_by=created_by,
         )
-        if self.recorder.is_pending(execution_id):
-            self.recorder.flush()
+        self.recorder.ensure_written(execution_id)
         return record_feedback(self.store, body)
 
     def flush(self, timeout_s: float | None = 10.0) -> bool:

@@ -27,6 +27,7 @@ Every engine refuses text no database can hold (a NUL, a lone surrogate) before 
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ __all__ = [
     "StoreTimeouts",
     "create_store_engine",
     "describe_url",
+    "is_read_only",
     "is_unavailable",
     "why_unavailable",
 ]
@@ -93,9 +95,25 @@ def _ms(seconds: float) -> int:
     return max(round(seconds * 1000), 1) if seconds > 0 else 0
 
 
+#: PostgreSQL's "read-only SQL transaction": ``default_transaction_read_only``, a hot standby.
+_READ_ONLY_SQLSTATE = "25006"
+
+
+def is_read_only(exc: BaseException) -> bool:
+    """Whether the database refused a write because it is read-only (PostgreSQL: a read-only database
+    or a standby; SQLite: a read-only file or file system)."""
+    orig = getattr(exc, "orig", None) or exc
+    if getattr(orig, "sqlstate", None) == _READ_ONLY_SQLSTATE:
+        return True
+    return isinstance(orig, sqlite3.OperationalError) and "readonly database" in str(orig)
+
+
 def is_unavailable(exc: BaseException) -> bool:
-    """Whether a database error means "not now" (unreachable, timed out, locked), not "bad data"."""
-    if isinstance(exc, (OperationalError, PoolTimeoutError)):
+    """Whether a database error means "not now" (unreachable, timed out, locked, read-only), not "bad
+    data": the rows are kept and retried, and the API answers 503."""
+    if isinstance(exc, (OperationalError, PoolTimeoutError, sqlite3.OperationalError)) or is_read_only(exc):
+        # sqlite3's own OperationalError: raised by the driver's cursor in bulk writes (store.writes),
+        # outside SQLAlchemy's wrapping, for the same causes (locked, read-only, I/O).
         return True
     try:  # psycopg raises its own errors from COPY, outside SQLAlchemy's wrapping
         import psycopg
@@ -109,7 +127,10 @@ def why_unavailable(exc: BaseException, timeouts: StoreTimeouts) -> str:
     orig = getattr(exc, "orig", None) or exc
     detail = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
     sqlstate = getattr(orig, "sqlstate", None)
-    if isinstance(exc, PoolTimeoutError):
+    if is_read_only(exc):
+        hint = "the database refuses writes (read-only: a read-only file or file system, PostgreSQL's "
+        hint += "default_transaction_read_only or a standby); calls go on, what they record waits"
+    elif isinstance(exc, PoolTimeoutError):
         hint = f"no pooled connection came free within {timeouts.pool_s:g} s (PROMPTEVOLVE_DB_POOL_TIMEOUT_S)"
     elif sqlstate == "55P03" or "database is locked" in detail:
         hint = f"waited {timeouts.lock_s:g} s for a lock another transaction holds"
@@ -221,11 +242,11 @@ class Store:
                 yield session
         except PromptevolveError:
             raise
-        except (OperationalError, PoolTimeoutError) as exc:
-            raise StoreUnavailableError(
-                f"the store at {describe_url(self.url)} failed: {why_unavailable(exc, self.timeouts)}"
-            ) from exc
         except SQLAlchemyError as exc:
+            if is_unavailable(exc):
+                raise StoreUnavailableError(
+                    f"the store at {describe_url(self.url)} failed: {why_unavailable(exc, self.timeouts)}"
+                ) from exc
             raise StoreError(f"store error at {describe_url(self.url)}: {exc}") from exc
 
     def write(self) -> AbstractContextManager[Session]:

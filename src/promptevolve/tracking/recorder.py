@@ -192,6 +192,17 @@ class Recorder:
             self._kick = False
             return done
 
+    def ensure_written(self, execution_id: str, timeout_s: float | None = 10.0) -> None:
+        """Return once ``execution_id`` is no longer queued (written, or never queued here); raise
+        ``StoreUnavailableError`` with the writer's last error if it is still queued after ``timeout_s``
+        (for feedback on it: "unknown execution" would be the wrong reason)."""
+        if not self.is_pending(execution_id) or self.flush(timeout_s) or not self.is_pending(execution_id):
+            return
+        raise StoreUnavailableError(
+            f"execution {execution_id!r} is recorded but not yet stored (the store does not take writes now: "
+            f"{self.stats.last_error}); it stays queued, retry the feedback later"
+        )
+
     def close(self, timeout_s: float | None = 10.0) -> bool:
         """Drain the queue and stop the writer; later records are written inline by ``flush``."""
         drained = self.flush(timeout_s)

@@ -215,5 +215,5 @@ async def feedback(
 
 
 def record_after_flush(services: Services, item: FeedbackIn) -> list[str]:
-    services.recorder.flush()
+    services.recorder.ensure_written(item.execution_id)  # 503 if the store still does not take it
     return record_feedback(services.store, item)
