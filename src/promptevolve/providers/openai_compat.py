@@ -28,7 +28,9 @@ Design:
   provider's ``model_path``.
 * **Errors** are translated at this boundary: ``APITimeoutError`` and HTTP 408 →
   ``ProviderTimeoutError``; connection errors, 409, 429 and 5xx → ``ProviderUnavailableError`` (both
-  retryable); any other 4xx → a non-retryable ``ProviderError`` carrying the server's message.
+  retryable); any other 4xx → a non-retryable ``ProviderError`` carrying the server's message; a 200
+  whose body is not an OpenAI completion (HTML, a bare string, wrong shapes) → a non-retryable
+  ``ProviderError`` quoting its start.
 """
 
 from __future__ import annotations
@@ -130,7 +132,7 @@ class OpenAICompatProvider:
             response = resource.create(**request)
         except Exception as exc:
             raise translate_openai_error(exc, self.base_url) from exc
-        return _to_completion(response, endpoint, settings, (time.perf_counter() - started) * 1000.0)
+        return self._completion(response, endpoint, settings, started)
 
     async def acomplete(self, prompt: RenderedPrompt, settings: ModelSettings) -> Completion:
         endpoint, request = self._request(prompt, settings)
@@ -141,7 +143,21 @@ class OpenAICompatProvider:
             response = await resource.create(**request)
         except Exception as exc:
             raise translate_openai_error(exc, self.base_url) from exc
-        return _to_completion(response, endpoint, settings, (time.perf_counter() - started) * 1000.0)
+        return self._completion(response, endpoint, settings, started)
+
+    def _completion(
+        self, response: Any, endpoint: str, settings: ModelSettings, started: float
+    ) -> Completion:
+        """The answer as a ``Completion``; an answer that is not an OpenAI completion (an HTML page, a
+        string, ``choices`` that is not a list of choices) is a ``ProviderError`` saying so."""
+        try:
+            return _to_completion(response, endpoint, settings, (time.perf_counter() - started) * 1000.0)
+        except (AttributeError, TypeError, IndexError, KeyError, ValueError) as exc:
+            shown = repr(response)[:200]
+            raise ProviderError(
+                f"{self.base_url} answered model {settings.model!r} with something that is not an OpenAI "
+                f"completion ({type(exc).__name__}: {exc}): {shown}"
+            ) from exc
 
     def close(self) -> None:
         """Close the sync client's connections (async clients close with ``aclose`` or when collected)."""
