@@ -40,6 +40,7 @@ from promptevolve.core.errors import ConflictError, NotFoundError, ValidationErr
 from promptevolve.core.inputs import parse_json, read_text_file
 from promptevolve.registry.models import check_name
 from promptevolve.store.engine import Store
+from promptevolve.store.locks import serialize
 from promptevolve.store.tables import Dataset, DatasetItem, Execution, Feedback, PromptVariant
 from promptevolve.store.tables import Prompt as PromptRow
 from promptevolve.store.writes import insert_rows
@@ -269,6 +270,9 @@ def import_items(
     split |= {str(i.id): i.split for i in items if i.split is not None}
     predefined = len(items) - len(keys)
     with store.write() as s:
+        serialize(
+            s, f"dataset:{name}"
+        )  # concurrent imports of one name: one at a time, none fails on the index
         existing = s.scalar(select(Dataset).where(Dataset.name == name))
         if existing is not None and not replace:
             raise ConflictError(f"dataset {name!r} already exists: choose another name or replace it")
