@@ -117,6 +117,5 @@ def test_what_flush_and_feedback_acknowledged_survives_sigkill_and_nothing_is_ha
     ]
     assert not half_written, f"{len(half_written)} stored executions are not whole"
     # The figures RELIABILITY.md quotes (pytest -s shows them).
-    print(
-        f"acknowledged {len(acked)} executions and {len(acked_feedback)} feedback; stored {len(stored)} and {len(feedback)}"
-    )
+    print(f"acknowledged {len(acked)} executions, {len(acked_feedback)} feedback;", end=" ")
+    print(f"stored {len(stored)} executions, {len(feedback)} feedback")

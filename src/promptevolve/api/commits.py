@@ -57,7 +57,13 @@ from sqlalchemy.engine import make_url
 
 from promptevolve.access import ApiKeyInfo, AuthenticationError
 from promptevolve.core.errors import StoreError, StoreUnavailableError
-from promptevolve.store.engine import Store, describe_url, is_read_only, why_unavailable
+from promptevolve.store.engine import (
+    Store,
+    describe_url,
+    is_read_only,
+    postgres_connect_args,
+    why_unavailable,
+)
 from promptevolve.store.tables import Base
 from promptevolve.store.writes import (
     StoreBusyError,
@@ -255,10 +261,13 @@ class GroupCommit:
         conn = self._idle_pg.pop() if self._idle_pg else None
         try:
             if conn is None:
-                conninfo = make_url(self.store.url).set(drivername="postgresql")
-                conn = await psycopg.AsyncConnection.connect(
-                    conninfo.render_as_string(hide_password=False), connect_timeout=10
-                )
+                url = make_url(self.store.url)
+                # The engine's bounds (connect, TCP user, statement and lock timeouts): a connection
+                # whose packets are dropped fails in seconds, not after the kernel's ~15 minutes.
+                bounds = postgres_connect_args(url, self.store.timeouts)
+                url = url.difference_update_query(["options"])  # merged into bounds["options"]
+                conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+                conn = await psycopg.AsyncConnection.connect(conninfo, **bounds)
             async with conn.transaction(), conn.cursor() as cursor:
                 keys, wanted = batch.keys(), batch.wanted()
                 valid = await _pg_ids(cursor, _KEYS_SQL, keys) if keys else set()

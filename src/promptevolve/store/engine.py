@@ -57,6 +57,7 @@ __all__ = [
     "describe_url",
     "is_read_only",
     "is_unavailable",
+    "postgres_connect_args",
     "why_unavailable",
 ]
 
@@ -161,7 +162,7 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def _postgres_connect_args(url: URL, timeouts: StoreTimeouts) -> dict[str, Any]:
+def postgres_connect_args(url: URL, timeouts: StoreTimeouts) -> dict[str, Any]:
     """libpq parameters that bound every wait (module docstring); the URL's own ``options`` come last
     and so override ours."""
     ours = f"-c statement_timeout={_ms(timeouts.statement_s)} -c lock_timeout={_ms(timeouts.lock_s)}"
@@ -195,7 +196,7 @@ def create_store_engine(url: str, *, timeouts: StoreTimeouts | None = None, **kw
             install_storable_guard(engine)
             return engine
         if parsed.get_backend_name() == "postgresql":
-            connect_args = {**_postgres_connect_args(parsed, bounds), **kwargs.pop("connect_args", {})}
+            connect_args = {**postgres_connect_args(parsed, bounds), **kwargs.pop("connect_args", {})}
             kwargs.setdefault("pool_timeout", bounds.pool_s)
             engine = create_engine(parsed, pool_pre_ping=True, connect_args=connect_args, **kwargs)
             install_storable_guard(engine)
