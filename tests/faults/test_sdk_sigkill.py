@@ -28,6 +28,7 @@ from promptevolve.store.tables import Execution, Feedback
 pytestmark = pytest.mark.slow  # a child process under load until it is killed: 10-20 s a database
 
 ACKED_BEFORE_KILL = 600  # executions acknowledged by flush() before the kill
+KILL_DELAYS_S = (0.0, 0.03, 0.12)  # after that: three processes, each killed a little later
 
 # The application: calls run() flat out, flushes every 40 calls and prints what the flush acknowledged,
 # sends feedback on one call in ten after its flush and prints the ids feedback() returned.
@@ -57,7 +58,7 @@ CHILD = textwrap.dedent(
 )
 
 
-def _acknowledged(child: subprocess.Popen[str]) -> tuple[set[str], set[str]]:
+def _acknowledged(child: subprocess.Popen[str], delay_s: float) -> tuple[set[str], set[str]]:
     executions: set[str] = set()
     feedback: set[str] = set()
     assert child.stdout is not None
@@ -68,7 +69,9 @@ def _acknowledged(child: subprocess.Popen[str]) -> tuple[set[str], set[str]]:
             break
         kind, *ids = line.split()
         (executions if kind == "ACK" else feedback).update(ids)
-    # Kill at once, mid-stream: the child is running calls and may be inside a flush or a feedback.
+    # Kill mid-stream, a little later each round: the child is running calls, its writer may be
+    # inside a batch, the application inside a flush or a feedback.
+    time.sleep(delay_s)
     child.send_signal(signal.SIGKILL)
     for line in child.stdout:  # what it printed before dying was acknowledged too
         kind, *ids = line.split()
@@ -86,20 +89,25 @@ def test_what_flush_and_feedback_acknowledged_survives_sigkill_and_nothing_is_ha
     )
     registry.activate("p", "1.0.0")
     variant_id = registry.get_variant("p", "1.0.0").id
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, database_url],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        acked, acked_feedback = _acknowledged(child)
-        assert child.wait(timeout=30) == -signal.SIGKILL, child.stderr.read() if child.stderr else ""
-    finally:
-        if child.poll() is None:
-            child.kill()
-    assert len(acked) >= ACKED_BEFORE_KILL and acked_feedback, "the load did not get going"
+    acked: set[str] = set()
+    acked_feedback: set[str] = set()
+    for delay_s in KILL_DELAYS_S:  # one process a round, each killed
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD, database_url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        try:
+            executions, feedback_ids = _acknowledged(child, delay_s)
+            assert child.wait(timeout=30) == -signal.SIGKILL, child.stderr.read() if child.stderr else ""
+        finally:
+            if child.poll() is None:
+                child.kill()
+        assert len(executions) >= ACKED_BEFORE_KILL and feedback_ids, "the load did not get going"
+        acked |= executions
+        acked_feedback |= feedback_ids
 
     with store.read() as s:
         stored = {e.id: e for e in s.scalars(select(Execution))}
