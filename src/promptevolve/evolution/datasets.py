@@ -38,6 +38,7 @@ from sqlalchemy import Table, delete, func, select
 
 from promptevolve.core.errors import ConflictError, NotFoundError, ValidationError
 from promptevolve.core.inputs import parse_json, read_text_file
+from promptevolve.core.storable import check_storable
 from promptevolve.registry.models import check_name
 from promptevolve.store.engine import Store
 from promptevolve.store.locks import serialize
@@ -269,10 +270,14 @@ def import_items(
     split = split_keys(keys, seed=seed, fractions=checked, strata={str(i.id): i.locale for i in items})
     split |= {str(i.id): i.split for i in items if i.split is not None}
     predefined = len(items) - len(keys)
+    for item in items:  # bulk-inserted below, past store.guard's check: checked here
+        for column, value in (("item_key", item.id), ("inputs", item.inputs), ("expected", item.expected)):
+            check_storable(f"dataset_items.{column}", value)
+        check_storable("dataset_items.rubric", item.rubric)
+        check_storable("dataset_items.meta", item.meta())
     with store.write() as s:
-        serialize(
-            s, f"dataset:{name}"
-        )  # concurrent imports of one name: one at a time, none fails on the index
+        # Concurrent imports of one name: one at a time, so none fails on the unique index.
+        serialize(s, f"dataset:{name}")
         existing = s.scalar(select(Dataset).where(Dataset.name == name))
         if existing is not None and not replace:
             raise ConflictError(f"dataset {name!r} already exists: choose another name or replace it")
