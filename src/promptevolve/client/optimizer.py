@@ -292,7 +292,7 @@ class PromptOptimizer:
             score=score,
             correction=correction,
             comment=comment,
-            source=source,  # type: ignore[arg-type]
+            source=source,
             created_by=created_by,
         )
         self.recorder.ensure_written(execution_id)
