@@ -111,6 +111,26 @@ def database_url(
 
 
 @pytest.fixture
+def postgres_database_url(postgres_url: str) -> Iterator[str]:
+    """A fresh, migrated schema of its own on PostgreSQL, for tests that need PostgreSQL only (several
+    processes on one server, LISTEN/NOTIFY, procrastinate): no ``backend`` parameter, no SQLite run."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = _postgres_schema_url(postgres_url, schema)
+    store = Store.from_url(url)
+    upgrade(store)
+    store.dispose()
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
 def blank_database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
     """The URL of an empty database (no schema yet) of the chosen backend."""
     if backend == "sqlite":

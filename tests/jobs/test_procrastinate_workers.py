@@ -13,14 +13,12 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from tests.jobs.support import SECRET, colour_lab
 
 from promptevolve.autopilot import Event, verify
@@ -29,30 +27,9 @@ from promptevolve.autopilot.outbox import Outbox, get_delivery
 from promptevolve.jobs import JobDeps, JobInfo, JobSettings
 from promptevolve.jobs.procrastinate_engine import ProcrastinateQueue
 from promptevolve.store.engine import Store
-from promptevolve.store.migrate import upgrade
 
 ROOT = Path(__file__).resolve().parents[2]
 EVALUATE = {"prompt": "colours", "dataset": "colours", "split": "train"}
-
-
-@pytest.fixture
-def pg_url(postgres_url: str) -> Iterator[str]:
-    """A migrated schema of its own on the real PostgreSQL (the workers' tables go there too)."""
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    joiner = "&" if "?" in postgres_url else "?"
-    url = f"{postgres_url}{joiner}options={quote(f'-csearch_path={schema}')}"
-    store = Store.from_url(url)
-    upgrade(store)
-    store.dispose()
-    try:
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 class Workers:
@@ -121,12 +98,12 @@ def pid_of(job: JobInfo) -> int:
 
 
 @pytest.fixture
-def lab(pg_url: str, tmp_path: Path) -> Iterator[tuple[Store, ProcrastinateQueue, Workers]]:
-    store = Store.from_url(pg_url)
+def lab(postgres_database_url: str, tmp_path: Path) -> Iterator[tuple[Store, ProcrastinateQueue, Workers]]:
+    store = Store.from_url(postgres_database_url)
     colour_lab(store, tmp_path)
     queue = ProcrastinateQueue(JobDeps(store=store), settings=JobSettings(engine="procrastinate"))
     queue.start()
-    workers = Workers(pg_url, latency_s=0.3, log_dir=tmp_path)
+    workers = Workers(postgres_database_url, latency_s=0.3, log_dir=tmp_path)
     try:
         yield store, queue, workers
     finally:
