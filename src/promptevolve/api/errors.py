@@ -97,7 +97,7 @@ class Problem(BaseModel):
 def status_for(exc: PromptevolveError) -> tuple[int, str]:
     """(HTTP status, problem code) of a library error."""
     if isinstance(exc, StoreError) and isinstance(exc.__cause__, DataError):
-        # The database refused a value (a NUL character in text on PostgreSQL, a number out of range):
+        # The database refused a value (a number out of range; NUL is refused before, by store.guard):
         # the request's fault, which the store does not yet translate into a ValidationError.
         return 422, "invalid_value"
     for cls in type(exc).__mro__:
