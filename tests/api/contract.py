@@ -28,7 +28,7 @@ from schemathesis import engine
 from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import Status, events
 
-__all__ = ["PHASES", "ContractReport", "run_contract"]
+__all__ = ["PATCH_CREATES", "PHASES", "ContractReport", "contract_config", "run_contract"]
 
 PHASES = ("examples", "coverage", "fuzzing", "stateful")
 
@@ -74,12 +74,13 @@ def _record(report: ContractReport, phase: str, recorder: Any) -> None:
                 report.failures.setdefault((check.name, recorder.label), text[:2000])
 
 
-def run_contract(
-    app: Any, headers: dict[str, str], *, examples: int, seed: int = 1, path: str = "/openapi.json"
-) -> ContractReport:
-    """Run every phase on ``app`` (an ASGI app serving its OpenAPI document at ``path``) with
-    ``headers`` on each request; ``examples`` bounds the cases each operation gets per phase."""
-    config = SchemathesisConfig.from_dict(
+#: The one operation that creates with PATCH (see the module docstring), and the check it is spared.
+PATCH_CREATES = "PATCH /prompts/{name}/autopilot"
+
+
+def contract_config(headers: dict[str, str], *, examples: int, seed: int = 1) -> SchemathesisConfig:
+    """The configuration of every run: all phases, every check but those the module docstring names."""
+    return SchemathesisConfig.from_dict(
         {
             "headers": headers,
             "seed": seed,
@@ -87,14 +88,17 @@ def run_contract(
             "generation": {"max-examples": examples},
             "phases": {"stateful": {"max-steps": examples}},
             "checks": {"positive_data_acceptance": {"enabled": False}},
-            "operations": [
-                {
-                    "include-name": "PATCH /prompts/{name}/autopilot",
-                    "checks": {"use_after_free": {"enabled": False}},
-                }
-            ],
+            "operations": [{"include-name": PATCH_CREATES, "checks": {"use_after_free": {"enabled": False}}}],
         }
     )
+
+
+def run_contract(
+    app: Any, headers: dict[str, str], *, examples: int, seed: int = 1, path: str = "/openapi.json"
+) -> ContractReport:
+    """Run every phase on ``app`` (an ASGI app serving its OpenAPI document at ``path``) with
+    ``headers`` on each request; ``examples`` bounds the cases each operation gets per phase."""
+    config = contract_config(headers, examples=examples, seed=seed)
     schema = schemathesis.openapi.from_asgi(path, app, config=config)
     report = ContractReport()
     for event in engine.from_schema(schema).execute():

@@ -14,7 +14,8 @@ import os
 from typing import Any
 
 import pytest
-from tests.api.contract import PHASES, run_contract
+import schemathesis
+from tests.api.contract import PATCH_CREATES, PHASES, contract_config, run_contract
 from tests.api.support import PROBLEM, Api, gated_candidate, running_api, two_variants
 
 from promptevolve.api import create_api
@@ -125,3 +126,27 @@ def test_rfc3339_timestamps_with_an_offset_are_accepted(api: Api) -> None:
     two_variants(api)
     for since in ("2026-12-06T10:00:00Z", "2026-12-06T10:00:00.5+01:00"):
         assert api.get("/executions", "read", params={"since": since}).status_code == 200
+
+
+def test_patch_after_delete_reconfigures_the_autopilot_and_a_read_after_delete_is_404(api: Api) -> None:
+    """The documented behaviour schemathesis's use_after_free check is spared (tests/api/contract.py)."""
+    two_variants(api)
+    headers = api.headers()
+    api.ok(api.client.patch("/prompts/p/autopilot", json={"autonomy": "propose"}, headers=headers))
+    assert api.delete("/prompts/p/autopilot").status_code == 204
+    assert api.get("/prompts/p/autopilot").status_code == 404  # read after delete: gone
+    again = api.ok(api.client.patch("/prompts/p/autopilot", json={}, headers=headers))
+    assert again["autonomy"] != "propose"  # created anew from the defaults, not the deleted policy
+
+
+def test_the_contract_spares_use_after_free_only_for_the_patch_that_creates() -> None:
+    schema = schemathesis.openapi.from_asgi(
+        "/openapi.json", create_api(), config=contract_config({}, examples=2)
+    )
+    spared = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        checks = schema.config.checks_config_for(operation=operation, phase="stateful")
+        if not checks.use_after_free.enabled:
+            spared.append(operation.label)
+    assert spared == [PATCH_CREATES]
