@@ -25,6 +25,7 @@ from promptevolve.experiments import (
     GuardrailSpec,
 )
 from promptevolve.experiments.report_page import report_html
+from promptevolve.store.engine import Store
 
 app = typer.Typer(
     help="A/B tests and bandits between prompt variants: create, start, watch, promote or roll back.",
@@ -35,8 +36,8 @@ IdArg = Annotated[int, typer.Argument(help="Experiment id (see `promptevolve ab 
 ReasonOpt = Annotated[str | None, typer.Option(help="Why: recorded in the decision log.")]
 
 
-def _service(store: object, ctx: typer.Context) -> ExperimentService:
-    return ExperimentService(store, actor=state_of(ctx).actor)  # type: ignore[arg-type]
+def _service(store: Store, ctx: typer.Context) -> ExperimentService:
+    return ExperimentService(store, actor=state_of(ctx).actor)
 
 
 def _parse_guardrail(raw: str) -> GuardrailSpec:

@@ -79,7 +79,9 @@ def revisions() -> list[str]:
 
 def _sqlite_foreign_keys(conn: Connection, on: bool) -> None:
     # On the driver's connection, outside any transaction: inside one SQLite ignores the pragma.
-    conn.connection.dbapi_connection.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")  # type: ignore[union-attr]
+    raw = conn.connection.dbapi_connection
+    assert raw is not None  # a checked-out connection always holds its driver's connection
+    raw.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
 
 
 def _migrate(store: Store, step: Callable[[Config], None]) -> str | None:
