@@ -283,7 +283,8 @@ class GroupCommit:
             if conn is not None:
                 await conn.close()
             where = describe_url(self.store.url)
-            raise StoreUnavailableError(f"cannot write to the store at {where}: {exc}") from None
+            why = why_unavailable(exc, self.store.timeouts)
+            raise StoreUnavailableError(f"cannot write to the store at {where}: {why}") from None
         except psycopg.Error as exc:
             if conn is not None and not conn.broken:
                 self._idle_pg.append(conn)

@@ -139,7 +139,8 @@ def why_unavailable(exc: BaseException, timeouts: StoreTimeouts) -> str:
     elif sqlstate == "57014":
         hint = f"statement cancelled; the limit is {timeouts.statement_s:g} s"
         hint += " (PROMPTEVOLVE_DB_STATEMENT_TIMEOUT_S)"
-    elif "timeout" in detail.lower():
+    elif "timeout" in detail.lower() or "timed out" in detail.lower():
+        # A connect timeout, or the TCP user timeout on an open connection whose packets go unanswered.
         hint = f"no answer within {timeouts.connect_s} s (PROMPTEVOLVE_DB_CONNECT_TIMEOUT_S)"
     else:
         return detail
