@@ -22,7 +22,6 @@ from pydantic import (
     StringConstraints,
     computed_field,
     create_model,
-    field_validator,
 )
 
 from promptevolve.access import Scope
@@ -87,16 +86,11 @@ __all__ = [
 T = TypeVar("T")
 
 
-def _no_nul(value: str) -> str:
-    # Executions are written in the background: a value PostgreSQL refuses (NUL in text) must be refused
-    # here, while the caller can still be told.
-    if "\x00" in value:
-        raise ValueError("text may not contain NUL characters")
-    return value
-
-
 Text = str
-StoredText = Annotated[str, AfterValidator(_no_nul)]
+#: Text written by bulk paths (executions, feedback) that store.guard does not see: a value no database
+#: can hold (a NUL; a lone surrogate cannot arrive in strict JSON) is refused here, while the caller
+#: can still be told (core.storable).
+StoredText = Annotated[str, AfterValidator(refuse_unstorable)]
 Messages = list[dict[str, str]]
 
 
@@ -241,12 +235,9 @@ class FeedbackCreate(BaseModel):
     thumbs: bool | None = None
     rating: int | None = Field(default=None, ge=1, le=5)
     score: float | None = Field(default=None, ge=0.0, le=1.0)
-    correction: str | None = Field(default=None, min_length=1, max_length=100_000)
-    comment: str | None = Field(default=None, max_length=10_000)
+    correction: StoredText | None = Field(default=None, min_length=1, max_length=100_000)
+    comment: StoredText | None = Field(default=None, max_length=10_000)
     source: Literal["user", "evaluator", "judge"] = "user"
-
-    # NUL can travel in JSON (``\\u0000``) but no store keeps it on every database: refused (422).
-    _storable = field_validator("correction", "comment")(refuse_unstorable)
 
 
 class FeedbackRecordedPublic(BaseModel):
