@@ -356,7 +356,7 @@ def fresh_traffic(store: Store, world: World, n: int, round_: int, rng: random.R
     for execution_id in recent[round_::10]:
         row = {"execution_id": execution_id, "text": None, "source": "user", "created_by": None}
         rows["feedback"].append(
-            {**row, "id": f"g{round_}{execution_id[2:]}", "kind": "thumbs", "value": 1.0, "ts": world.now}
+            {**row, "id": f"g{uuid.uuid4().hex[:31]}", "kind": "thumbs", "value": 1.0, "ts": world.now}
         )
     t = time.perf_counter()
     written = sum(bulk_insert(store, model.__table__, rows[name]) for name, model in TABLES.items())

@@ -41,7 +41,24 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Double, Integer, and_, cast, delete, func, insert, literal, or_, select, text, update
+from sqlalchemy import (
+    Double,
+    Integer,
+    String,
+    and_,
+    any_,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from promptevolve.experiments.sums import (
@@ -52,6 +69,7 @@ from promptevolve.experiments.sums import (
     _sum_columns,
     arm_sums,
     call_values,
+    calls_values,
     exposed_units,
 )
 from promptevolve.scoring import MetricSpec, ScoringConfig, metric_spec
@@ -65,6 +83,7 @@ from promptevolve.store.tables import (
     RollupMinute,
     RollupUnit,
 )
+from promptevolve.store.writes import insert_rows
 
 __all__ = [
     "STALE_AFTER_S",
@@ -314,16 +333,29 @@ def _dirty(changes: Sequence[RollupChange]) -> _Dirty:
 
 
 def _apply(s: Session, rollups: Sequence[Rollup], dirty: _Dirty) -> None:
+    groups: dict[tuple[Any, ...], list[tuple[int, RollupSpec]]] = defaultdict(list)
     for row in rollups:
         spec = _spec(row)
         if spec.kind == "arm" and spec.experiment_id in dirty.units:
-            units = sorted(dirty.units[spec.experiment_id])
-            for i in range(0, len(units), _CHUNK // 2):
-                _recompute_units(s, row.id, spec, units[i : i + _CHUNK // 2])
+            # Rollups of one experiment, window and scoring are recomputed by one query together.
+            config = spec.config.model_dump_json() if spec.config is not None else None
+            groups[(spec.experiment_id, spec.since, config)].append((row.id, spec))
         elif spec.kind == "exposure":
             _add_exposures(s, row.id, spec, dirty.exposures)
         elif spec.kind == "trend" and spec.variant_id in dirty.minutes:
             _recompute_minutes(s, row.id, spec, dirty.minutes[spec.variant_id])
+    for (experiment_id, _, _), members in groups.items():
+        units = sorted(dirty.units[experiment_id])
+        for i in range(0, len(units), _CHUNK):
+            _recompute_units(s, members, units[i : i + _CHUNK])
+
+
+def _among(s: Session, column: Any, values: Sequence[Any]) -> Any:
+    """``column IN values``; on PostgreSQL ``= ANY(array)``, one parameter instead of thousands (whose
+    rendering and parsing cost more than the query)."""
+    if s.get_bind().dialect.name == "postgresql":
+        return column == any_(literal(list(values), ARRAY(String())))
+    return column.in_(values)
 
 
 _SUMS = ("units", "sum_x", "sum_z", "sum_x2", "sum_z2", "sum_xz", "sum_y2")
@@ -351,43 +383,59 @@ def _move_arms(s: Session, rid: int, deltas: dict[str, list[float]]) -> None:
     s.flush()
 
 
-def _recompute_units(s: Session, rid: int, spec: RollupSpec, units: list[str]) -> None:
-    # Two plain IN filters, each served by one index, rather than one OR that planners may answer by
+def _recompute_units(s: Session, members: Sequence[tuple[int, RollupSpec]], units: list[str]) -> None:
+    """Recompute ``units`` in each rollup of ``members`` (same experiment, window and scoring)."""
+    first = members[0][1]
+    assert first.experiment_id is not None and first.config is not None
+    specs = [metric_spec(str(spec.metric)) for _, spec in members]
+    # Two plain filters, each served by one index, rather than one OR that planners may answer by
     # scanning the experiment's calls in time order: units by hash, then calls without a unit id.
-    by_hash = Execution.unit_hash.in_(units)
-    by_id = and_(Execution.unit_hash.is_(None), Execution.id.in_(units))
-    new: list[Any] = []
+    by_hash = _among(s, Execution.unit_hash, units)
+    by_id = and_(Execution.unit_hash.is_(None), _among(s, Execution.id, units))
+    new: list[list[Any]] = [[] for _ in members]
     for where in (by_hash, by_id):
-        per_unit = _per_unit(_arm_calls(spec, [where]).subquery("calls"))
-        c = per_unit.c
-        new += s.execute(select(c.unit, c.arm, c.x, c.z, c.y2, c.first)).all()
+        scope = [*_scope(first.experiment_id, first.since, None), where]
+        calls = calls_values(specs, first.config, scope).subquery("calls")
+        columns: list[Any] = [calls.c.arm, calls.c.unit]
+        for i in range(len(specs)):
+            v = calls.c[f"v{i}"]
+            columns += [
+                func.sum(v),
+                func.count(v),
+                func.sum(v * v),
+                func.min(case((v.is_not(None), calls.c.ts))),
+            ]
+        for r in s.execute(select(*columns).group_by(calls.c.arm, calls.c.unit)).all():
+            for i in range(len(specs)):
+                x, z, y2, ts = r[2 + 4 * i : 6 + 4 * i]
+                if z:  # as ``sums._per_unit``: a unit counts in a metric once one of its calls measures it
+                    new[i].append((r[1], r[0], float(x), int(z), float(y2), float(ts)))
+    for (rid, _), rows in zip(members, new, strict=True):
+        _replace_units(s, rid, units, rows)
+
+
+def _replace_units(
+    s: Session, rid: int, units: list[str], new: list[tuple[str, str, float, int, float, float]]
+) -> None:
+    """Store the recomputed totals of ``units`` and move the arm sums by (new − old)."""
+    in_units = _among(s, RollupUnit.unit, units)
     old = s.execute(
-        select(RollupUnit.unit, RollupUnit.arm, RollupUnit.x, RollupUnit.z, RollupUnit.y2).where(
-            RollupUnit.rollup_id == rid, RollupUnit.unit.in_(units)
+        select(RollupUnit.arm, RollupUnit.x, RollupUnit.z, RollupUnit.y2).where(
+            RollupUnit.rollup_id == rid, in_units
         )
     ).all()
     deltas: dict[str, list[float]] = defaultdict(lambda: [0.0] * len(_SUMS))
-    for sign, rows in ((-1.0, old), (1.0, new)):
-        for r in rows:
-            for i, term in enumerate(_unit_terms(float(r.x), int(r.z), float(r.y2))):
-                deltas[r.arm][i] += sign * term
-    s.execute(delete(RollupUnit).where(RollupUnit.rollup_id == rid, RollupUnit.unit.in_(units)))
-    if new:
-        s.execute(
-            insert(RollupUnit),
-            [
-                {
-                    "rollup_id": rid,
-                    "unit": r.unit,
-                    "arm": r.arm,
-                    "x": float(r.x),
-                    "z": int(r.z),
-                    "y2": float(r.y2),
-                    "first": float(r.first),
-                }
-                for r in new
-            ],
-        )
+    for arm, x, z, y2 in old:
+        for i, term in enumerate(_unit_terms(float(x), int(z), float(y2))):
+            deltas[arm][i] -= term
+    for _, arm, x, z, y2, _ in new:
+        for i, term in enumerate(_unit_terms(x, z, y2)):
+            deltas[arm][i] += term
+    s.execute(delete(RollupUnit).where(RollupUnit.rollup_id == rid, in_units))
+    if new:  # the store's bulk writer (COPY on PostgreSQL): the ORM's insert cost half the refresh
+        names = ("unit", "arm", "x", "z", "y2", "first")
+        rows = [{"rollup_id": rid, **dict(zip(names, r, strict=True))} for r in new]
+        insert_rows(s.connection(), RollupUnit.__table__, rows)
     _move_arms(s, rid, deltas)
 
 
@@ -406,7 +454,7 @@ def _add_exposures(
     for i in range(0, len(units), _CHUNK):
         rows = s.execute(
             select(RollupUnit.unit, RollupUnit.arm).where(
-                RollupUnit.rollup_id == rid, RollupUnit.unit.in_(units[i : i + _CHUNK])
+                RollupUnit.rollup_id == rid, _among(s, RollupUnit.unit, units[i : i + _CHUNK])
             )
         ).all()
         known |= {(r.unit, r.arm) for r in rows}
@@ -454,16 +502,14 @@ def _recompute_minutes(s: Session, rid: int, spec: RollupSpec, minutes: set[int]
         in_part = or_(*(RollupMinute.minute.between(lo, hi) for lo, hi in part))
         s.execute(delete(RollupMinute).where(RollupMinute.rollup_id == rid, in_part))
         if rows:
-            s.execute(
-                insert(RollupMinute),
-                [
-                    {
-                        "rollup_id": rid,
-                        "minute": int(r[1]),
-                        "n": int(r[2]),
-                        "sum_v": float(r[3] or 0.0),
-                        "sum_v2": float(r[4] or 0.0),
-                    }
-                    for r in rows
-                ],
-            )
+            names = ("minute", "n", "sum_v", "sum_v2")
+            minutes = [
+                {
+                    "rollup_id": rid,
+                    **dict(
+                        zip(names, (int(r[1]), int(r[2]), float(r[3] or 0), float(r[4] or 0)), strict=True)
+                    ),
+                }
+                for r in rows
+            ]
+            insert_rows(s.connection(), RollupMinute.__table__, minutes)

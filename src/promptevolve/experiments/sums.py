@@ -39,7 +39,15 @@ from promptevolve.scoring.sql import ExecutionColumns, metric_expression, score_
 from promptevolve.stats import RatioStats, SampleStats
 from promptevolve.store.tables import Execution, Exposure, Feedback, Score
 
-__all__ = ["ArmSums", "arm_series", "arm_sums", "call_values", "exposed_units", "variant_sample"]
+__all__ = [
+    "ArmSums",
+    "arm_series",
+    "arm_sums",
+    "call_values",
+    "calls_values",
+    "exposed_units",
+    "variant_sample",
+]
 
 _FEEDBACK_METRICS = frozenset({"composite", "coverage", "accuracy", "satisfaction", "thumbs", "rating"})
 
@@ -130,9 +138,22 @@ def call_values(spec: MetricSpec, config: ScoringConfig, where: Sequence[ColumnE
     """Per call matching ``where`` (conditions on ``executions``): columns ``arm``, ``unit`` (unit key),
     ``ts`` and ``v``, the metric's value (NULL when the call does not measure it). Wrap it in a subquery
     to aggregate it any other way (per variant, per time bucket)."""
-    metrics = score_metrics_needed(spec, config)
+    return calls_values([spec], config, where, labels=["v"])
+
+
+def calls_values(
+    specs: Sequence[MetricSpec],
+    config: ScoringConfig,
+    where: Sequence[ColumnElement[bool]],
+    *,
+    labels: Sequence[str] | None = None,
+) -> Select[Any]:
+    """``call_values`` for several metrics at once (columns ``v0``, ``v1``… or ``labels``), over one
+    join of the calls with their scores and feedback (what a rollup refresh recomputes)."""
+    metrics = tuple(dict.fromkeys(m for spec in specs for m in score_metrics_needed(spec, config)))
     scores = _score_pivot(metrics, where) if metrics else None
-    feedback = _feedback_pivot(where) if spec.name in _FEEDBACK_METRICS else None
+    needs_feedback = any(spec.name in _FEEDBACK_METRICS for spec in specs)
+    feedback = _feedback_pivot(where) if needs_feedback else None
     none: Any = literal(None, Double())
 
     def score(name: str) -> Any:
@@ -153,11 +174,12 @@ def call_values(spec: MetricSpec, config: ScoringConfig, where: Sequence[ColumnE
         feedback_score=fb("score"),
         correction_match=fb("correction"),
     )
+    names = labels if labels is not None else [f"v{i}" for i in range(len(specs))]
     query: Any = select(
         Execution.arm.label("arm"),
         func.coalesce(Execution.unit_hash, Execution.id).label("unit"),
         Execution.ts.label("ts"),
-        metric_expression(cols, spec, config).label("v"),
+        *(metric_expression(cols, spec, config).label(n) for spec, n in zip(specs, names, strict=True)),
     ).select_from(Execution)
     if scores is not None:
         query = query.outerjoin(scores, scores.c.execution_id == Execution.id)
