@@ -365,22 +365,26 @@ def _unit_terms(x: float, z: int, y2: float) -> tuple[float, ...]:
     return (1, x, float(z), x * x, float(z) * float(z), x * float(z), y2)
 
 
-def _move_arms(s: Session, rid: int, deltas: dict[str, list[float]]) -> None:
-    """Add ``deltas`` (per arm, in ``_SUMS`` order) to the arm rows, creating missing ones."""
-    current = {r.arm: r for r in s.scalars(select(RollupArm).where(RollupArm.rollup_id == rid))}
-    for arm, delta in deltas.items():
-        row = current.get(arm)
+def _move_arms(s: Session, deltas: dict[tuple[int, str], list[float]]) -> None:
+    """Add ``deltas`` (per rollup and arm, in ``_SUMS`` order) to the arm rows, creating missing ones."""
+    rids = sorted({rid for rid, _ in deltas})
+    current = {
+        (r.rollup_id, r.arm): r for r in s.scalars(select(RollupArm).where(RollupArm.rollup_id.in_(rids)))
+    }
+    for (rid, arm), delta in deltas.items():
+        row = current.get((rid, arm))
         if row is None:
-            s.add(
-                RollupArm(
-                    rollup_id=rid, arm=arm, **dict(zip(_SUMS, [round(delta[0]), *delta[1:]], strict=True))
-                )
-            )
+            values = dict(zip(_SUMS, [round(delta[0]), *delta[1:]], strict=True))
+            s.add(RollupArm(rollup_id=rid, arm=arm, **values))
             continue
         row.units += round(delta[0])
         for name, d in zip(_SUMS[1:], delta[1:], strict=True):
             setattr(row, name, getattr(row, name) + d)
     s.flush()
+
+
+def _deltas() -> dict[tuple[int, str], list[float]]:
+    return defaultdict(lambda: [0.0] * len(_SUMS))
 
 
 def _recompute_units(s: Session, members: Sequence[tuple[int, RollupSpec]], units: list[str]) -> None:
@@ -410,33 +414,33 @@ def _recompute_units(s: Session, members: Sequence[tuple[int, RollupSpec]], unit
                 x, z, y2, ts = r[2 + 4 * i : 6 + 4 * i]
                 if z:  # as ``sums._per_unit``: a unit counts in a metric once one of its calls measures it
                     new[i].append((r[1], r[0], float(x), int(z), float(y2), float(ts)))
-    for (rid, _), rows in zip(members, new, strict=True):
-        _replace_units(s, rid, units, rows)
+    _replace_units(s, [(rid, rows) for (rid, _), rows in zip(members, new, strict=True)], units)
 
 
 def _replace_units(
-    s: Session, rid: int, units: list[str], new: list[tuple[str, str, float, int, float, float]]
+    s: Session, new: Sequence[tuple[int, list[tuple[str, str, float, int, float, float]]]], units: list[str]
 ) -> None:
-    """Store the recomputed totals of ``units`` and move the arm sums by (new − old)."""
-    in_units = _among(s, RollupUnit.unit, units)
+    """Store the recomputed totals of ``units`` in each rollup and move its arm sums by (new − old); one
+    statement of each kind for all the rollups."""
+    rids = [rid for rid, _ in new]
+    where = [RollupUnit.rollup_id.in_(rids), _among(s, RollupUnit.unit, units)]
     old = s.execute(
-        select(RollupUnit.arm, RollupUnit.x, RollupUnit.z, RollupUnit.y2).where(
-            RollupUnit.rollup_id == rid, in_units
-        )
+        select(RollupUnit.rollup_id, RollupUnit.arm, RollupUnit.x, RollupUnit.z, RollupUnit.y2).where(*where)
     ).all()
-    deltas: dict[str, list[float]] = defaultdict(lambda: [0.0] * len(_SUMS))
-    for arm, x, z, y2 in old:
+    deltas = _deltas()
+    for rid, arm, x, z, y2 in old:
         for i, term in enumerate(_unit_terms(float(x), int(z), float(y2))):
-            deltas[arm][i] -= term
-    for _, arm, x, z, y2, _ in new:
-        for i, term in enumerate(_unit_terms(x, z, y2)):
-            deltas[arm][i] += term
-    s.execute(delete(RollupUnit).where(RollupUnit.rollup_id == rid, in_units))
-    if new:  # the store's bulk writer (COPY on PostgreSQL): the ORM's insert cost half the refresh
-        names = ("unit", "arm", "x", "z", "y2", "first")
-        rows = [{"rollup_id": rid, **dict(zip(names, r, strict=True))} for r in new]
-        insert_rows(s.connection(), RollupUnit.__table__, rows)
-    _move_arms(s, rid, deltas)
+            deltas[(rid, arm)][i] -= term
+    for rid, rows in new:
+        for _, arm, x, z, y2, _ in rows:
+            for i, term in enumerate(_unit_terms(x, z, y2)):
+                deltas[(rid, arm)][i] += term
+    s.execute(delete(RollupUnit).where(*where))
+    names = ("unit", "arm", "x", "z", "y2", "first")
+    stored = [{"rollup_id": rid, **dict(zip(names, r, strict=True))} for rid, rows in new for r in rows]
+    # The store's bulk writer (COPY on PostgreSQL): the ORM's insert cost half the refresh.
+    insert_rows(s.connection(), RollupUnit.__table__, stored)
+    _move_arms(s, deltas)
 
 
 def _add_exposures(
@@ -461,17 +465,15 @@ def _add_exposures(
     added = [(unit, arm, ts) for (unit, arm), ts in first.items() if (unit, arm) not in known]
     if not added:
         return
-    s.execute(
-        insert(RollupUnit),
-        [
-            {"rollup_id": rid, "unit": u, "arm": a, "x": 0.0, "z": 1, "y2": 0.0, "first": ts}
-            for u, a, ts in added
-        ],
-    )
-    deltas: dict[str, list[float]] = defaultdict(lambda: [0.0] * len(_SUMS))
+    rows = [
+        {"rollup_id": rid, "unit": u, "arm": a, "x": 0.0, "z": 1, "y2": 0.0, "first": ts}
+        for u, a, ts in added
+    ]
+    insert_rows(s.connection(), RollupUnit.__table__, rows)
+    deltas = _deltas()
     for _, arm, _ in added:
-        deltas[arm][0] += 1
-    _move_arms(s, rid, deltas)
+        deltas[(rid, arm)][0] += 1
+    _move_arms(s, deltas)
 
 
 def _ranges(minutes: Iterable[int]) -> list[tuple[int, int]]:
