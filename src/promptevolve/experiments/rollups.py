@@ -182,8 +182,12 @@ def prepare(store: Store, specs: Iterable[RollupSpec]) -> None:
     with store.write() as s:
         _lock(s)
         refresh(s)
-        for row in s.scalars(select(Rollup).where(Rollup.built_at < 0)).all():
+        built = s.scalars(select(Rollup).where(Rollup.built_at < 0)).all()
+        for row in built:
             _build(s, row, now)
+        if built:  # statistics for the refreshes' plans now, not when autovacuum gets to it
+            for table in ("rollup_units", "rollup_arms", "rollup_minutes"):
+                s.execute(text(f"ANALYZE {table}"))
         s.execute(update(Rollup).where(Rollup.key.in_(list(wanted))).values(read_at=now))
         s.execute(delete(Rollup).where(Rollup.read_at < now - STALE_AFTER_S))
 
