@@ -344,7 +344,7 @@ def fresh_traffic(store: Store, world: World, n: int, round_: int, rng: random.R
     (rows written, seconds writing them)."""
     # The last n of `total` calls spread over the month: the last 1/(round + 2) hour, with indexes (in
     # the ids) above the load's and apart from other rounds'.
-    total = n * 720 * (round_ + 2)
+    total = n * 720 * (round_ + 2) + uuid.uuid4().int % 100_000  # apart from earlier runs' too
     rows = batch_rows(world, total - n, n, total, rng)
     with store.read() as s:
         recent = s.scalars(
