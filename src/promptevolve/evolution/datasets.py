@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import Table, delete, func, select
+from sqlalchemy import Table, Text, cast, delete, func, select
 
 from promptevolve.core.errors import ConflictError, NotFoundError, ValidationError
 from promptevolve.core.inputs import parse_json, read_text_file
@@ -437,11 +437,12 @@ def build_from_production(
         if prompt_row is None:
             raise NotFoundError(f"unknown prompt {prompt!r}: `promptevolve prompt list` shows the known ones")
         # Only the columns the items need (not whole ORM executions: loading 20,000 of them cost more
-        # than the query), walking ``ix_executions_prompt_ts`` and probing feedback by execution.
+        # than the query), walking ``ix_executions_prompt_ts`` and probing feedback by execution. The
+        # variables come as text, decoded only for the executions that become items (a quarter at most).
         rows = s.execute(
             select(
                 Execution.id,
-                Execution.variables,
+                cast(Execution.variables, Text),
                 Execution.output,
                 Feedback.kind,
                 Feedback.value,
@@ -455,18 +456,19 @@ def build_from_production(
             .limit(limit * 4)
         ).all()
     by_execution: dict[str, list[tuple[str, float | None, str | None]]] = defaultdict(list)
-    executions: dict[str, tuple[dict[str, Any] | None, str | None, str | None]] = {}
+    executions: dict[str, tuple[str | None, str | None, str | None]] = {}
     for execution_id, variables, output, kind, value, text, version in rows:
         by_execution[execution_id].append((kind, value, text))
         executions[execution_id] = (variables, output, version)
     tally: Counter[str] = Counter()
     items: list[ItemIn] = []
     for execution_id, feedback in list(by_execution.items())[:limit]:
-        variables, output, version_or_none = executions[execution_id]
+        variables_text, output, version_or_none = executions[execution_id]
         verdict, correction = _feedback_verdict(feedback)
         if verdict in ("negative", "none"):
             tally["negative"] += verdict == "negative"
             continue
+        variables = json.loads(variables_text) if variables_text is not None else None
         if not variables:
             tally["no_variables"] += 1
             continue
