@@ -113,7 +113,8 @@ def _pg_url(schema: str, timeout_s: int) -> str:
 def open_store(use_sqlite: bool, keep: bool, timeout_s: int, reuse: str | None) -> Iterator[Store]:
     if use_sqlite:
         tmp = tempfile.mkdtemp(prefix="pg_scale_")
-        path = os.path.join(tmp, "scale.db")
+        path = reuse or os.path.join(tmp, "scale.db")  # --reuse: the file a --keep run printed
+        keep = keep or reuse is not None
         store = Store.from_url(f"sqlite:///{path}")
         try:
             yield store
@@ -465,7 +466,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=50_000)
     parser.add_argument("--repeat", type=int, default=2, help="timed repeats after the first call")
     parser.add_argument("--timeout", type=int, default=600, help="PostgreSQL statement timeout, seconds")
-    parser.add_argument("--reuse", metavar="SCHEMA", help="time the reads on a schema kept by --keep")
+    parser.add_argument(
+        "--reuse", metavar="SCHEMA", help="time the reads on a schema (SQLite: a file) kept by --keep"
+    )
     parser.add_argument("--only", help="time only the reads whose label contains this text")
     parser.add_argument(
         "--fresh", type=int, default=0, help="new calls written between looks (rollup refresh timing)"

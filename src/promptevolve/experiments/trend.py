@@ -58,10 +58,12 @@ def trend_sums(
     cut = {m for e in edges for m in range(math.floor((e - 1.0) / 60.0), math.floor((e + 1.0) / 60.0) + 1)}
     raw: dict[int, SampleStats] = {}
     for lo, hi in _ranges(cut):
-        # One statement a run, each one range of ``(variant_id, ts)``: SQLite answered an OR of the
-        # ranges by reading every call of the variant.
-        near = [Execution.ts >= lo * 60.0 - 1.0, Execution.ts < (hi + 1) * 60.0 + 1.0]
-        raw = _add(raw, _raw(s, spec, config, [*where, *near], since, width, minutes=[(lo, hi)]))
+        # One statement a run, each with one tight range of ``(variant_id, ts)``: SQLite answered an OR of
+        # the ranges, or two ranges on ts, by reading every call of the variant.
+        start, end = max(since, lo * 60.0 - 1.0), min(until, (hi + 1) * 60.0 + 1.0)
+        if start < end:
+            near = [Execution.variant_id == variant_id, Execution.ts >= start, Execution.ts < end]
+            raw = _add(raw, _raw(s, spec, config, near, since, width, minutes=[(lo, hi)]))
     return _add(raw, _rolled(s, rid, since, until, width, cut))
 
 
