@@ -21,10 +21,10 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Double, Integer, cast, func, literal, or_, select
+from sqlalchemy import Double, Integer, and_, cast, func, literal, or_, select
 from sqlalchemy.orm import Session
 
-from promptevolve.experiments.rollups import RollupSpec, _minute, _ranges, rollup_id
+from promptevolve.experiments.rollups import RollupSpec, _minute, _ranges, _statements, rollup_id
 from promptevolve.experiments.sums import call_values
 from promptevolve.scoring import MetricSpec, ScoringConfig
 from promptevolve.stats import SampleStats
@@ -57,13 +57,11 @@ def trend_sums(
     edges = [since + k * width for k in range(buckets + 1)]
     cut = {m for e in edges for m in range(math.floor((e - 1.0) / 60.0), math.floor((e + 1.0) / 60.0) + 1)}
     raw: dict[int, SampleStats] = {}
-    for lo, hi in _ranges(cut):
-        # One statement a run, each with one tight range of ``(variant_id, ts)``: SQLite answered an OR of
-        # the ranges, or two ranges on ts, by reading every call of the variant.
-        start, end = max(since, lo * 60.0 - 1.0), min(until, (hi + 1) * 60.0 + 1.0)
-        if start < end:
-            near = [Execution.variant_id == variant_id, Execution.ts >= start, Execution.ts < end]
-            raw = _add(raw, _raw(s, spec, config, near, since, width, minutes=[(lo, hi)]))
+    for runs in _statements(s, _ranges(cut)):
+        ranges = [(max(since, lo * 60.0 - 1.0), min(until, (hi + 1) * 60.0 + 1.0)) for lo, hi in runs]
+        near = or_(*(and_(Execution.ts >= a, Execution.ts < b) for a, b in ranges if a < b))
+        calls = [Execution.variant_id == variant_id, near]
+        raw = _add(raw, _raw(s, spec, config, calls, since, width, minutes=runs))
     return _add(raw, _rolled(s, rid, since, until, width, cut))
 
 
