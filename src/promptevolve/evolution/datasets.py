@@ -468,8 +468,8 @@ def build_from_production(
         if verdict in ("negative", "none"):
             tally["negative"] += verdict == "negative"
             continue
-        variables = json.loads(variables_text) if variables_text is not None else None
-        if not variables:
+        inputs = json.loads(variables_text) if variables_text is not None else None
+        if not inputs:
             tally["no_variables"] += 1
             continue
         expected = _gold(correction) if correction is not None else _gold(output or "")
@@ -478,7 +478,7 @@ def build_from_production(
             ItemIn.model_validate(
                 {
                     "id": f"exec-{execution_id}",
-                    "inputs": dict(variables),
+                    "inputs": dict(inputs),
                     "expected": expected,
                     "source": verdict,
                     "execution_id": execution_id,

@@ -45,6 +45,7 @@ from sqlalchemy import (
     Double,
     Integer,
     String,
+    Table,
     and_,
     any_,
     case,
@@ -261,6 +262,12 @@ def _build(s: Session, row: Rollup, now: float) -> None:
     row.built_at = now
 
 
+def _table(model: Any) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)  # a declarative class's table (typed as the wider FromClause)
+    return table
+
+
 def _zero() -> Any:
     return literal(0.0, Double())
 
@@ -443,7 +450,7 @@ def _replace_units(
     names = ("unit", "arm", "x", "z", "y2", "first")
     stored = [{"rollup_id": rid, **dict(zip(names, r, strict=True))} for rid, rows in new for r in rows]
     # The store's bulk writer (COPY on PostgreSQL): the ORM's insert cost half the refresh.
-    insert_rows(s.connection(), RollupUnit.__table__, stored)
+    insert_rows(s.connection(), _table(RollupUnit), stored)
     _move_arms(s, deltas)
 
 
@@ -469,11 +476,11 @@ def _add_exposures(
     added = [(unit, arm, ts) for (unit, arm), ts in first.items() if (unit, arm) not in known]
     if not added:
         return
-    rows = [
+    exposed = [
         {"rollup_id": rid, "unit": u, "arm": a, "x": 0.0, "z": 1, "y2": 0.0, "first": ts}
         for u, a, ts in added
     ]
-    insert_rows(s.connection(), RollupUnit.__table__, rows)
+    insert_rows(s.connection(), _table(RollupUnit), exposed)
     deltas = _deltas()
     for _, arm, _ in added:
         deltas[(rid, arm)][0] += 1
@@ -516,7 +523,7 @@ def _recompute_minutes(s: Session, rid: int, spec: RollupSpec, minutes: set[int]
         s.execute(delete(RollupMinute).where(RollupMinute.rollup_id == rid, in_part))
         if rows:
             names = ("minute", "n", "sum_v", "sum_v2")
-            minutes = [
+            minute_rows = [
                 {
                     "rollup_id": rid,
                     **dict(
@@ -525,4 +532,4 @@ def _recompute_minutes(s: Session, rid: int, spec: RollupSpec, minutes: set[int]
                 }
                 for r in rows
             ]
-            insert_rows(s.connection(), RollupMinute.__table__, minutes)
+            insert_rows(s.connection(), _table(RollupMinute), minute_rows)
