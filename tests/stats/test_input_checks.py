@@ -228,3 +228,12 @@ def test_srm_on_any_valid_input_answers_a_p_value_in_zero_one(counts, shares) ->
         shares[0] = 1.0
     result = srm_test(counts, shares)
     assert 0.0 <= result.p_value <= 1.0 and result.status in (Status.OK, Status.INSUFFICIENT_DATA)
+
+
+def test_srm_treats_a_share_whose_expected_count_underflows_as_a_share_of_zero() -> None:
+    """Found by the property above: 5e-324 / 2 × 1 unit is 0.0 in floats, and dividing by it gave NaN."""
+    empty = srm_test([0, 0, 1], [0.0, 5e-324, 2.0])
+    assert empty.status is Status.INSUFFICIENT_DATA and empty.p_value == 1.0
+    crowded = srm_test([0, 3, 1], [0.0, 5e-324, 2.0])
+    assert crowded.p_value == 0.0 and crowded.blocks
+    assert 0.0 <= srm_test([5, 0, 4], [1.0, 5e-324, 1.0]).p_value <= 1.0

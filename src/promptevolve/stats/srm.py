@@ -74,9 +74,16 @@ def srm_test(counts: Sequence[float], expected_shares: Sequence[float]) -> SrmRe
     df = int(live.sum()) - 1
     if total <= 0 or df < 1:
         return SrmResult(Status.INSUFFICIENT_DATA, math.nan, max(df, 0), 1.0)
+    # A share so small that its expected count underflows to 0 (a subnormal float) is a share of 0:
+    # dividing by it would answer NaN instead of a p-value.
+    expected_all = np.where(live, shares / shares[live].sum() * total, 0.0)
+    live = expected_all > 0
+    df = int(live.sum()) - 1
     if np.any(observed[~live] > 0):
-        return SrmResult(Status.OK, math.inf, df, 0.0)
-    expected = shares[live] / shares[live].sum() * total
+        return SrmResult(Status.OK, math.inf, max(df, 0), 0.0)
+    if df < 1:
+        return SrmResult(Status.INSUFFICIENT_DATA, math.nan, max(df, 0), 1.0)
+    expected = expected_all[live]
     with np.errstate(over="ignore"):  # a share near 0 with units in it: χ² = inf, p = 0, a mismatch
         statistic = float(np.sum((observed[live] - expected) ** 2 / expected))
     return SrmResult(Status.OK, statistic, df, float(sps.chi2.sf(statistic, df)))
