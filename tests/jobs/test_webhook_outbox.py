@@ -5,17 +5,20 @@ pass run as a job stores its events and the engine delivers them."""
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import update
 from tests.autopilot.test_notify import Receiver
-from tests.jobs.support import SECRET, deps
+from tests.jobs.support import SECRET, dead_pid, deps
 
 from promptevolve.autopilot import Event
 from promptevolve.autopilot.outbox import Outbox, counts, get_delivery
-from promptevolve.jobs import EmbeddedQueue
+from promptevolve.jobs import EmbeddedQueue, rows
 from promptevolve.store.engine import Store
+from promptevolve.store.tables import JobRow
 
 
 @pytest.fixture
@@ -77,6 +80,29 @@ def test_a_4xx_is_final_and_says_why(store: Store, receiver) -> None:
     (job,) = q.list(kinds=["webhook"])[0]
     assert job.status == "failed" and job.attempts == 1 and job.error_code == "delivery_failed"
     assert "HTTP 410" in (job.error or "") and len(receiver.requests) == 1
+    assert q.retry(job.id).status == "queued"  # the receiver is fixed: a person sends it again
+    assert q.drain(30)
+    sent = get_delivery(store, e.id)
+    assert sent is not None and sent.status == "delivered" and sent.attempts == 2
+    assert [r["delivery"] for r in receiver.requests] == [e.id, e.id]
+
+
+def test_a_delivery_whose_last_attempt_died_with_its_process_is_failed_with_the_reason(
+    store: Store, receiver
+) -> None:
+    e = event()
+    Outbox(store).send(receiver.url, SECRET, e)
+    q = runner(store)
+    assert q.relay_outbox() == 1
+    (job,) = q.list(kinds=["webhook"])[0]
+    with store.write() as s:  # its last attempt
+        s.execute(update(JobRow).where(JobRow.id == job.id).values(max_attempts=1))
+    dead = f"{socket.gethostname()}:{dead_pid()}:abcdef"
+    assert rows.claim(store, job.id, worker=dead, now=time.time()) is not None
+    assert [j.id for j in runner(store).recover()] == [job.id]
+    failed = get_delivery(store, e.id)
+    assert failed is not None and failed.status == "failed"
+    assert (failed.last_error or "").startswith("interrupted by a restart") and receiver.requests == []
 
 
 def test_an_event_without_a_secret_is_not_stored(store: Store, receiver) -> None:

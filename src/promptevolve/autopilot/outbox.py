@@ -25,7 +25,7 @@ from promptevolve.autopilot.notify import Event
 from promptevolve.store.engine import Store
 from promptevolve.store.tables import WebhookDelivery, utcnow
 
-__all__ = ["Outbox", "StoredDelivery", "attempted", "counts", "get_delivery", "relay"]
+__all__ = ["Outbox", "StoredDelivery", "attempted", "counts", "get_delivery", "give_up", "relay"]
 
 log = logging.getLogger("promptevolve.autopilot")
 
@@ -118,7 +118,8 @@ def get_delivery(store: Store, delivery_id: str) -> StoredDelivery | None:
 
 
 def attempted(store: Store, delivery_id: str, *, error: str | None, final: bool = False) -> None:
-    """One more attempt: delivered (``error`` None), or failed for now (or for good when ``final``)."""
+    """One more attempt: delivered (``error`` None), or failed for now (or for good when ``final``). A
+    failed delivery sent again (a person retried its job) goes back through the same states."""
     values: dict[str, object] = {"attempts": WebhookDelivery.attempts + 1, "last_error": error}
     if error is None:
         values.update(status="delivered", delivered_at=utcnow())
@@ -127,8 +128,18 @@ def attempted(store: Store, delivery_id: str, *, error: str | None, final: bool 
     with store.write() as s:
         s.execute(
             update(WebhookDelivery)
-            .where(WebhookDelivery.id == delivery_id, WebhookDelivery.status == "pending")
+            .where(WebhookDelivery.id == delivery_id, WebhookDelivery.status != "delivered")
             .values(**values)
+        )
+
+
+def give_up(store: Store, delivery_id: str, *, reason: str) -> None:
+    """Failed for good without another attempt (its job was interrupted with no attempts left)."""
+    with store.write() as s:
+        s.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id == delivery_id, WebhookDelivery.status == "pending")
+            .values(status="failed", last_error=reason)
         )
 
 

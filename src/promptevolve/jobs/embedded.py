@@ -30,7 +30,7 @@ from promptevolve.jobs import rows
 from promptevolve.jobs.execute import Outcome, execute
 from promptevolve.jobs.kinds import JobKind
 from promptevolve.jobs.models import JobDeps, JobInfo
-from promptevolve.jobs.queue import JobQueue, worker_name
+from promptevolve.jobs.queue import JobQueue, settle_interrupted, worker_name
 
 __all__ = ["EmbeddedQueue"]
 
@@ -111,11 +111,7 @@ class EmbeddedQueue(JobQueue):
                 if _gone(job.worker)
                 else f"interrupted: worker {job.worker} sent no heartbeat for {self._stalled:.0f} s"
             )
-            spec = self.kinds.get(job.kind)
-            if rows.interrupted(
-                self.deps.store, job, reason=reason, resume=bool(spec and spec.resume_after_interrupt)
-            ):
-                log.warning("job %s (%s): %s", job.id, job.kind, reason)
+            if settle_interrupted(self.deps, self.kinds, job, reason):
                 done.append(job)
         self._reaped_at = now
         return done

@@ -42,7 +42,7 @@ from promptevolve.jobs import rows
 from promptevolve.jobs.execute import execute
 from promptevolve.jobs.kinds import JobKind
 from promptevolve.jobs.models import JobDeps, JobInfo
-from promptevolve.jobs.queue import JobQueue, worker_name
+from promptevolve.jobs.queue import JobQueue, settle_interrupted, worker_name
 from promptevolve.jobs.settings import JobSettings
 from promptevolve.store.engine import Store
 from promptevolve.store.tables import JobRow
@@ -151,12 +151,8 @@ def _settle(deps: JobDeps, kinds: Mapping[str, JobKind], stalled: Job, stalled_s
     except NotFoundError:
         return "fail"
     if ours.status == "running":
-        spec = kinds.get(ours.kind)
         reason = f"interrupted: worker {ours.worker} stopped mid-run (no heartbeat for {stalled_s:.0f} s)"
-        if rows.interrupted(
-            deps.store, ours, reason=reason, resume=bool(spec and spec.resume_after_interrupt)
-        ):
-            log.warning("job %s (%s): %s", ours.id, ours.kind, reason)
+        settle_interrupted(deps, kinds, ours, reason)
         ours = rows.get(deps.store, job_id)
     return "retry" if ours.status == "queued" else "fail"
 

@@ -27,7 +27,7 @@ from promptevolve.jobs.kinds import JobKind, builtin_kinds
 from promptevolve.jobs.models import JobDeps, JobInfo
 from promptevolve.jobs.webhooks import make_webhook_job
 
-__all__ = ["JobQueue", "worker_name"]
+__all__ = ["JobQueue", "settle_interrupted", "worker_name"]
 
 log = logging.getLogger("promptevolve.jobs")
 
@@ -35,6 +35,20 @@ log = logging.getLogger("promptevolve.jobs")
 def worker_name() -> str:
     """``host:pid:random``: the host and pid tell a restarted process its own dead attempts."""
     return f"{socket.gethostname()}:{os.getpid()}:{new_id()[-6:]}"
+
+
+def settle_interrupted(deps: JobDeps, kinds: Mapping[str, JobKind], job: JobInfo, reason: str) -> bool:
+    """A reaper's verdict on an attempt whose worker died: queued again for kinds safe to resume (while
+    attempts are left), else failed with ``reason`` (and the kind told, as for any final failure).
+    False if another reaper, or the attempt itself, settled it first."""
+    spec = kinds.get(job.kind)
+    resume = bool(spec and spec.resume_after_interrupt)
+    if not rows.interrupted(deps.store, job, reason=reason, resume=resume):
+        return False
+    log.warning("job %s (%s): %s", job.id, job.kind, reason)
+    if spec is not None and rows.get(deps.store, job.id).status == "failed":
+        spec.gave_up(deps, job, reason)
+    return True
 
 
 class JobQueue(ABC):

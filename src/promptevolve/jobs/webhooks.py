@@ -7,7 +7,8 @@ describes (a fresh timestamp per attempt, the same delivery id on every one, so 
 duplicates); a connection error, a timeout, 408, 429 or 5xx is retried with backoff (0.5 s, 1 s, 2 s…)
 within ``PROMPTEVOLVE_NOTIFY_ATTEMPTS``; another 4xx, or the last attempt, marks the delivery failed with
 the reason. A worker killed mid-post is retried elsewhere (``resume_after_interrupt``): a receiver may
-then see a delivery twice, never none.
+then see a delivery twice, never none. A failed delivery is sent again when a person retries its job
+(``POST /jobs/{id}/retry``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from promptevolve.autopilot import AutopilotSettings
 from promptevolve.autopilot.notify import RETRY_STATUS, signed_headers
-from promptevolve.autopilot.outbox import Outbox, attempted, get_delivery
+from promptevolve.autopilot.outbox import Outbox, attempted, get_delivery, give_up
 from promptevolve.core.errors import ConfigurationError, DeliveryError, NotFoundError, ValidationError
 from promptevolve.jobs import rows
 from promptevolve.jobs.kinds import JobKind
@@ -70,11 +71,14 @@ class WebhookJob(JobKind):
     def retryable(self, exc: BaseException) -> bool:
         return isinstance(exc, DeliveryError) and exc.retryable
 
+    def gave_up(self, deps: JobDeps, job: JobInfo, error: str) -> None:
+        give_up(deps.store, str(job.payload.get("delivery", "")), reason=error)
+
     def run(self, deps: JobDeps, job: JobInfo, point: Checkpoint) -> dict[str, Any]:
         delivery = get_delivery(deps.store, str(job.payload["delivery"]))
         if delivery is None:
             raise NotFoundError(f"no webhook delivery {job.payload['delivery']!r} in the outbox")
-        if delivery.status != "pending":
+        if delivery.status == "delivered":  # an attempt that died after posting, or a duplicate job
             return {"delivery": delivery.id, "status": delivery.status}
         secret = _secret(deps.autopilot, delivery.secret_env)
         if not secret:
