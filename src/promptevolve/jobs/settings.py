@@ -55,6 +55,10 @@ def open_queue(deps: JobDeps, settings: JobSettings) -> JobQueue:
             "PROMPTEVOLVE_JOBS_ENGINE=procrastinate needs PostgreSQL (PROMPTEVOLVE_DATABASE_URL="
             "postgresql+psycopg://…); with SQLite use the embedded engine"
         )
-    from promptevolve.jobs.procrastinate_engine import ProcrastinateQueue  # the optional extra
-
+    try:
+        from promptevolve.jobs.procrastinate_engine import ProcrastinateQueue  # the optional extra
+    except ImportError:
+        raise ConfigurationError(
+            "PROMPTEVOLVE_JOBS_ENGINE=procrastinate needs procrastinate: pip install 'promptevolve[workers]'"
+        ) from None
     return ProcrastinateQueue(deps, settings=settings)

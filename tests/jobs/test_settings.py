@@ -1,0 +1,30 @@
+"""Choosing the engine: embedded by default on every database; procrastinate only on PostgreSQL, refused
+on SQLite with the reason; the settings read from the environment."""
+
+from __future__ import annotations
+
+import pytest
+
+from promptevolve.core.errors import ConfigurationError
+from promptevolve.jobs import EmbeddedQueue, JobDeps, JobSettings, load_job_settings, open_queue
+from promptevolve.store.engine import Store
+
+
+def test_the_default_engine_is_embedded_and_procrastinate_needs_postgresql(backend, store: Store) -> None:
+    assert isinstance(open_queue(JobDeps(store=store), JobSettings()), EmbeddedQueue)
+    if backend == "sqlite":
+        with pytest.raises(ConfigurationError, match="needs PostgreSQL"):
+            open_queue(JobDeps(store=store), JobSettings(engine="procrastinate"))
+    else:
+        from promptevolve.jobs.procrastinate_engine import ProcrastinateQueue
+
+        assert isinstance(
+            open_queue(JobDeps(store=store), JobSettings(engine="procrastinate")), ProcrastinateQueue
+        )
+
+
+def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROMPTEVOLVE_JOBS_ENGINE", "procrastinate")
+    monkeypatch.setenv("PROMPTEVOLVE_JOBS_STALLED_S", "12")
+    settings = load_job_settings()
+    assert settings.engine == "procrastinate" and settings.stalled_s == 12.0 and settings.threads == 1
