@@ -314,3 +314,31 @@ def test_concurrent_refreshes_and_writers_apply_every_change_exactly_once(store)
     assert not errors, errors
     prepare(store, specs)
     _assert_rollups_match_raw(store, exp, T0, T0)
+
+
+def test_a_read_only_store_is_analysed_from_the_raw_rows(backend, tmp_path, request):
+    from tests.faults.support import read_only_database
+
+    from promptevolve.api.queries import variant_trend
+
+    def fill(store: Store) -> None:
+        ids = _world(store)
+        Traffic(store, ids).calls(200, start=T0, span=3_000)
+
+    with read_only_database(backend, tmp_path, request, fill) as url:
+        store = Store.from_url(url)
+        try:
+            service = ExperimentService(store, actor="test", clock=ManualClock(T0 + 4_000))
+            exp = service.list()[0].id
+            result = service.analyze(exp, apply=False)  # no rollup can be written: raw sums
+            assert {a.arm for a in result.arms} == {"control", "treatment"}
+            trend = variant_trend(
+                store, "p", "1.0.0", metric="latency_ms", since=T0, until=T0 + 3_000, buckets=3
+            )
+            with store.read() as s:
+                control = Registry(store, actor="test").get_variant("p", "1.0.0").id
+                where = [Execution.variant_id == control, Execution.ts >= T0, Execution.ts < T0 + 3_000]
+                raw = _raw(s, metric_spec("latency_ms"), SCORING, where, T0, 1_000)
+            assert [p.executions for p in trend.points] == [raw[k].n if k in raw else 0 for k in range(3)]
+        finally:
+            store.dispose()

@@ -37,7 +37,7 @@ from promptevolve.api.schemas import (
 from promptevolve.autopilot import Policy, get_policy, prompt_status
 from promptevolve.autopilot.policy import policy_names
 from promptevolve.core.errors import ConflictError, NotFoundError, ValidationError
-from promptevolve.experiments.rollups import prepare
+from promptevolve.experiments.rollups import prepare_if_writable
 from promptevolve.experiments.trend import trend_spec, trend_sums
 from promptevolve.registry import Registry
 from promptevolve.registry.versioning import parse_version
@@ -102,9 +102,11 @@ def variant_trend(
         prompt_row, variant = _variant(s, prompt, version)
         config = ScoringConfig.from_prompt_config(prompt_row.config)
     # The variant's per-minute rollup, built the first time and refreshed since (experiments.trend).
-    prepare(store, [trend_spec(variant.id, spec.name, config)])
+    rolled = prepare_if_writable(store, [trend_spec(variant.id, spec.name, config)])
     with store.read() as s:
-        sums = trend_sums(s, variant.id, spec, config, since=since, until=until, buckets=buckets)
+        sums = trend_sums(
+            s, variant.id, spec, config, since=since, until=until, buckets=buckets, rolled=rolled
+        )
     points = [
         _point(since + k * width, width, sums.get(k, SampleStats(0, 0.0, 0.0)), spec.bounded)
         for k in range(buckets)

@@ -62,6 +62,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from promptevolve.core.errors import StoreUnavailableError
 from promptevolve.experiments.sums import (
     ArmSums,
     _arm_sums,
@@ -74,7 +75,7 @@ from promptevolve.experiments.sums import (
     exposed_units,
 )
 from promptevolve.scoring import MetricSpec, ScoringConfig, metric_spec
-from promptevolve.store.engine import Store
+from promptevolve.store.engine import Store, is_read_only
 from promptevolve.store.tables import (
     Execution,
     Exposure,
@@ -93,6 +94,7 @@ __all__ = [
     "exposed_rolled",
     "exposed_units_of",
     "prepare",
+    "prepare_if_writable",
     "refresh",
     "rolled_sums",
     "rollup_id",
@@ -151,16 +153,26 @@ def exposed_rolled(s: Session, rid: int) -> dict[str, int]:
 
 
 def arm_sums_of(
-    s: Session, experiment_id: int, spec: MetricSpec, config: ScoringConfig, *, since: float | None
+    s: Session,
+    experiment_id: int,
+    spec: MetricSpec,
+    config: ScoringConfig,
+    *,
+    since: float | None,
+    rolled: bool = True,
 ) -> dict[str, ArmSums]:
-    """``sums.arm_sums`` from its rollup when one is built, else from the raw rows."""
-    rid = rollup_id(s, RollupSpec("arm", experiment_id, metric=spec.name, config=config, since=since))
+    """``sums.arm_sums`` from its rollup when one is built (and ``rolled``: it was just refreshed), else
+    from the raw rows."""
+    spec_ = RollupSpec("arm", experiment_id, metric=spec.name, config=config, since=since)
+    rid = rollup_id(s, spec_) if rolled else None
     return rolled_sums(s, rid) if rid is not None else arm_sums(s, experiment_id, spec, config, since=since)
 
 
-def exposed_units_of(s: Session, experiment_id: int, *, since: float | None) -> dict[str, int]:
-    """``sums.exposed_units`` from its rollup when one is built, else from the raw rows."""
-    rid = rollup_id(s, RollupSpec("exposure", experiment_id, since=since))
+def exposed_units_of(
+    s: Session, experiment_id: int, *, since: float | None, rolled: bool = True
+) -> dict[str, int]:
+    """``sums.exposed_units`` from its rollup when one is built (and ``rolled``), else from the raw rows."""
+    rid = rollup_id(s, RollupSpec("exposure", experiment_id, since=since)) if rolled else None
     return exposed_rolled(s, rid) if rid is not None else exposed_units(s, experiment_id, since=since)
 
 
@@ -191,6 +203,18 @@ def prepare(store: Store, specs: Iterable[RollupSpec]) -> None:
                 s.execute(text(f"ANALYZE {table}"))
         s.execute(update(Rollup).where(Rollup.key.in_(list(wanted))).values(read_at=now))
         s.execute(delete(Rollup).where(Rollup.read_at < now - STALE_AFTER_S))
+
+
+def prepare_if_writable(store: Store, specs: Iterable[RollupSpec]) -> bool:
+    """``prepare``, or False when the store refuses writes (a read-only file or database, a standby):
+    the rollups may then be stale, and the caller reads the raw rows instead."""
+    try:
+        prepare(store, specs)
+    except StoreUnavailableError as exc:
+        if exc.__cause__ is not None and is_read_only(exc.__cause__):
+            return False
+        raise
+    return True
 
 
 def _registration(spec: RollupSpec, now: float) -> Rollup:

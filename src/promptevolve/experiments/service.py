@@ -61,7 +61,12 @@ from promptevolve.experiments.plan import (
 from promptevolve.experiments.planning import arm_keys, build_plan, first_state, look_seed, minimum_sample
 from promptevolve.experiments.reporting import analysis_result, series
 from promptevolve.experiments.rollout import target_shares
-from promptevolve.experiments.rollups import RollupSpec, arm_sums_of, exposed_units_of, prepare
+from promptevolve.experiments.rollups import (
+    RollupSpec,
+    arm_sums_of,
+    exposed_units_of,
+    prepare_if_writable,
+)
 from promptevolve.registry.service import Registry, default_actor
 from promptevolve.scoring import ScoringConfig, metric_spec
 from promptevolve.store.engine import Store
@@ -308,17 +313,17 @@ class ExperimentService:
         """Look at the data and apply the decision rule; ``apply=False`` only reports (no lock, no write)."""
         who = actor or self.actor
         now = self.clock.now()
-        self._prepare_rollups(experiment_id, now)
+        rolled = self._prepare_rollups(experiment_id, now)
         session = self._locked(experiment_id) if apply else self._reading(experiment_id)
         with session as (s, exp):
             plan, state = self._load(s, exp)
             scoring = ScoringConfig.model_validate(exp.config.get("scoring", {}))
-            obs = self._observe(s, exp.id, plan, state, scoring, now)
+            obs = self._observe(s, exp.id, plan, state, scoring, now, rolled=rolled)
             rng = np.random.default_rng(look_seed(exp.seed, state.looks))
             outcome = decide(plan, state, obs, now=now, rng=rng)
             if apply and outcome.state != state:
                 self._apply(s, exp, plan, outcome, who)
-            coverage = self._coverage(s, exp.id, plan, outcome.state, scoring)
+            coverage = self._coverage(s, exp.id, plan, outcome.state, scoring, rolled=rolled)
             if state.status not in ROUTING:  # a finished experiment: say how it finished
                 outcome = replace(outcome, reason=self._last_reason(s, exp) or outcome.reason)
             result = analysis_result(
@@ -506,31 +511,43 @@ class ExperimentService:
 
     # --- internals: measuring ------------------------------------------------------------------------
 
-    def _prepare_rollups(self, experiment_id: int, now: float) -> None:
+    def _prepare_rollups(self, experiment_id: int, now: float) -> bool:
         """Bring the rollups this look reads up to date (built the first time), in their own transaction
-        before the analysis's: ``_observe`` then reads O(arms) rows (``rollups.py``)."""
+        before the analysis's: ``_observe`` then reads O(arms) rows (``rollups.py``). False when the
+        store is read-only: the look then reads the raw rows."""
         with self.store.read() as s:
             exp = s.get(Experiment, experiment_id)
             if exp is None or exp.config.get("state") is None:
-                return  # the analysis itself says what is wrong
+                return False  # the analysis itself says what is wrong
             plan, state = self._load(s, exp)
             scoring = ScoringConfig.model_validate(exp.config.get("scoring", {}))
-        prepare(self.store, _rollup_specs(experiment_id, plan, state, scoring, now))
+        return prepare_if_writable(self.store, _rollup_specs(experiment_id, plan, state, scoring, now))
 
     def _observe(
-        self, s: Session, exp_id: int, plan: Plan, state: State, scoring: ScoringConfig, now: float
+        self,
+        s: Session,
+        exp_id: int,
+        plan: Plan,
+        state: State,
+        scoring: ScoringConfig,
+        now: float,
+        *,
+        rolled: bool = True,
     ) -> Observation:
         units: dict[str, int] = {}
         if state.phase_since is not None and now >= state.phase_since + plan.srm_grace_s:
-            units = exposed_units_of(s, exp_id, since=state.phase_since + plan.srm_grace_s)
+            since = state.phase_since + plan.srm_grace_s
+            units = exposed_units_of(s, exp_id, since=since, rolled=rolled)
         primary = {}
         if state.measure_since is not None:
-            sums = arm_sums_of(s, exp_id, plan.spec, scoring, since=state.measure_since)
+            sums = arm_sums_of(s, exp_id, plan.spec, scoring, since=state.measure_since, rolled=rolled)
             primary = {arm: v.ratio for arm, v in sums.items()}
         guardrails = {
             g.metric: {
                 arm: v.ratio
-                for arm, v in arm_sums_of(s, exp_id, g.spec, scoring, since=state.started_at).items()
+                for arm, v in arm_sums_of(
+                    s, exp_id, g.spec, scoring, since=state.started_at, rolled=rolled
+                ).items()
             }
             for g in plan.guardrails
         }
@@ -538,11 +555,12 @@ class ExperimentService:
 
     @staticmethod
     def _coverage(
-        s: Session, exp_id: int, plan: Plan, state: State, scoring: ScoringConfig
+        s: Session, exp_id: int, plan: Plan, state: State, scoring: ScoringConfig, *, rolled: bool = True
     ) -> dict[str, float]:
         if plan.metric != "composite" or state.measure_since is None:
             return {}
-        sums = arm_sums_of(s, exp_id, metric_spec("coverage"), scoring, since=state.measure_since)
+        coverage = metric_spec("coverage")
+        sums = arm_sums_of(s, exp_id, coverage, scoring, since=state.measure_since, rolled=rolled)
         return {arm: v.sample.mean for arm, v in sums.items()}
 
     def _info(self, s: Session, exp: Experiment) -> ExperimentInfo:

@@ -47,11 +47,13 @@ def trend_sums(
     since: float,
     until: float,
     buckets: int,
+    rolled: bool = True,
 ) -> dict[int, SampleStats]:
-    """Per bucket index with calls, the count, Σv and Σv² of ``spec`` over ``[since, until)``."""
+    """Per bucket index with calls, the count, Σv and Σv² of ``spec`` over ``[since, until)``; from the
+    raw rows only unless ``rolled`` (the rollup was just refreshed)."""
     width = (until - since) / buckets
     where = [Execution.variant_id == variant_id, Execution.ts >= since, Execution.ts < until]
-    rid = rollup_id(s, trend_spec(variant_id, spec.name, config))
+    rid = rollup_id(s, trend_spec(variant_id, spec.name, config)) if rolled else None
     if rid is None:
         return _raw(s, spec, config, where, since, width)
     edges = [since + k * width for k in range(buckets + 1)]
