@@ -17,7 +17,8 @@ proportion. The seed and fractions are stored with the dataset.
 it is JSON); one with positive feedback (thumbs up, rating ≥ 4, score ≥ 0.8) becomes an item whose
 expected answer is the output itself (source ``approved``, also a candidate few-shot demonstration);
 negative feedback without a correction says what is wrong but not what is right, so it is counted and
-skipped. Executions without stored variables cannot be replayed and are skipped too.
+skipped. Executions without stored variables cannot be replayed and are skipped too. At most ``limit``
+executions are read, the oldest first (by their time-ordered ids).
 
 Every write is one transaction: a refused import (bad line, name taken) leaves nothing behind.
 """
@@ -437,7 +438,10 @@ def build_from_production(
         if prompt_row is None:
             raise NotFoundError(f"unknown prompt {prompt!r}: `promptevolve prompt list` shows the known ones")
         # Only the columns the items need (not whole ORM executions: loading 20,000 of them cost more
-        # than the query), walking ``ix_executions_prompt_ts`` and probing feedback by execution. The
+        # than the query). The oldest executions with feedback first, in the order of their ids, which
+        # are time-ordered (core.ids: creation time in ms first): the database walks feedback's
+        # execution index in order and looks each execution up, instead of walking every execution of
+        # the prompt and probing feedback for each (~13 for one with feedback at 7.5 % feedback). The
         # variables come as text, decoded only for the executions that become items (a quarter at most).
         rows = s.execute(
             select(
@@ -449,10 +453,11 @@ def build_from_production(
                 Feedback.text,
                 PromptVariant.version,
             )
-            .join(Feedback, Feedback.execution_id == Execution.id)
+            .select_from(Feedback)
+            .join(Execution, Execution.id == Feedback.execution_id)
             .outerjoin(PromptVariant, PromptVariant.id == Execution.variant_id)
             .where(Execution.prompt_id == prompt_row.id, Execution.status != "error")
-            .order_by(Execution.ts, Execution.id, Feedback.ts)
+            .order_by(Feedback.execution_id, Feedback.ts)
             .limit(limit * 4)
         ).all()
     by_execution: dict[str, list[tuple[str, float | None, str | None]]] = defaultdict(list)
