@@ -47,8 +47,10 @@ BUILTIN_STRATEGIES: Mapping[str, str] = MappingProxyType(
 DEFAULT_STRATEGIES: tuple[str, ...] = ("few_shot", "context", "role", "critique", "opro", "crossover")
 
 #: The default when the evaluator declares the label set: the strategies that need no proposer model and
-#: that won the race on the public sets with the bundled 135M model (BENCHMARKS.md, "The fair race").
-#: The instruction-writing ones are left out: a small proposer wrote no usable instruction (issue 11).
+#: that won the race on the public sets with the bundled 135M model (BENCHMARKS.md, "The fair race":
+#: ``labels`` on tweets, +43 points over the free-text parent; ``retrieval`` on SMS spam, 0.92 on
+#: validation against 0.03). The instruction-writing ones are left out: a small proposer wrote no usable
+#: instruction in issue 11.
 CLASSIFICATION_STRATEGIES: tuple[str, ...] = ("labels", "few_shot", "retrieval")
 
 
