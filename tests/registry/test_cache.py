@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import select
+import socket
 import subprocess
 import sys
 import textwrap
@@ -240,3 +241,44 @@ def test_preload_loads_many_plans_in_batches_and_skips_unknown_ones(store):
     assert cache.preload([*names, "missing"]) == 5
     assert calls == [6] and all(cache.peek(n) is not None for n in names) and cache.peek("missing") is None
     assert cache.get(names[0]).value == load_plan(store, names[0]) and cache.stats.hits == 1
+
+
+class _SilentListener:
+    """A listener that connects only when allowed and never hears a notice: what a real one is for a
+    change committed before its LISTEN took effect."""
+
+    def __init__(self) -> None:
+        self._r, self._w = socket.socketpair()
+
+    def fileno(self) -> int:
+        return self._r.fileno()
+
+    def poll(self) -> list[str]:
+        return []
+
+    def close(self) -> None:
+        self._r.close()
+        self._w.close()
+
+
+def test_a_key_loaded_before_the_first_listen_is_renewed_when_the_listener_connects():
+    """The refresher connects a moment after the cache is made; a change committed in between is never
+    announced to this process, so the first connect renews what was loaded before it (else the TTL,
+    an hour here, would hide it)."""
+    allowed = threading.Event()
+    version = {"p": "1.0.0"}
+
+    def connect() -> _SilentListener:
+        if not allowed.is_set():
+            raise ConnectionError("not yet")
+        return _SilentListener()
+
+    cache = StaleWhileRevalidateCache(lambda key: version[key], listener=connect, ttl_s=3600.0, retry_s=0.05)
+    try:
+        assert cache.get("p").value == "1.0.0"
+        version["p"] = "1.1.0"  # changed elsewhere while nobody listened
+        allowed.set()
+        assert _wait_until(lambda: cache.get("p").value == "1.1.0")
+        assert cache.stats.listening
+    finally:
+        cache.close()

@@ -101,7 +101,6 @@ class StaleWhileRevalidateCache(Generic[T]):
         self._queued: set[str] = set()
         self._listen = listener
         self._listener: Listener | None = None
-        self._listened_before = False
         self._listen_retry_at = 0.0
         self._closed = False
         self.stats = CacheStats()
@@ -208,10 +207,10 @@ class StaleWhileRevalidateCache(Generic[T]):
                 return []
             self._listener = listener
         self.stats.listening = True
-        # Notices sent while nobody listened are lost: renew everything once (nothing on the first connect).
-        missed = list(self._entries) if self._listened_before else []
-        self._listened_before = True
-        return missed
+        # Notices sent while nobody listened are lost: renew everything once. On the first connect too:
+        # a key loaded before LISTEN took effect (the refresher connects a moment after the cache is
+        # made) may have missed a change, and with a long TTL would keep serving it.
+        return list(self._entries)
 
     def _drop_listener(self, now: float, exc: Exception) -> None:
         with self._lock:
