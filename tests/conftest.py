@@ -10,9 +10,11 @@ summary says so, and with ``PROMPTEVOLVE_TEST_REQUIRE_SERVICES=1`` (CI) they fai
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -83,17 +85,9 @@ def _postgres_schema_url(base: str, schema: str) -> str:
     return f"{base}{joiner}options={quote(f'-csearch_path={schema}')}"
 
 
-@pytest.fixture
-def database_url(
-    backend: str, tmp_path: Path, _sqlite_template: Path, request: pytest.FixtureRequest
-) -> Iterator[str]:
-    """The URL of a fresh, migrated database of the chosen backend."""
-    if backend == "sqlite":
-        path = tmp_path / "promptevolve.db"
-        shutil.copy(_sqlite_template, path)
-        yield f"sqlite:///{path}"
-        return
-    server = request.getfixturevalue("postgres_url")
+@contextmanager
+def _migrated_schema(server: str) -> Iterator[str]:
+    """A schema of its own on ``server``, migrated to head, dropped afterwards; yields its URL."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(server, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -111,23 +105,25 @@ def database_url(
 
 
 @pytest.fixture
+def database_url(
+    backend: str, tmp_path: Path, _sqlite_template: Path, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """The URL of a fresh, migrated database of the chosen backend."""
+    if backend == "sqlite":
+        path = tmp_path / "promptevolve.db"
+        shutil.copy(_sqlite_template, path)
+        yield f"sqlite:///{path}"
+        return
+    with _migrated_schema(request.getfixturevalue("postgres_url")) as url:
+        yield url
+
+
+@pytest.fixture
 def postgres_database_url(postgres_url: str) -> Iterator[str]:
     """A fresh, migrated schema of its own on PostgreSQL, for tests that need PostgreSQL only (several
     processes on one server, LISTEN/NOTIFY, procrastinate): no ``backend`` parameter, no SQLite run."""
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = _postgres_schema_url(postgres_url, schema)
-    store = Store.from_url(url)
-    upgrade(store)
-    store.dispose()
-    try:
+    with _migrated_schema(postgres_url) as url:
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture
@@ -184,8 +180,6 @@ class _SeedsOfThisTest:
         self._count = 0
 
     def token_hex(self, nbytes: int = 32) -> str:
-        import hashlib
-
         self._count += 1
         digest = hashlib.blake2b(f"{self._nodeid}#{self._count}".encode(), digest_size=nbytes)
         return digest.hexdigest()
