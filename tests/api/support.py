@@ -4,11 +4,14 @@ build data through the API itself or, for bulk traffic, through the SDK (the sam
 from __future__ import annotations
 
 import random
+import subprocess
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from tests.evolution.support import LABELS, TEMPLATE, smart_reply
@@ -174,3 +177,19 @@ def gated_candidate(store: Store, prompt: str, version: str, parent: str = "1.0.
     figures = {"parent": parent, "candidate": version, "status": "passed", "improvement": 0.2}
     reason = f"{version} evolved from {parent}: passed the gate"
     journal.write(store, prompt_id(store, prompt), "evolved", reason, figures, actor="autopilot")
+
+
+def wait_for_health(process: subprocess.Popen[str], base: str, timeout_s: float = 90) -> None:
+    """Return once the server started as ``process`` answers ``{base}/health``; fail with its output if
+    it exits, or when ``timeout_s`` passes."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if process.poll() is not None:
+            raise AssertionError(f"the server exited: {process.stdout.read() if process.stdout else ''}")
+        try:
+            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"the server did not answer /health within {timeout_s:.0f} s"
+        time.sleep(0.2)

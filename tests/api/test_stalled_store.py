@@ -23,14 +23,13 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
 import pytest
 from sqlalchemy import create_engine, text
-from tests.api.support import make_keys
+from tests.api.support import make_keys, wait_for_health
 
 from promptevolve.store.engine import Store
 
@@ -86,18 +85,7 @@ def served(database_url: str) -> Iterator[str]:
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}/api/v1"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(f"the server exited: {process.stdout.read() if process.stdout else ''}")
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError("the server did not answer /health within 90 s")
-            time.sleep(0.2)
+        wait_for_health(process, base)
         yield base
     finally:
         process.terminate()

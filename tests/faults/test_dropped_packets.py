@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 from sqlalchemy.engine import make_url
-from tests.api.support import make_keys
+from tests.api.support import make_keys, wait_for_health
 
 from promptevolve.core.types import ModelSettings
 from promptevolve.registry import Registry, VariantCreate
@@ -169,17 +169,7 @@ def served_in(ns: Namespace, database_url: str) -> Iterator[str]:
     )
     base = f"http://{ns.api_host}:{port}/api/v1"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(f"the server exited: {process.stdout.read() if process.stdout else ''}")
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not answer /health within 90 s"
-            time.sleep(0.2)
+        wait_for_health(process, base)
         yield base
     finally:
         process.terminate()
