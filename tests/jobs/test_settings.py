@@ -28,3 +28,26 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("PROMPTEVOLVE_JOBS_STALLED_S", "12")
     settings = load_job_settings()
     assert settings.engine == "procrastinate" and settings.stalled_s == 12.0 and settings.threads == 1
+
+
+def test_a_bad_setting_names_the_environment_variable_and_its_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROMPTEVOLVE_JOBS_ENGINE", "bogus")
+    monkeypatch.setenv("PROMPTEVOLVE_JOBS_THREADS", "0")
+    with pytest.raises(ConfigurationError) as caught:
+        load_job_settings()
+    message = str(caught.value)
+    assert "PROMPTEVOLVE_JOBS_ENGINE='bogus'" in message and "'embedded' or 'procrastinate'" in message
+    assert "PROMPTEVOLVE_JOBS_THREADS='0'" in message
+
+
+def test_serve_refuses_a_bad_engine_with_exit_code_2_before_starting(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    from typer.testing import CliRunner
+
+    from promptevolve.cli.app import app
+
+    monkeypatch.setenv("PROMPTEVOLVE_JOBS_ENGINE", "bogus")
+    result = CliRunner().invoke(app, ["--database-url", f"sqlite:///{tmp_path / 'pe.db'}", "serve"])
+    assert result.exit_code == 2, result.output
+    assert "PROMPTEVOLVE_JOBS_ENGINE='bogus'" in result.output

@@ -18,6 +18,7 @@ import typer
 from promptevolve.access import KeyService
 from promptevolve.cli.common import context_store, err_console, state_of
 from promptevolve.core.errors import ConfigurationError
+from promptevolve.jobs import load_job_settings
 
 __all__ = ["is_loopback", "serve"]
 
@@ -48,6 +49,7 @@ def serve(
     import uvicorn  # imported here: no other command should pay for loading the server
 
     settings = state_of(ctx).settings()
+    load_job_settings()  # a bad PROMPTEVOLVE_JOBS_* value: exit 2 here, not a traceback in each worker
     with context_store(ctx) as (store, _):
         keys = KeyService(store).count_active()
     if keys == 0 and not is_loopback(host):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field
+from pydantic import ValidationError as SettingsError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from promptevolve.core.errors import ConfigurationError
@@ -36,8 +37,20 @@ class JobSettings(BaseSettings):
 
 
 def load_job_settings(**overrides: object) -> JobSettings:
+    """The settings from ``PROMPTEVOLVE_JOBS_*`` and ``overrides``; a bad value names its variable.
+
+    pydantic's own message names the field (``engine``), not the environment variable a user set, and
+    surfaces would print it as a traceback: it becomes a ``ConfigurationError`` (exit 2 on the CLI).
+    """
     given = {k: v for k, v in overrides.items() if v is not None}
-    return JobSettings(**given)  # type: ignore[arg-type]
+    try:
+        return JobSettings(**given)  # type: ignore[arg-type]
+    except SettingsError as exc:
+        problems = "; ".join(
+            f"PROMPTEVOLVE_JOBS_{str(error['loc'][0]).upper()}={error.get('input')!r}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise ConfigurationError(f"bad job settings: {problems}") from None
 
 
 def open_queue(deps: JobDeps, settings: JobSettings) -> JobQueue:
