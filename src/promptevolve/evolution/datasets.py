@@ -222,6 +222,22 @@ def read_jsonl(lines: Iterable[str], *, source: str = "input") -> list[ItemIn]:
     return items
 
 
+def _with_ids(items: Sequence[ItemIn]) -> list[ItemIn]:
+    """Items without an id get ``item-N`` (their 1-based position), as a JSONL line gets its number.
+
+    The item key is the split's hash input and unique within a dataset: without one, a caller of
+    ``import_items`` from Python met the database's unique index instead of a message.
+    """
+    named = [
+        item if item.id is not None else item.model_copy(update={"id": f"item-{number}"})
+        for number, item in enumerate(items, start=1)
+    ]
+    duplicates = [k for k, n in Counter(i.id for i in named).items() if n > 1]
+    if duplicates:
+        raise ValidationError(f"duplicate item ids {', '.join(map(str, duplicates[:5]))}")
+    return named
+
+
 def import_jsonl(
     store: Store,
     name: str,
@@ -267,6 +283,7 @@ def import_items(
     except ValueError as exc:
         raise ValidationError(str(exc).replace("prompt name", "dataset name")) from None
     checked = _check_fractions(fractions)
+    items = _with_ids(items)
     keys = [str(i.id) for i in items if i.split is None]
     split = split_keys(keys, seed=seed, fractions=checked, strata={str(i.id): i.locale for i in items})
     split |= {str(i.id): i.split for i in items if i.split is not None}
