@@ -7,19 +7,28 @@ BootstrapFewShotWithRandomSearch and MIPROv2 (auto="light") reach on the same sp
 (served over a local OpenAI-compatible server) and how many calls do they make?
 
 Both sides are scored by the same evaluator (``lead_enrichment``: industry, size band, AI maturity
-with half credit one level off, growth-signal F1). English leads, split seed 1 (50/20/30, stratified);
-``--train/--val/--test`` subsample each split (the first N items in key order) to fit the machine.
+with half credit one level off, growth-signal F1). English leads, split seed 1 (50/20/30, stratified:
+250 / 100 / 150 of the 500); ``--train/--val/--test`` take the first N items of each split in key order
+(default: the whole train and test splits, 20 validation leads). Beside the parent, the **trivial
+baselines**, without a model call: the search's best constant answer (the best of the most frequent
+whole gold answers of train) and the **per-field majority** answer (the most frequent industry, size
+band, AI maturity and signal set of train, as one answer). Calls are reported apart: optimization
+(``--budget``: proposals, train, validation) and test (the parent and the candidate on every test lead).
+``--items-out`` writes one JSON line per test lead (input, expected, each arm's output and score);
+the JSON gives the SD of the per-lead differences and the power of the test split for a 5-point gain.
 DSPy's calls are counted at the server (every HTTP request, retries and adapter fallbacks included).
 ``--dspy-minutes`` caps each DSPy optimizer's wall time: one that does not finish is reported as such.
 
-    python bench/evolution_vs_dspy.py                 # defaults: train 12, val 4, test 12, budget 80
-    python bench/evolution_vs_dspy.py --skip-dspy     # ours only
+    python bench/evolution_vs_dspy.py --skip-dspy --budget 150 --threads 1 --out lead.json \
+        --items-out lead-items.jsonl                  # ours only, the whole 150-lead test split
+    python bench/evolution_vs_dspy.py --train 12 --val 4 --test 12 --budget 80   # the old, small race
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import random
@@ -27,7 +36,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -46,6 +57,7 @@ from promptevolve.evolution import (  # noqa: E402
     load_examples,
     run_search,
 )
+from promptevolve.evolution.baselines import constant_baseline  # noqa: E402
 from promptevolve.evolution.budget import BudgetMeter  # noqa: E402
 from promptevolve.evolution.runner import CandidateRunner  # noqa: E402
 from promptevolve.evolution.service import _candidate  # noqa: E402
@@ -107,23 +119,31 @@ def run_ours(
     wall = time.perf_counter() - started
     out: dict[str, Any] = {
         "calls": result.spend.calls,
+        "optimization_calls": result.spend.calls,
         "proposal_calls": result.spend.proposal_calls,
+        "train_calls": result.spend.train_calls,
+        "validation_calls": result.spend.validation_calls,
+        "test_calls": result.test.spend.calls,
         "tokens": result.spend.tokens,
         "wall_s": round(wall, 1),
+        "search_wall_s": round(result.wall_seconds, 1),
         "unusable": len(result.unusable),
         "invalid": len(result.invalid),
         "stopped": result.stopped,
+        "verdict": result.verdict,
         "winner": None
         if result.winner is None
         else {"strategy": result.winner.strategy, "rationale": result.winner.rationale},
         "template": None if result.winner is None else result.winner.template,
     }
     if result.gate is not None:
-        g = result.gate
+        g = result.test.parent_gate or result.gate
         out["baseline_test"] = [g.parent.mean, g.parent.low, g.parent.high]
         out["evolved_test"] = [g.child.mean, g.child.low, g.child.high]
         out["improvement"] = [g.improvement.mean, g.improvement.low, g.improvement.high]
-        out["gate_passed"] = g.passed
+        out["gate_passed"] = result.gate.passed
+        out["gate_reference"] = result.test.reference
+        out["gate_reason"] = result.gate.reason
     out["parent_validation"] = result.parent_validation
     out["candidates"] = [
         {
@@ -141,20 +161,107 @@ def run_ours(
         {"strategy": f.candidate.strategy, "validation": f.validation_score} for f in result.finalists
     ]
     out["unusable_reasons"] = [u.reason for u in result.unusable]
-    parent_test = [r.score for r in result.parent_test]
-    if not parent_test:
+    parent_results = list(result.parent_test)
+    child_results = list(result.winner_test)
+    if not parent_results:
         # No winner reached the test split: score the baseline (and the best finalist, for reference)
-        # on it outside the run's budget, so the DSPy comparison has a baseline. Reported separately.
+        # on it outside the run's budget, so the figures have a baseline. Reported separately.
         meter = BudgetMeter(Budget(max_calls=2 * len(data.test)))
         runner = CandidateRunner(provider=provider, evaluator=LeadEnrichment(), meter=meter)
-        parent_test = [r.score for r in runner.run(_candidate(parent), data.test).results]
-        out["baseline_test"] = _interval(parent_test)
+        parent_results = list(runner.run(_candidate(parent), data.test, purpose="test").results)
+        out["baseline_test"] = _interval([r.score for r in parent_results])
         if result.finalists:
-            best = [r.score for r in runner.run(result.finalists[0].candidate, data.test).results]
-            out["best_finalist_test_not_selected"] = _interval(best)
+            best = result.finalists[0].candidate
+            child_results = list(runner.run(best, data.test, purpose="test").results)
+            out["best_finalist_test_not_selected"] = _interval([r.score for r in child_results])
+            out["best_finalist"] = {"strategy": best.strategy, "template": best.template}
+            g = gate(
+                [r.score for r in parent_results],
+                [r.score for r in child_results],
+                rng=np.random.default_rng(args.seed),
+            )
+            out["best_finalist_improvement_not_selected"] = [
+                g.improvement.mean,
+                g.improvement.low,
+                g.improvement.high,
+            ]
         out["reference_calls_outside_budget"] = meter.spend().calls
-    out["parent_test_scores"] = parent_test
+        out["test_calls"] = meter.spend().calls
+    out["parent_test_scores"] = [r.score for r in parent_results]
+    out["child_test_scores"] = [r.score for r in child_results]
+    out["trivial_baselines"] = trivial_baselines(data)
+    if len(child_results) == len(parent_results) and len(parent_results) >= 2:
+        out["power"] = power(out["parent_test_scores"], out["child_test_scores"])
+    out["_items"] = items(data, parent_results, child_results)
     return out
+
+
+MAJORITY_FIELDS = ("industry", "size_band", "ai_maturity")
+
+
+def per_field_majority(train: Any) -> dict[str, Any]:
+    """The answer made of the most frequent value of each field on train (signals: the commonest set)."""
+    answer: dict[str, Any] = {}
+    for name in MAJORITY_FIELDS:
+        answer[name] = Counter(e.expected[name] for e in train).most_common(1)[0][0]
+    signals = Counter(tuple(e.expected["growth_signals"]) for e in train).most_common(1)[0][0]
+    answer["growth_signals"] = list(signals)
+    return answer
+
+
+def trivial_baselines(data: SearchData) -> list[dict[str, Any]]:
+    """The answers that learn nothing from the lead, scored on the test leads (no model call)."""
+    evaluator = LeadEnrichment()
+    found: list[dict[str, Any]] = []
+    constant = constant_baseline(data.train, data.test, evaluator)
+    if constant is not None:
+        found.append(
+            {"name": constant.name, "detail": constant.detail, "test": _interval(list(constant.scores))}
+        )
+    majority = per_field_majority(data.train)
+    text = json.dumps(majority)
+    scores = [evaluator.evaluate(output=text, expected=e.expected).score for e in data.test]
+    found.append(
+        {"name": "per-field majority", "detail": f"always answers {text}", "test": _interval(scores)}
+    )
+    return found
+
+
+def power(parent: list[float], child: list[float], delta: float = 0.05) -> dict[str, float]:
+    """The SD of the per-lead differences, the leads a 5-point gain needs at 80 % power, and the power
+    this test split has for it (paired, two-sided alpha 0.05, normal approximation)."""
+    diffs = np.asarray(child, dtype=float) - np.asarray(parent, dtype=float)
+    sd = float(diffs.std(ddof=1))
+    z_alpha, z_power = NormalDist().inv_cdf(0.975), NormalDist().inv_cdf(0.80)
+    needed = ((z_alpha + z_power) * sd / delta) ** 2 if sd > 0 else 0.0
+    achieved = NormalDist().cdf(delta * math.sqrt(diffs.size) / sd - z_alpha) if sd > 0 else 1.0
+    return {
+        "n": int(diffs.size),
+        "sd_of_differences": round(sd, 4),
+        "leads_needed_for_5_points_at_80pct": math.ceil(needed),
+        "power_for_5_points": round(achieved, 3),
+        "differing_leads": int(np.count_nonzero(diffs)),
+    }
+
+
+def items(data: SearchData, parent: list[Any], child: list[Any]) -> list[dict[str, Any]]:
+    """One row per test lead: inputs, gold answer, each arm's output and score."""
+    by_key = {r.key: r for r in child}
+    rows = []
+    for example, p in zip(data.test, parent, strict=False):
+        c = by_key.get(p.key)
+        rows.append(
+            {
+                "key": example.key,
+                "inputs": dict(example.inputs),
+                "expected": example.expected,
+                "parent_output": p.output,
+                "parent_score": p.score,
+                "candidate_output": None if c is None else c.output,
+                "candidate_score": None if c is None else c.score,
+            }
+        )
+    return rows
 
 
 def _interval(scores: list[float]) -> list[float]:
@@ -278,17 +385,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--train", type=int, default=12)
-    parser.add_argument("--val", type=int, default=4)
-    parser.add_argument("--test", type=int, default=12)
-    parser.add_argument("--budget", type=int, default=80)
+    parser.add_argument("--train", type=int, default=None, help="train leads (default: all, 250)")
+    parser.add_argument("--val", type=int, default=20, help="validation leads (default 20 of 100)")
+    parser.add_argument("--test", type=int, default=None, help="test leads (default: all, 150)")
+    parser.add_argument("--budget", type=int, default=150, help="optimization calls (test apart)")
     parser.add_argument("--minibatch", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--strategies", default="few_shot,context,role,critique")
+    parser.add_argument(
+        "--strategies",
+        default="few_shot,retrieval",
+        help="the ones that need no proposer model (a 135M proposer wrote no usable instruction)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: all cores)")
     parser.add_argument("--skip-dspy", action="store_true")
     parser.add_argument("--dspy-minutes", type=float, default=12.0)
     parser.add_argument("--out", type=Path, default=None, help="Write the figures as JSON here too")
+    parser.add_argument("--items-out", type=Path, default=None, help="Per-lead test results (JSONL)")
     args = parser.parse_args()
     random.seed(args.seed)
     print(f"machine: {machine()}")
@@ -300,10 +412,13 @@ def main() -> None:
     provider = LocalProvider(n_threads=args.threads)
     started = time.perf_counter()
     ours = run_ours(args, parent, data, provider)
+    rows = ours.pop("_items")
+    if args.items_out:
+        args.items_out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     print("ours:", json.dumps({k: v for k, v in ours.items() if k != "template"}, indent=1), flush=True)
     figures: dict[str, Any] = {
         "machine": machine(),
-        "args": vars(args) | {"out": str(args.out)},
+        "args": vars(args) | {"out": str(args.out), "items_out": str(args.items_out)},
         "ours": ours,
     }
     if not args.skip_dspy:
