@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from promptevolve.cli.ab import print_analysis
@@ -41,7 +42,7 @@ from promptevolve.providers.local import default_model_path
 from promptevolve.registry import VariantInfo, install_baselines
 from promptevolve.store.migrate import schema_status, upgrade
 
-__all__ = ["bundled_leads", "demo"]
+__all__ = ["bundled_leads", "demo", "what_was_measured"]
 
 PROMPTS = (("ai_enrichment_en", "en"), ("ai_enrichment_fr", "fr"))
 
@@ -120,19 +121,76 @@ def _evolve(po: PromptOptimizer, budget: int, max_items: int) -> EvolutionReport
     return report
 
 
+def what_was_measured(report: EvolutionReport) -> str:
+    """What the round measured, in figures, when nothing goes to users: the test leads' count, the parent's
+    and the candidate's scores with their intervals, the improvement and its interval, the trivial
+    baselines and which reference the gate used; or the validation figures when no candidate got that far.
+    Why: a refusal without its numbers reads as "evolution does nothing", when it often means "the test
+    split was too small to show the gain"."""
+    result, test = report.result, report.result.test
+    level = f"{round((test.gate.confidence if test.gate else 0.95) * 100)} %"
+    if report.status == "no_candidate":
+        finalists = [f for f in result.finalists if f.validation_score is not None]
+        if result.parent_validation is None or not finalists:
+            return (
+                "no candidate was validated (the search budget ran out before one finished its first "
+                "minibatch), so nothing reached the test leads"
+            )
+        best = max(finalists, key=lambda f: f.validation_penalised or 0.0)
+        items = result.spend.validation_calls // (len(result.finalists) + 1)  # every prompt, same items
+        return (
+            f"on {items} validation leads the best candidate ({best.candidate.strategy}) scored "
+            f"{best.validation_score:.3f} ({best.validation_penalised:.3f} after the length penalty) "
+            f"against the parent's {result.parent_validation:.3f}: not above it, so no candidate reached "
+            "the test leads"
+        )
+    if test.parent_gate is None or result.gate is None:
+        return (
+            f"the test stage could not finish: {test.spend.calls} of its {test.planned_calls} planned calls "
+            f"answered, on {len(test.examples)} test leads"
+        )
+    p, g = test.parent_gate, result.gate
+    lines = [
+        f"on {p.improvement.n} held-out test leads ({level} intervals): parent {report.parent.ref} "
+        f"{p.parent.mean:.3f} [{p.parent.low:.3f}, {p.parent.high:.3f}], candidate"
+        + (f" {report.child.ref}" if report.child is not None else "")
+        + f" ({result.winner.strategy if result.winner else '?'}) {p.child.mean:.3f} "
+        f"[{p.child.low:.3f}, {p.child.high:.3f}]; improvement {p.improvement.mean:+.3f} "
+        f"[{p.improvement.low:+.3f}, {p.improvement.high:+.3f}]"
+    ]
+    for baseline in test.baselines:
+        lines.append(f"trivial baseline, {baseline.name}: {baseline.mean:.3f} ({baseline.detail})")
+    if test.reference != "parent":
+        lines.append(
+            f"the gate compared the candidate with the stronger reference, the {test.reference}: "
+            f"{g.improvement.mean:+.3f} [{g.improvement.low:+.3f}, {g.improvement.high:+.3f}]"
+        )
+    verdict = (
+        "the interval's lower bound is above zero: the gate passed it"
+        if g.passed
+        else "the interval includes zero or is below it: the gate refused it (a gain is shown only when the "
+        "lower bound is above zero)"
+    )
+    width = (p.improvement.high - p.improvement.low) / 2
+    lines.append(
+        f"{verdict}; with {p.improvement.n} test leads the interval is ±{width:.3f} wide, so only a larger "
+        "gain than that could show"
+    )
+    return "\n".join(lines)
+
+
 def _no_ab(report: EvolutionReport) -> None:
-    gate = report.result.gate
-    figures = f" ({gate.reason})" if gate is not None else ""
     why = {
         "format_only": "the candidate repairs the format only: it does not beat the trivial baseline",
         "rejected": "the candidate did not beat the parent and the trivial baselines on held-out leads",
         "untested": "the test stage could not finish",
         "no_candidate": "no candidate beat the parent on validation",
     }.get(report.status, report.status)
+    console.print(escape(f"No A/B test: {why}. What the round measured:\n{what_was_measured(report)}"))
     console.print(
-        f"No A/B test: {why}{figures}. Only a candidate that passes the gate is shown to users; a larger "
-        "round (`promptevolve evolve ai_enrichment_en --dataset leads --budget 200`) or the autopilot "
-        "tries again."
+        "Only a candidate that passes the gate is shown to users; a larger round (`promptevolve evolve "
+        "ai_enrichment_en --dataset leads --budget 200`, which tests on the 150 English test leads) or "
+        "the autopilot tries again."
     )
 
 
