@@ -28,6 +28,7 @@ from promptevolve.scoring import ScoringConfig, metric_spec
 from promptevolve.stats import SampleStats
 from promptevolve.store.engine import Store
 from promptevolve.store.migrate import upgrade
+from promptevolve.store.rollup_log import SQLITE_TRIGGERS, sqlite_triggers_present
 from promptevolve.store.tables import Execution, Exposure, Feedback, Rollup, RollupChange, Score
 from promptevolve.store.writes import bulk_insert
 
@@ -241,6 +242,58 @@ def test_writes_that_no_rollup_covers_log_no_change(store):
     Traffic(store, ids).calls(50, start=T0, span=100)
     with store.read() as s:
         assert s.scalar(select(func.count()).select_from(RollupChange)) == 0
+
+
+def _changes(store: Store) -> int:
+    with store.read() as s:
+        return int(s.scalar(select(func.count()).select_from(RollupChange)) or 0)
+
+
+def _triggers(store: Store) -> set[str] | None:
+    """The change-log triggers an SQLite database has (None on PostgreSQL, where they always exist)."""
+    if store.dialect != "sqlite":
+        return None
+    with store.read() as s:
+        return sqlite_triggers_present(s)
+
+
+def test_rows_before_and_after_the_first_rollup_count_exactly_and_none_is_logged_without_one(store):
+    ids = _world(store)
+    exp = ids[0]
+    traffic = Traffic(store, ids, seed=5)
+    all_triggers = {name for name, _ in SQLITE_TRIGGERS}
+    before = traffic.calls(150, start=T0, span=2_000)
+    bulk_insert(store, Feedback.__table__, [traffic._feedback(e, T0) for e in before[::7]])
+    assert _changes(store) == 0, "no rollup: no change is logged"
+    assert _triggers(store) in (None, set()), "no rollup: SQLite inserts run no trigger"
+
+    specs = [*_arm_specs(exp, T0), RollupSpec("exposure", exp, since=T0)]
+    prepare(store, specs)  # the first rollups: built from the rows written before them
+    assert _triggers(store) in (None, all_triggers)
+    _assert_rollups_match_raw(store, exp, T0, T0)
+    after = traffic.calls(100, start=T0 + 1_000, span=2_000)
+    bulk_insert(store, Feedback.__table__, [traffic._feedback(e, T0) for e in before[1::9] + after[::4]])
+    with store.write() as s:  # an edit of a call counted before the rollup existed
+        s.execute(update(Execution).where(Execution.id == before[3]).values(status="error", output=None))
+    assert _changes(store) > 0
+    prepare(store, specs)
+    _assert_rollups_match_raw(store, exp, T0, T0)
+
+    with store.write() as s:  # every rollup unread for longer than STALE_AFTER_S: the next look drops it
+        s.execute(update(Rollup).values(read_at=0.0))
+    prepare(store, [])
+    with store.read() as s:
+        assert s.scalar(select(func.count()).select_from(Rollup)) == 0
+    assert _triggers(store) in (None, set()), "the last rollup dropped: so are SQLite's triggers"
+    traffic.calls(60, start=T0 + 2_000, span=500)
+    assert _changes(store) == 0
+
+    prepare(store, specs)  # registered again: built from every row, logged from then on
+    assert _triggers(store) in (None, all_triggers)
+    traffic.calls(40, start=T0 + 2_500, span=500)
+    assert _changes(store) > 0
+    prepare(store, specs)
+    _assert_rollups_match_raw(store, exp, T0, T0)
 
 
 @pytest.mark.parametrize("seed", [1, 2])

@@ -100,6 +100,16 @@ def _answers(url: str) -> dict[str, Any]:
     return answers
 
 
+#: The rollups' change log (0009): written by triggers while the other tables are copied into a revision
+#: that has them, so it is copied last, replacing what the copy itself logged (the source's state, as is).
+_CHANGE_LOG = "rollup_changes"
+
+
+def _in_copy_order(tables: MetaData) -> list[Any]:
+    ordered = tables.sorted_tables
+    return [t for t in ordered if t.name != _CHANGE_LOG] + [t for t in ordered if t.name == _CHANGE_LOG]
+
+
 def _copy(store: Store, source: Blank, target: Blank) -> None:
     """Copy the source's rows into ``target``'s tables, in the columns those tables have."""
     tables = MetaData()
@@ -109,8 +119,10 @@ def _copy(store: Store, source: Blank, target: Blank) -> None:
         _copy_sqlite(tables, source[1], target[1])
         return
     with store.engine.connect() as conn:
-        for table in tables.sorted_tables:
+        for table in _in_copy_order(tables):
             columns = ", ".join(f'"{c.name}"' for c in table.columns)
+            if table.name == _CHANGE_LOG:
+                conn.exec_driver_sql(f'DELETE FROM "{target[1]}"."{table.name}"')
             conn.exec_driver_sql(
                 f'INSERT INTO "{target[1]}"."{table.name}" ({columns}) '
                 f'SELECT {columns} FROM "{source[1]}"."{table.name}"'
@@ -131,8 +143,10 @@ def _copy(store: Store, source: Blank, target: Blank) -> None:
 def _copy_sqlite(tables: MetaData, source: str, target: str) -> None:
     with sqlite3.connect(target) as conn:
         conn.execute("ATTACH DATABASE ? AS source", (source,))
-        for table in tables.sorted_tables:
+        for table in _in_copy_order(tables):
             columns = ", ".join(f'"{c.name}"' for c in table.columns)
+            if table.name == _CHANGE_LOG:
+                conn.execute(f'DELETE FROM main."{table.name}"')
             conn.execute(
                 f'INSERT INTO main."{table.name}" ({columns}) SELECT {columns} FROM source."{table.name}"'
             )
