@@ -5,6 +5,9 @@ realistic rows (ids, variant, arm, hashes, a 200-character output, four variable
 beforehand as the SDK builds them per call, enqueued as fast as one thread can, and writes them in
 batches (executemany on SQLite, COPY on PostgreSQL); the clock runs from the first enqueue to the
 moment the last row is committed, in one process (the enqueueing thread and the writer share the GIL).
+Printed besides rows/s: the client's CPU per row (both threads) and, on PostgreSQL when the server runs
+on this machine, the server's (its backends' CPU from /proc): the figures a shared machine's load does
+not decide, whose larger one bounds rows/s on an idle machine with a core for each side.
 
     python bench/ingest.py [--rows 1000000] [--batch 5000] [--postgres URL]
 """
@@ -74,7 +77,29 @@ def rows(n: int, prompt_id: int, variant_id: int, experiment: bool):
         }
 
 
-def measure(url: str, n: int, batch: int, experiment: bool) -> tuple[float, int, float]:
+def _backend_cpu(store: Store, application: str) -> dict[int, float]:
+    """CPU seconds so far of the PostgreSQL backends serving ``application`` (empty when the server's
+    processes are not readable here)."""
+    with store.read() as s:
+        pids = s.scalars(
+            text("SELECT pid FROM pg_stat_activity WHERE application_name = :a"), {"a": application}
+        ).all()
+    found = {}
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        found[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return found
+
+
+def measure(url: str, n: int, batch: int, experiment: bool) -> tuple[float, int, float, float | None]:
+    postgres = url.startswith("postgresql")
+    application = f"ingest_{uuid.uuid4().hex[:8]}"
+    if postgres:
+        url = f"{url}&application_name={application}"
     store = Store.from_url(url)
     upgrade(store)
     variant = Registry(store).register(VariantCreate(prompt="ingest", template="x {{ y }}")).variant
@@ -85,17 +110,20 @@ def measure(url: str, n: int, batch: int, experiment: bool) -> tuple[float, int,
         pid = s.scalar(select(Prompt.id).where(Prompt.name == prompt_id.name))
     prepared = list(rows(n, pid, variant.id, experiment))
     recorder = Recorder(store, capacity=n + 1, batch_size=batch, interval_s=0.05)
+    server_started = _backend_cpu(store, application) if postgres else {}
     started, cpu_started = time.perf_counter(), time.process_time()
     for row in prepared:
         recorder.enqueue("executions", row)
     assert recorder.flush(timeout_s=3600)
     elapsed = time.perf_counter() - started
     cpu = time.process_time() - cpu_started
+    server_now = _backend_cpu(store, application) if postgres else {}
+    server = sum(t - server_started.get(pid, 0.0) for pid, t in server_now.items()) if server_now else None
     recorder.close()
     with store.read() as s:
         stored = s.scalar(select(func.count()).select_from(Execution))
     store.dispose()
-    return elapsed, stored, cpu
+    return elapsed, stored, cpu, server
 
 
 def main() -> None:
@@ -137,12 +165,17 @@ def main() -> None:
     report(results, args.batch)
 
 
-def report(results: list[tuple[str, float, int, float]], batch: int) -> None:
+def report(results: list[tuple[str, float, int, float, float | None]], batch: int) -> None:
     print(f"load average at the end: {os.getloadavg()}")
-    print("\n| store | rows | batch | seconds | rows/s | client CPU µs/row |\n|---|---|---|---|---|---|")
-    for label, elapsed, stored, cpu in results:
+    print(
+        "\n| store | rows | batch | seconds | rows/s | client CPU µs/row | server CPU µs/row |"
+        "\n|---|---|---|---|---|---|---|"
+    )
+    for label, elapsed, stored, cpu, server in results:
         rate, per_row = stored / elapsed, cpu / stored * 1e6
-        print(f"| {label} | {stored:,} | {batch:,} | {elapsed:.1f} | {rate:,.0f} | {per_row:.1f} |")
+        on_server = f"{server / stored * 1e6:.1f}" if server is not None else "—"
+        figures = f"{stored:,} | {batch:,} | {elapsed:.1f} | {rate:,.0f} | {per_row:.1f} | {on_server}"
+        print(f"| {label} | {figures} |")
 
 
 if __name__ == "__main__":
