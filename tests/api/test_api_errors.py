@@ -11,6 +11,8 @@ from sqlalchemy import text
 from tests.api.support import PROBLEM, Api, running_api, two_variants
 
 from promptevolve.api import ApiSettings, create_api
+from promptevolve.api.errors import status_for
+from promptevolve.core.errors import StoreError, StoreValueError
 from promptevolve.core.settings import Settings
 
 
@@ -63,6 +65,13 @@ def test_values_the_database_refuses_are_422_never_500(api: Api, backend: str) -
     assert api.post("/executions", {"prompt": "p", "output": "a\x00b"}).status_code == 422
     assert api.get("/executions", params={"experiment_id": 2**40}).status_code == 422
     assert api.get("/experiments/99999999999", "read").status_code == 422
+
+
+def test_a_refused_value_is_mapped_by_its_type() -> None:
+    # The store raises StoreValueError for a value the database refuses (tests/store/test_store_errors.py);
+    # the API maps that type, never the driver's error behind it.
+    assert status_for(StoreValueError("out of range")) == (422, "invalid_value")
+    assert status_for(StoreError("broken")) == (500, "store")
 
 
 def test_readiness_says_when_the_schema_is_behind(api: Api) -> None:

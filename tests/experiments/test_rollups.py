@@ -22,7 +22,7 @@ from promptevolve.experiments.rollups import (
     rollup_id,
 )
 from promptevolve.experiments.sums import ArmSums, arm_sums, exposed_units
-from promptevolve.experiments.trend import _raw, trend_spec, trend_sums
+from promptevolve.experiments.trend import _raw, trend_spec, trend_sums, variant_trend
 from promptevolve.registry import Registry, VariantCreate
 from promptevolve.scoring import ScoringConfig, metric_spec
 from promptevolve.stats import SampleStats
@@ -371,8 +371,6 @@ def test_concurrent_refreshes_and_writers_apply_every_change_exactly_once(store)
 
 def test_a_read_only_store_is_analysed_from_the_raw_rows(backend, tmp_path, request):
     from tests.faults.support import read_only_database
-
-    from promptevolve.api.queries import variant_trend
 
     def fill(store: Store) -> None:
         ids = _world(store)

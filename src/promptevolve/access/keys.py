@@ -51,6 +51,7 @@ logger = logging.getLogger("promptevolve.access")
 
 __all__ = [
     "KEY_PATTERN",
+    "UNREVOKED_KEYS_SQL",
     "ApiKeyInfo",
     "AuthenticationError",
     "CreatedKey",
@@ -112,6 +113,11 @@ class CreatedKey(BaseModel):
 
     info: ApiKeyInfo
     key: str
+
+
+#: The ids of unrevoked keys among some, for a writer that checks keys on its own driver connection (the
+#: API's group commit): ``{in_}`` is the driver's "in this list" (``IN (?, …)``, ``= ANY(%s)``).
+UNREVOKED_KEYS_SQL = "SELECT id FROM api_keys WHERE revoked_at IS NULL AND id {in_}"
 
 
 def parse_scopes(values: Iterable[str]) -> list[Scope]:

@@ -24,7 +24,9 @@ hundred requests a second. So, per database:
 Why it is written here: the pieces are the standard library's and psycopg's, and what a batch does is
 this project's: insert the rows parents first, and check in the same transaction that the API key is
 not revoked and that the execution a feedback names exists. The libraries that batch (SQLAlchemy's
-``insertmanyvalues``, the SDK's recorder) batch one caller's rows, not many callers' waits.
+``insertmanyvalues``, the SDK's recorder) batch one caller's rows, not many callers' waits. The tables
+and the SQL of the two checks belong to their parts (``tracking.telemetry``, ``access.keys``); this
+module owns only the batching.
 
 What a caller may rely on (``await GroupCommit.submit(write)``):
 
@@ -56,15 +58,16 @@ from sqlalchemy import Connection, Table
 from sqlalchemy.engine import make_url
 
 from promptevolve.access import ApiKeyInfo, AuthenticationError
+from promptevolve.access.keys import UNREVOKED_KEYS_SQL
 from promptevolve.core.errors import StoreError, StoreUnavailableError
 from promptevolve.store.engine import (
     Store,
     describe_url,
     is_read_only,
     postgres_connect_args,
+    refused,
     why_unavailable,
 )
-from promptevolve.store.tables import Base
 from promptevolve.store.writes import (
     StoreBusyError,
     copy_rows,
@@ -72,6 +75,7 @@ from promptevolve.store.writes import (
     write_transaction,
 )
 from promptevolve.tracking.feedback import unknown_execution
+from promptevolve.tracking.telemetry import STORED_EXECUTIONS_SQL, TABLE_ORDER, telemetry_tables
 
 __all__ = ["GroupCommit", "GroupCommitStats", "Row", "Write"]
 
@@ -79,11 +83,6 @@ logger = logging.getLogger("promptevolve.api")
 
 Row = tuple[str, dict[str, Any]]
 """A row as the SDK's recorder queues it: (table name, column values)."""
-
-#: Write order within a transaction: parents before children.
-_TABLE_ORDER = ("executions", "exposures", "feedback", "scores")
-_KEYS_SQL = "SELECT id FROM api_keys WHERE revoked_at IS NULL AND id {in_}"
-_EXECUTIONS_SQL = "SELECT id FROM executions WHERE id {in_}"
 
 Outcome = BaseException | None
 
@@ -145,7 +144,7 @@ class _Batch:
             if refusal is None:
                 for table, row in write.rows:
                     by_table.setdefault(table, []).append(row)
-        return [(name, by_table[name]) for name in _TABLE_ORDER if name in by_table]
+        return [(name, by_table[name]) for name in TABLE_ORDER if name in by_table]
 
 
 @dataclass
@@ -168,7 +167,7 @@ class GroupCommit:
         self.max_batch = max_batch
         self.stats = GroupCommitStats()
         self._on_unavailable = on_unavailable
-        self._tables: dict[str, Table] = {name: Base.metadata.tables[name] for name in _TABLE_ORDER}
+        self._tables: dict[str, Table] = telemetry_tables()
         self._queue: deque[_Waiting] = deque()
         # PostgreSQL: two transactions in flight, each on its own connection, so that a batch gathers
         # while the previous one waits for its WAL flush (~6 ms here), and the server flushes both at
@@ -250,8 +249,8 @@ class GroupCommit:
     def _sqlite(self, batch: _Batch, *, wait: bool) -> list[Outcome]:
         with write_transaction(self.store, "group commit", wait=wait) as conn:
             keys, wanted = batch.keys(), batch.wanted()
-            valid = _sqlite_ids(conn, _KEYS_SQL, keys) if keys else set()
-            missing = wanted - _sqlite_ids(conn, _EXECUTIONS_SQL, wanted) if wanted else set()
+            valid = _sqlite_ids(conn, UNREVOKED_KEYS_SQL, keys) if keys else set()
+            missing = wanted - _sqlite_ids(conn, STORED_EXECUTIONS_SQL, wanted) if wanted else set()
             outcomes = batch.refusals(valid, missing)
             for name, rows in batch.rows(outcomes):
                 insert_rows(conn, self._tables[name], rows)
@@ -270,8 +269,8 @@ class GroupCommit:
                 conn = await psycopg.AsyncConnection.connect(conninfo, **bounds)
             async with conn.transaction(), conn.cursor() as cursor:
                 keys, wanted = batch.keys(), batch.wanted()
-                valid = await _pg_ids(cursor, _KEYS_SQL, keys) if keys else set()
-                missing = wanted - await _pg_ids(cursor, _EXECUTIONS_SQL, wanted) if wanted else set()
+                valid = await _pg_ids(cursor, UNREVOKED_KEYS_SQL, keys) if keys else set()
+                missing = wanted - await _pg_ids(cursor, STORED_EXECUTIONS_SQL, wanted) if wanted else set()
                 outcomes = batch.refusals(valid, missing)
                 for name, rows in batch.rows(outcomes):
                     plan = copy_rows(self._tables[name], rows)
@@ -293,7 +292,7 @@ class GroupCommit:
                 raise StoreUnavailableError(
                     f"cannot write to the store at {describe_url(self.store.url)}: {why}"
                 ) from None
-            raise StoreError(f"group commit failed: {type(exc).__name__}: {exc}") from None
+            raise refused(exc, f"group commit failed: {type(exc).__name__}: {exc}") from None
         self._idle_pg.append(conn)
         return outcomes
 

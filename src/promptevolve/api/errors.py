@@ -7,7 +7,7 @@ fix), ``code`` (``PromptevolveError.code``) and, for malformed requests, ``error
 ``problem_responses(...)`` documents the same shape for each status a route can answer, so the
 OpenAPI spec says what an error looks like wherever one can happen.
 
-A value the database refuses (``DataError`` behind a ``StoreError``) is the request's fault: 422.
+A value the database refuses (``StoreValueError``, translated by the store) is the request's fault: 422.
 Unexpected exceptions become a 500 problem without internals (the traceback goes to the log).
 """
 
@@ -22,7 +22,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -38,6 +37,7 @@ from promptevolve.core.errors import (
     SchemaOutOfDateError,
     StoreError,
     StoreUnavailableError,
+    StoreValueError,
     ValidationError,
 )
 
@@ -70,6 +70,7 @@ STATUS_BY_ERROR: dict[type, int] = {
     StoreUnavailableError: 503,
     SchemaOutOfDateError: 503,
     StoreError: 500,
+    StoreValueError: 422,  # the database refused a value (a number out of range): the request's fault
     ProviderTimeoutError: 504,
     ProviderError: 502,
     PromptevolveError: 400,
@@ -96,10 +97,6 @@ class Problem(BaseModel):
 
 def status_for(exc: PromptevolveError) -> tuple[int, str]:
     """(HTTP status, problem code) of a library error."""
-    if isinstance(exc, StoreError) and isinstance(exc.__cause__, DataError):
-        # The database refused a value (a number out of range; NUL is refused before, by store.guard):
-        # the request's fault, which the store does not yet translate into a ValidationError.
-        return 422, "invalid_value"
     for cls in type(exc).__mro__:
         status = STATUS_BY_ERROR.get(cls)
         if status is not None:

@@ -49,6 +49,7 @@ __all__ = [
     "SchemaOutOfDateError",
     "StoreError",
     "StoreUnavailableError",
+    "StoreValueError",
     "TemplateError",
     "TemplateLimitError",
     "TemplateSyntaxError",
@@ -77,6 +78,14 @@ class StoreError(PromptevolveError):
 
 class StoreUnavailableError(StoreError):
     code = "store_unavailable"
+
+
+class StoreValueError(StoreError):
+    """The database refused a value of the write (a number out of its column's range, …): the caller's
+    fault, not the store's. Raised by the store's units of work in place of the driver's data error, so
+    no caller has to look behind a ``StoreError`` (the API answers 422)."""
+
+    code = "invalid_value"
 
 
 class SchemaOutOfDateError(StoreError):

@@ -59,6 +59,7 @@ from promptevolve.evolution.datasets import (
 from promptevolve.evolution.gate import Interval, bootstrap_mean
 from promptevolve.evolution.parts import parts_from_meta, parts_to_meta
 from promptevolve.evolution.runner import CandidateRunner
+from promptevolve.evolution.runs import CandidateRecord, record_run
 from promptevolve.evolution.search import Progress, SearchConfig, SearchData, SearchResult, run_search
 from promptevolve.evolution.strategies import create_strategy, default_strategies
 from promptevolve.experiments import ExperimentCreate, ExperimentService
@@ -66,7 +67,6 @@ from promptevolve.providers.registry import create_provider
 from promptevolve.registry import Registry, VariantCreate, VariantInfo
 from promptevolve.scoring.evaluators import Evaluator, create_evaluator
 from promptevolve.store.engine import Store
-from promptevolve.store.tables import Evolution, PromptVariant
 
 __all__ = ["EvalReport", "EvolutionReport", "EvolutionService", "EvolveRequest"]
 
@@ -278,17 +278,13 @@ class EvolutionService:
     ) -> None:
         summary = _run_summary(request, evaluator, result)
         finalists = {f.candidate.key for f in result.finalists}
-        prompt_id = _prompt_id(self.store, parent.id)
-        rows = []
+        records = []
         for scored in result.candidates:
             candidate = scored.candidate
             is_winner = result.winner is not None and candidate.key == result.winner.key
             verdict = result.test.parent_gate if is_winner else None
-            rows.append(
-                Evolution(
-                    prompt_id=prompt_id,
-                    run_id=run_id,
-                    parent_variant_id=parent.id,
+            records.append(
+                CandidateRecord(
                     child_variant_id=child.id if is_winner and child is not None else None,
                     strategy=candidate.strategy,
                     evidence={
@@ -307,8 +303,6 @@ class EvolutionService:
                         "settings": _stored_settings(candidate.settings),
                         "run": summary,
                     },
-                    calls_spent=result.spend.calls,
-                    tokens_spent=result.spend.tokens,
                     parent_score=verdict.parent.mean if verdict else result.parent_validation,
                     parent_ci_low=verdict.parent.low if verdict else None,
                     parent_ci_high=verdict.parent.high if verdict else None,
@@ -321,9 +315,14 @@ class EvolutionService:
                     status=status if is_winner else "not_selected",
                 )
             )
-        if rows:
-            with self.store.write() as s:
-                s.add_all(rows)
+        record_run(
+            self.store,
+            run_id=run_id,
+            parent_variant_id=parent.id,
+            calls_spent=result.spend.calls,
+            tokens_spent=result.spend.tokens,
+            candidates=records,
+        )
 
     def _auto_ab(
         self, request: EvolveRequest, parent: VariantInfo, child: VariantInfo | None, status: str, run_id: str
@@ -482,11 +481,6 @@ def _candidate(variant: VariantInfo) -> Candidate:
         strategy=variant.strategy or variant.kind.value,
         rationale=variant.rationale or "",
     )
-
-
-def _prompt_id(store: Store, variant_id: int) -> int:
-    with store.read() as s:
-        return s.get_one(PromptVariant, variant_id).prompt_id
 
 
 def _run_summary(request: EvolveRequest, evaluator: str, result: SearchResult) -> dict[str, Any]:

@@ -13,24 +13,114 @@ minute boundaries. The sums are split exactly in two:
 So a 30-day trend reads ~43,000 minute rows and ~31 minutes of calls, not the variant's every call, and
 its sums equal the raw computation up to the order of floating-point additions. Without a built
 rollup (the caller did not ``prepare`` one) every call is read raw.
+
+``variant_trend`` is the whole read for one variant named by prompt and version (the API's
+``GET /metrics/prompts/{name}/variants/{version}``): a frozen ``VariantTrend`` of ``TrendPoint`` with a
+95 % normal interval per bucket.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Double, Integer, and_, cast, func, literal, or_, select
 from sqlalchemy.orm import Session
 
-from promptevolve.experiments.rollups import RollupSpec, _minute, _ranges, _statements, rollup_id
+from promptevolve.core.errors import NotFoundError, ValidationError
+from promptevolve.experiments.rollups import (
+    RollupSpec,
+    _minute,
+    _ranges,
+    _statements,
+    prepare_if_writable,
+    rollup_id,
+)
 from promptevolve.experiments.sums import call_values
-from promptevolve.scoring import MetricSpec, ScoringConfig
+from promptevolve.registry.versioning import parse_version
+from promptevolve.scoring import MetricSpec, ScoringConfig, metric_spec
 from promptevolve.stats import SampleStats
-from promptevolve.store.tables import Execution, RollupMinute
+from promptevolve.store.engine import Store
+from promptevolve.store.tables import Execution, Prompt, PromptVariant, RollupMinute
 
-__all__ = ["trend_spec", "trend_sums"]
+__all__ = ["TrendPoint", "VariantTrend", "trend_spec", "trend_sums", "variant_trend"]
+
+_Z95 = 1.959963984540054
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    """One bucket ``[start, end)`` (epoch seconds): the calls that measure the metric, their mean and
+    its 95 % normal interval (None below two calls; clipped to [0, 1] for a bounded metric)."""
+
+    start: float
+    end: float
+    executions: int
+    mean: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+
+@dataclass(frozen=True)
+class VariantTrend:
+    prompt: str
+    version: str
+    metric: str
+    bucket_seconds: float
+    since: float
+    until: float
+    points: tuple[TrendPoint, ...]
+
+
+def variant_trend(
+    store: Store, prompt: str, version: str, *, metric: str, since: float, until: float, buckets: int
+) -> VariantTrend:
+    """``metric`` of one variant in ``buckets`` equal time buckets over ``[since, until)``."""
+    if until <= since:
+        raise ValidationError("the trend needs since < until")
+    spec = metric_spec(metric)
+    width = (until - since) / buckets
+    with store.read() as s:
+        variant_id, variant_version, config = _variant(s, prompt, version)
+    # The variant's per-minute rollup, built the first time and refreshed since.
+    rolled = prepare_if_writable(store, [trend_spec(variant_id, spec.name, config)])
+    with store.read() as s:
+        sums = trend_sums(
+            s, variant_id, spec, config, since=since, until=until, buckets=buckets, rolled=rolled
+        )
+    points = tuple(
+        _point(since + k * width, width, sums.get(k, SampleStats(0, 0.0, 0.0)), spec.bounded)
+        for k in range(buckets)
+    )
+    return VariantTrend(prompt, variant_version, spec.name, width, since, until, points)
+
+
+def _variant(s: Session, prompt: str, version: str) -> tuple[int, str, ScoringConfig]:
+    """(variant id, its version, the prompt's scoring configuration)."""
+    row = s.scalar(select(Prompt).where(Prompt.name == prompt))
+    if row is None:
+        raise NotFoundError(f"unknown prompt {prompt!r}: GET /prompts lists the known ones")
+    variant = s.scalar(
+        select(PromptVariant).where(
+            PromptVariant.prompt_id == row.id, PromptVariant.version == str(parse_version(version))
+        )
+    )
+    if variant is None:
+        raise NotFoundError(f"prompt {prompt!r} has no version {version}")
+    return variant.id, variant.version, ScoringConfig.from_prompt_config(row.config)
+
+
+def _point(start: float, width: float, stats: SampleStats, bounded: bool) -> TrendPoint:
+    mean = stats.mean if stats.n else None
+    low = high = None
+    if mean is not None and stats.n >= 2:
+        half = _Z95 * math.sqrt(stats.variance / stats.n)
+        low, high = mean - half, mean + half
+        if bounded:  # a metric in [0, 1] cannot have an interval beyond it
+            low, high = max(low, 0.0), min(high, 1.0)
+    return TrendPoint(start, start + width, stats.n, mean, low, high)
 
 
 def trend_spec(variant_id: int, metric: str, config: ScoringConfig) -> RollupSpec:

@@ -34,7 +34,7 @@ from procrastinate.exceptions import ProcrastinateException
 from procrastinate.jobs import Job, Status
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
 from procrastinate.schema import SchemaManager
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from promptevolve.core.errors import NotFoundError, PromptevolveError, StoreUnavailableError
@@ -45,7 +45,6 @@ from promptevolve.jobs.models import JobDeps, JobInfo
 from promptevolve.jobs.queue import JobQueue, settle_interrupted, worker_name
 from promptevolve.jobs.settings import JobSettings
 from promptevolve.store.engine import Store
-from promptevolve.store.tables import JobRow
 
 __all__ = ["QUEUE", "TASK", "ProcrastinateQueue", "conninfo", "ensure_schema", "run_worker"]
 
@@ -121,23 +120,10 @@ class ProcrastinateQueue(JobQueue):
 
     def sweep(self) -> int:
         """Defer queued rows that never reached procrastinate (their server died in between)."""
-        cutoff = time.time() - _SWEEP_AFTER_S
-        with self.deps.store.read() as s:
-            ids = list(
-                s.scalars(
-                    select(JobRow.id).where(
-                        JobRow.status == "queued", JobRow.engine_ref.is_(None), JobRow.id < _id_before(cutoff)
-                    )
-                )
-            )
+        ids = rows.never_handed_over(self.deps.store, made_before=time.time() - _SWEEP_AFTER_S)
         for job_id in ids:
             self._hand_over(rows.get(self.deps.store, job_id))
         return len(ids)
-
-
-def _id_before(epoch_s: float) -> str:
-    """Ids start with 12 hex digits of milliseconds (``core.ids``): the smallest id made at ``epoch_s``."""
-    return f"{int(epoch_s * 1000):012x}"
 
 
 # --- the worker -------------------------------------------------------------------------------------

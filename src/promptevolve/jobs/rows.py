@@ -31,6 +31,7 @@ __all__ = [
     "insert",
     "interrupted",
     "list_jobs",
+    "never_handed_over",
     "request_cancel",
     "requeue",
     "retry",
@@ -256,6 +257,26 @@ def retry(store: Store, job_id: str, *, extra_attempts: int) -> JobInfo:
 def set_engine_ref(store: Store, job_id: str, ref: str) -> None:
     with store.write() as s:
         s.execute(update(JobRow).where(JobRow.id == job_id).values(engine_ref=ref))
+
+
+def never_handed_over(store: Store, *, made_before: float) -> list[str]:
+    """Queued jobs made before ``made_before`` (epoch seconds) that no engine took (``engine_ref`` unset):
+    their server died between the row and the hand-over (the procrastinate engine's sweep)."""
+    with store.read() as s:
+        return list(
+            s.scalars(
+                select(JobRow.id).where(
+                    JobRow.status == "queued",
+                    JobRow.engine_ref.is_(None),
+                    JobRow.id < _id_before(made_before),
+                )
+            )
+        )
+
+
+def _id_before(epoch_s: float) -> str:
+    """Ids start with 12 hex digits of milliseconds (``core.ids``): the smallest id made at ``epoch_s``."""
+    return f"{int(epoch_s * 1000):012x}"
 
 
 def running_on(store: Store, *, stalled_before: float, workers: Sequence[str] = ()) -> list[JobInfo]:

@@ -38,6 +38,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import (
     ArgumentError,
+    DataError,
     NoSuchModuleError,
     OperationalError,
     SQLAlchemyError,
@@ -45,7 +46,13 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
-from promptevolve.core.errors import ConfigurationError, PromptevolveError, StoreError, StoreUnavailableError
+from promptevolve.core.errors import (
+    ConfigurationError,
+    PromptevolveError,
+    StoreError,
+    StoreUnavailableError,
+    StoreValueError,
+)
 from promptevolve.core.settings import Settings
 from promptevolve.store.guard import install_storable_guard, json_dumps
 from promptevolve.store.notices import install_plan_notices
@@ -58,6 +65,7 @@ __all__ = [
     "is_read_only",
     "is_unavailable",
     "postgres_connect_args",
+    "refused",
     "why_unavailable",
 ]
 
@@ -121,6 +129,20 @@ def is_unavailable(exc: BaseException) -> bool:
     except ImportError:  # pragma: no cover - SQLite-only installs
         return False
     return isinstance(exc, psycopg.OperationalError)
+
+
+def refused(exc: BaseException, message: str) -> StoreError:
+    """The store's error for a write or read the database refused (not an outage: see ``is_unavailable``):
+    ``StoreValueError`` when it refused a value (SQLAlchemy's ``DataError``, or a driver's own data error
+    from a bulk write outside SQLAlchemy's wrapping), else ``StoreError``. The one place that looks at
+    database errors, so callers (the API's 422) map promptevolve's types only."""
+    if isinstance(exc, (DataError, sqlite3.DataError)):
+        return StoreValueError(message)
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - SQLite-only installs
+        return StoreError(message)
+    return StoreValueError(message) if isinstance(exc, psycopg.DataError) else StoreError(message)
 
 
 def why_unavailable(exc: BaseException, timeouts: StoreTimeouts) -> str:
@@ -249,7 +271,7 @@ class Store:
                 raise StoreUnavailableError(
                     f"the store at {describe_url(self.url)} failed: {why_unavailable(exc, self.timeouts)}"
                 ) from exc
-            raise StoreError(f"store error at {describe_url(self.url)}: {exc}") from exc
+            raise refused(exc, f"store error at {describe_url(self.url)}: {exc}") from exc
 
     def write(self) -> AbstractContextManager[Session]:
         """A write transaction (takes the write lock at BEGIN on SQLite)."""

@@ -21,8 +21,8 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Connection, Double, Integer, Table
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from promptevolve.core.errors import PromptevolveError, StoreError, StoreUnavailableError
-from promptevolve.store.engine import Store, describe_url, is_unavailable, why_unavailable
+from promptevolve.core.errors import PromptevolveError, StoreUnavailableError
+from promptevolve.store.engine import Store, describe_url, is_unavailable, refused, why_unavailable
 
 __all__ = [
     "CopyRows",
@@ -214,8 +214,9 @@ def write_transaction(
 ) -> Iterator[Connection]:
     """A connection in one write transaction (the write lock taken at BEGIN on SQLite), committed when
     the block ends; an outage raises ``StoreUnavailableError``, a rejected write ``StoreError`` whose
-    message starts with ``what``. ``wait=False``: on SQLite, ``StoreBusyError`` at once if another
-    connection holds the write lock, instead of waiting up to the busy timeout."""
+    message starts with ``what`` (``StoreValueError`` when a value was refused). ``wait=False``: on
+    SQLite, ``StoreBusyError`` at once if another connection holds the write lock, instead of waiting up
+    to the busy timeout."""
     try:
         with (
             store.engine.connect().execution_options(promptevolve_begin_immediate=True) as conn,
@@ -238,9 +239,9 @@ def write_transaction(
                 f"cannot write to the store at {describe_url(store.url)}: {why}"
             ) from None
         if isinstance(exc, SQLAlchemyError):
-            raise StoreError(f"{what} failed: {exc}") from None
+            raise refused(exc, f"{what} failed: {exc}") from None
         # driver errors raised by COPY / executemany outside SQLAlchemy's wrapping
-        raise StoreError(f"{what} failed: {type(exc).__name__}: {exc}") from None
+        raise refused(exc, f"{what} failed: {type(exc).__name__}: {exc}") from None
 
 
 @contextmanager

@@ -11,7 +11,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
-from promptevolve.api import queries
 from promptevolve.api.deps import AdminKey, PaginationDep, ReadKey, ServicesDep, actor
 from promptevolve.api.errors import problem_responses
 from promptevolve.api.params import PromptQuery
@@ -24,6 +23,8 @@ from promptevolve.api.schemas import (
 )
 from promptevolve.core.errors import NotFoundError
 from promptevolve.evolution import DatasetInfo, EvolveRequest, get_dataset, list_datasets
+from promptevolve.evolution import runs as recorded_runs
+from promptevolve.evolution.runs import RecordedRun
 from promptevolve.jobs import JobInfo
 
 __all__ = ["router"]
@@ -120,15 +121,21 @@ def job(job_id: JobId, services: ServicesDep, key: ReadKey) -> EvolutionJobPubli
 def runs(
     services: ServicesDep, key: ReadKey, page: PaginationDep, prompt: PromptQuery = None
 ) -> Page[EvolutionRunPublic]:
-    found, total = queries.evolution_runs(services.store, prompt=prompt, limit=page.limit, offset=page.offset)
-    return page.page(found, total=total)
+    found, total = recorded_runs.list_runs(
+        services.store, prompt=prompt, limit=page.limit, offset=page.offset
+    )
+    return page.page([_run(r) for r in found], total=total)
 
 
 @router.get(
     "/evolution/runs/{run_id}", summary="One recorded run with its candidates [read]", responses=_READ
 )
 def run(run_id: RunId, services: ServicesDep, key: ReadKey) -> EvolutionRunPublic:
-    return queries.evolution_run(services.store, run_id)
+    return _run(recorded_runs.get_run(services.store, run_id))
+
+
+def _run(recorded: RecordedRun) -> EvolutionRunPublic:
+    return EvolutionRunPublic.model_validate(recorded, from_attributes=True)
 
 
 @router.get(

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from promptevolve.api import queries
 from promptevolve.api.deps import ReadKey, ServicesDep
 from promptevolve.api.errors import problem_responses
 from promptevolve.api.params import Instant, PromptName, Version
 from promptevolve.api.routers.experiments import ExperimentId
-from promptevolve.api.schemas import ArmMetricsPublic, VariantTrendPublic
+from promptevolve.api.schemas import ArmMetricsPublic, TrendPointPublic, VariantTrendPublic
+from promptevolve.experiments import trend
 
 __all__ = ["router"]
 
@@ -29,6 +29,10 @@ Metric = Annotated[
         description="composite, accuracy, latency_ms, error_rate, thumbs, rating, …, or score:NAME",
     ),
 ]
+
+
+def _instant(epoch_s: float) -> datetime:
+    return datetime.fromtimestamp(epoch_s, UTC)
 
 
 def _epoch(value: datetime | None, default: float) -> float:
@@ -51,7 +55,7 @@ def variant_trend(
     buckets: Annotated[int, Query(ge=1, le=500)] = 24,
 ) -> VariantTrendPublic:
     end = _epoch(until, time.time())
-    return queries.variant_trend(
+    found = trend.variant_trend(
         services.store,
         name,
         version,
@@ -59,6 +63,25 @@ def variant_trend(
         since=_epoch(since, end - _DAY),
         until=end,
         buckets=buckets,
+    )
+    return VariantTrendPublic(
+        prompt=found.prompt,
+        version=found.version,
+        metric=found.metric,
+        bucket_seconds=found.bucket_seconds,
+        since=_instant(found.since),
+        until=_instant(found.until),
+        points=[
+            TrendPointPublic(
+                start=_instant(p.start),
+                end=_instant(p.end),
+                executions=p.executions,
+                mean=p.mean,
+                ci_low=p.ci_low,
+                ci_high=p.ci_high,
+            )
+            for p in found.points
+        ],
     )
 
 
