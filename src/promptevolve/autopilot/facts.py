@@ -104,6 +104,13 @@ def new_feedback(store: Store, pid: int) -> int:
 
 
 def gather(store: Store, registry: Registry, name: str, pid: int, policy: Policy, *, now: float) -> Facts:
+    """The facts of one prompt, read in one transaction (``Store.snapshot``): the registry, the
+    candidates, the budget, the drift state and the decision log seen at one moment, not one each."""
+    with store.snapshot():
+        return _facts(store, registry, name, pid, policy, now=now)
+
+
+def _facts(store: Store, registry: Registry, name: str, pid: int, policy: Policy, *, now: float) -> Facts:
     serving = registry.get_variant(name)
     candidate = journal.pending_candidate(store, pid)
     day = local_day(now, policy.timezone)

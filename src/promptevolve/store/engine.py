@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -70,6 +71,9 @@ __all__ = [
 ]
 
 _IMMEDIATE = "promptevolve_begin_immediate"
+
+#: The read transaction of a ``Store.snapshot()`` block, which the block's ``read()`` calls join.
+_SNAPSHOT: ContextVar[tuple[Store, Session] | None] = ContextVar("promptevolve_snapshot", default=None)
 
 
 def describe_url(url: str) -> str:
@@ -278,8 +282,32 @@ class Store:
         return self._session(self._writes)
 
     def read(self) -> AbstractContextManager[Session]:
-        """A read transaction; on SQLite under WAL it never waits for a writer."""
+        """A read transaction; on SQLite under WAL it never waits for a writer. Inside a ``snapshot()``
+        of this store (same thread or task), the snapshot's transaction."""
+        pinned = _SNAPSHOT.get()
+        if pinned is not None and pinned[0] is self:
+            return nullcontext(pinned[1])
         return self._session(self._reads)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Session]:
+        """One read transaction that every ``read()`` of this store in the block joins, so that reads
+        made by several modules (the autopilot's facts: registry, budget, drift, decision log) see one
+        state of the database instead of one each. PostgreSQL runs it ``REPEATABLE READ`` (under the
+        default ``READ COMMITTED`` each statement would still see its own); SQLite under WAL keeps the
+        snapshot of the transaction's first read. Writes in the block are their own transactions."""
+        pinned = _SNAPSHOT.get()
+        if pinned is not None and pinned[0] is self:
+            yield pinned[1]
+            return
+        with self._session(self._reads) as session:
+            if self.dialect == "postgresql":
+                session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            token = _SNAPSHOT.set((self, session))
+            try:
+                yield session
+            finally:
+                _SNAPSHOT.reset(token)
 
     def ping(self) -> None:
         """Raise StoreError if the database cannot be reached."""
