@@ -37,6 +37,8 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 from statistics import NormalDist
 from typing import Any
@@ -192,6 +194,144 @@ def run_ours(
     out["trivial_baselines"] = trivial_baselines(data)
     if len(child_results) == len(parent_results) and len(parent_results) >= 2:
         out["power"] = power(out["parent_test_scores"], out["child_test_scores"])
+    out["_items"] = items(data, parent_results, child_results)
+    return out
+
+
+def _score_shard(candidate: Any, examples: list[Any], threads: int | None) -> list[Any]:
+    """In a worker process: ``candidate`` on ``examples`` with its own local model (greedy, so the same
+    answers as in the main process)."""
+    provider = LocalProvider(n_threads=threads)
+    meter = BudgetMeter(Budget(max_calls=len(examples)))
+    runner = CandidateRunner(provider=provider, evaluator=LeadEnrichment(), meter=meter)
+    return list(runner.run(candidate, examples, purpose="test").results)
+
+
+def _submit(pool: Executor, candidate: Any, examples: Any, args: argparse.Namespace) -> list[Future[Any]]:
+    shards = [list(examples[i :: args.workers]) for i in range(args.workers)]
+    return [pool.submit(_score_shard, candidate, shard, args.threads) for shard in shards if shard]
+
+
+def _gather(futures: list[Future[Any]], examples: Any) -> list[Any]:
+    by_key = {r.key: r for f in futures for r in f.result()}
+    return [by_key[e.key] for e in examples]
+
+
+def run_ours_parallel(
+    args: argparse.Namespace, parent: Any, data: SearchData, provider: LocalProvider
+) -> dict[str, Any]:
+    """The search in this process; the test stage (parent and winner on every test lead) in
+    ``--workers`` processes, the parent's shards started at once, beside the search. The search's own
+    test stage gets 2 leads only (its verdict is ignored); the verdict is recomputed here on the whole
+    test split with the search's rules: a paired bootstrap (``gate``, the run's seed) against the
+    stronger of the parent and the best constant answer; ``format_only`` when only the parent is beaten."""
+    evaluator = LeadEnrichment()
+    config = SearchConfig(
+        strategies=tuple(create_strategy(s) for s in args.strategies.split(",")),
+        budget=Budget(max_calls=args.budget),
+        seed=args.seed,
+        minibatch=args.minibatch,
+        finalists=1,
+        test_items=2,
+    )
+    started = time.perf_counter()
+    pool = ProcessPoolExecutor(max_workers=args.workers, mp_context=get_context("spawn"))
+    parent_candidate = _candidate(parent)
+    parent_futures = _submit(pool, parent_candidate, data.test, args)
+    result = run_search(
+        parent=parent_candidate,
+        data=data,
+        config=config,
+        evaluator=evaluator,
+        provider=provider,
+        on_progress=lambda p: (
+            print(f"  [{p.stage}] {p.calls}/{p.max_calls} calls {p.message}", flush=True)
+            if p.message
+            else None
+        ),
+    )
+    search_wall = time.perf_counter() - started
+    print(f"search done in {search_wall:.0f} s, winner: {result.winner is not None}", flush=True)
+    tested = result.winner or (result.finalists[0].candidate if result.finalists else None)
+    child_futures = [] if tested is None else _submit(pool, tested, data.test, args)
+    parent_results = _gather(parent_futures, data.test)
+    print(f"parent tested at {time.perf_counter() - started:.0f} s", flush=True)
+    child_results = _gather(child_futures, data.test) if tested is not None else []
+    pool.shutdown()
+    wall = time.perf_counter() - started
+    parent_scores = [r.score for r in parent_results]
+    child_scores = [r.score for r in child_results]
+    out: dict[str, Any] = {
+        "optimization_calls": result.spend.calls,
+        "proposal_calls": result.spend.proposal_calls,
+        "train_calls": result.spend.train_calls,
+        "validation_calls": result.spend.validation_calls,
+        "search_internal_test_calls_ignored": result.test.spend.calls,
+        "test_calls": len(parent_results) + len(child_results),
+        "tokens": result.spend.tokens,
+        "search_wall_s": round(search_wall, 1),
+        "wall_s": round(wall, 1),
+        "workers": args.workers,
+        "unusable": len(result.unusable),
+        "invalid": len(result.invalid),
+        "stopped": result.stopped,
+        "winner": None
+        if result.winner is None
+        else {"strategy": result.winner.strategy, "rationale": result.winner.rationale},
+        "tested": None if tested is None else {"strategy": tested.strategy, "rationale": tested.rationale},
+        "template": None if tested is None else tested.template,
+        "parent_validation": result.parent_validation,
+        "finalists_validation": [
+            {"strategy": f.candidate.strategy, "validation": f.validation_score} for f in result.finalists
+        ],
+        "candidates": [
+            {
+                "strategy": c.candidate.strategy,
+                "rung": c.rung,
+                "train": round(c.train_score, 3),
+                "items": c.train_items,
+                "validation": c.validation_score,
+                "chars": c.candidate.chars,
+                "rationale": c.candidate.rationale[:100],
+            }
+            for c in result.candidates
+        ],
+        "unusable_reasons": [u.reason for u in result.unusable],
+        "baseline_test": _interval(parent_scores),
+        "parent_test_scores": parent_scores,
+        "child_test_scores": child_scores,
+        "trivial_baselines": trivial_baselines(data),
+    }
+    if child_scores:
+        rng = np.random.default_rng(args.seed)
+        g = gate(parent_scores, child_scores, rng=rng)
+        out["evolved_test"] = [g.child.mean, g.child.low, g.child.high]
+        out["improvement"] = [g.improvement.mean, g.improvement.low, g.improvement.high]
+        out["power"] = power(parent_scores, child_scores)
+        constant = constant_baseline(data.train, data.test, evaluator)
+        reference, reference_scores = "parent", parent_scores
+        if constant is not None and constant.mean >= float(np.mean(parent_scores)):
+            reference, reference_scores = constant.name, list(constant.scores)
+        verdict_gate = g if reference == "parent" else gate(reference_scores, child_scores, rng=rng)
+        if result.winner is None:
+            verdict = "no_candidate (the tested prompt is the best finalist, not selected on validation)"
+        elif verdict_gate.passed:
+            verdict = "passed"
+        elif reference != "parent" and g.improvement.mean > 0:
+            verdict = "format_only"
+        else:
+            verdict = "rejected"
+        out["gate"] = {
+            "reference": reference,
+            "improvement_over_reference": [
+                verdict_gate.improvement.mean,
+                verdict_gate.improvement.low,
+                verdict_gate.improvement.high,
+            ],
+            "passed": verdict_gate.passed,
+            "reason": verdict_gate.reason,
+            "verdict": verdict,
+        }
     out["_items"] = items(data, parent_results, child_results)
     return out
 
@@ -397,6 +537,12 @@ def main() -> None:
         help="the ones that need no proposer model (a 135M proposer wrote no usable instruction)",
     )
     parser.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: all cores)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="processes for the test stage (0: in the search's process, sequentially)",
+    )
     parser.add_argument("--skip-dspy", action="store_true")
     parser.add_argument("--dspy-minutes", type=float, default=12.0)
     parser.add_argument("--out", type=Path, default=None, help="Write the figures as JSON here too")
@@ -411,7 +557,7 @@ def main() -> None:
     )
     provider = LocalProvider(n_threads=args.threads)
     started = time.perf_counter()
-    ours = run_ours(args, parent, data, provider)
+    ours = (run_ours_parallel if args.workers > 0 else run_ours)(args, parent, data, provider)
     rows = ours.pop("_items")
     if args.items_out:
         args.items_out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
