@@ -16,11 +16,13 @@ band, AI maturity and signal set of train, as one answer). Calls are reported ap
 (``--budget``: proposals, train, validation) and test (the parent and the candidate on every test lead).
 ``--items-out`` writes one JSON line per test lead (input, expected, each arm's output and score);
 the JSON gives the SD of the per-lead differences and the power of the test split for a 5-point gain.
+``--workers N`` runs the 300 test calls in N processes (each its own model, greedy: the same answers),
+the parent's beside the search: on a shared machine where one niced process gets a fraction of a core.
 DSPy's calls are counted at the server (every HTTP request, retries and adapter fallbacks included).
 ``--dspy-minutes`` caps each DSPy optimizer's wall time: one that does not finish is reported as such.
 
-    python bench/evolution_vs_dspy.py --skip-dspy --budget 150 --threads 1 --out lead.json \
-        --items-out lead-items.jsonl                  # ours only, the whole 150-lead test split
+    python bench/evolution_vs_dspy.py --skip-dspy --budget 60 --val 10 --minibatch 4 --threads 1 \
+        --workers 3 --out lead.json --items-out lead-items.jsonl   # ours, the whole 150-lead test split
     python bench/evolution_vs_dspy.py --train 12 --val 4 --test 12 --budget 80   # the old, small race
 """
 
