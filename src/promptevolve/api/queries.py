@@ -49,10 +49,11 @@ def has_policy(registry: Registry, prompt: str) -> bool:
         return True
 
 
-def autopilot_status(store: Store, *, prompts: Iterable[str] | None, last: int) -> AutopilotStatusPublic:
+def autopilot_status(
+    store: Store, registry: Registry, *, prompts: Iterable[str] | None, last: int
+) -> AutopilotStatusPublic:
     """Every prompt with a policy (or those named, with or without one; an unknown one is a
     ``NotFoundError``), one at a time, so that an unreadable policy is listed in ``unreadable``."""
-    registry = Registry(store)
     names = list(dict.fromkeys(prompts)) if prompts is not None else policy_names(registry)
     now = time.time()
     found: list[PromptStatusPublic] = []

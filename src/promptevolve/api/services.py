@@ -2,9 +2,9 @@
 
 Nothing is built at import: ``open_services`` opens the store, builds the SDK's ``PromptOptimizer``
 (cache, recorder, registry) and the services on top of it, and ``close`` drains the recorder and
-disposes of the engine. The registry and the experiment service share the optimizer's cache
-invalidation, so a change made through the API is served by this process at once (other processes see
-it within the cache's TTL, as for any SDK).
+disposes of the engine. The services are composed once (``promptevolve.compose``) and share the optimizer's
+cache invalidation, so a change made through the API, or by an evolution or autopilot it starts, is
+served by this process at once (other processes see it within the cache's TTL, as for any SDK).
 
 The autopilot's approvals run in the request (``Services.autopilot``: one ``Autopilot`` a request, so
 each has its own lease holder); their webhook events are stored in the outbox and delivered as jobs.
@@ -38,6 +38,7 @@ from promptevolve.api.commits import GroupCommit, Row, Write
 from promptevolve.api.keycache import KeyCache
 from promptevolve.autopilot import Autopilot, AutopilotSettings, load_autopilot_settings
 from promptevolve.client import AsyncPromptOptimizer, PromptOptimizer
+from promptevolve.compose import Parts, compose, compose_autopilot
 from promptevolve.core.errors import StoreError, StoreUnavailableError
 from promptevolve.core.protocols import Provider
 from promptevolve.core.settings import Settings
@@ -87,23 +88,22 @@ class Services:
     providers: dict[str, Provider]
     autopilot_settings: AutopilotSettings
 
-    def evolution(self, actor: str) -> EvolutionService:
-        return EvolutionService(
+    def parts(self, actor: str | None) -> Parts:
+        """The services acting for ``actor``, wired to this process's SDK cache (``compose``)."""
+        return compose(
             self.store,
-            registry=self.registry,
+            actor=actor,
             providers=self.providers,
             default_provider=self.settings.default_provider,
-            actor=actor,
+            on_change=self.optimizer.cache.invalidate,
         )
 
+    def evolution(self, actor: str) -> EvolutionService:
+        return self.parts(actor).evolution
+
     def autopilot(self, actor: str) -> Autopilot:
-        return Autopilot(
-            self.store,
-            providers=self.providers,
-            actor=actor,
-            settings=self.autopilot_settings,
-            notifier=self.jobs.outbox(),
-            on_change=self.optimizer.cache.invalidate,
+        return compose_autopilot(
+            self.parts(actor), settings=self.autopilot_settings, notifier=self.jobs.outbox()
         )
 
     def close(self) -> None:
@@ -134,8 +134,13 @@ def open_services(
     recorder = CapturingRecorder(store, interval_s=api.recorder_interval_s)
     optimizer = PromptOptimizer(store, settings=settings, providers=shared, recorder=recorder)
     keys = KeyService(store)
-    registry = optimizer.registry
-    experiments = ExperimentService(store, registry=registry, on_change=optimizer.cache.invalidate)
+    parts = compose(
+        store,
+        actor=settings.actor,
+        providers=shared,
+        default_provider=settings.default_provider,
+        on_change=optimizer.cache.invalidate,
+    )
     autopilot = load_autopilot_settings()
     deps = JobDeps(
         store=store,
@@ -152,8 +157,8 @@ def open_services(
         store=store,
         optimizer=optimizer,
         runner=AsyncPromptOptimizer(optimizer),
-        registry=registry,
-        experiments=experiments,
+        registry=parts.registry,
+        experiments=parts.experiments,
         keys=keys,
         key_cache=KeyCache(keys, ttl_s=api.key_cache_s),
         commits=GroupCommit(store, on_unavailable=recorder.enqueue_all),

@@ -97,17 +97,23 @@ class Autopilot:
         notifier: EventSink | None = None,
         holder: str | None = None,
         on_change: Callable[[str], None] | None = None,
+        services: tuple[Registry, ExperimentService, EvolutionService] | None = None,
     ) -> None:
         self.store = store
         self.actor = actor
         self.clock = clock or SystemClock()
         self.settings = settings or load_autopilot_settings()
         self.holder = holder or holder_id()
-        self.registry = Registry(store, actor=actor, on_change=on_change)
-        self.experiments = ExperimentService(store, registry=self.registry, actor=actor, on_change=on_change)
-        self.evolution = EvolutionService(
-            store, registry=self.registry, providers=providers, actor=actor, experiments=self.experiments
-        )
+        if services is not None:  # built by promptevolve.compose, which every application uses
+            self.registry, self.experiments, self.evolution = services
+        else:
+            self.registry = Registry(store, actor=actor, on_change=on_change)
+            self.experiments = ExperimentService(
+                store, registry=self.registry, actor=actor, on_change=on_change
+            )
+            self.evolution = EvolutionService(
+                store, registry=self.registry, providers=providers, actor=actor, experiments=self.experiments
+            )
         self.notifier: EventSink = notifier or Notifier(
             timeout_s=self.settings.notify_timeout_s,
             attempts=self.settings.notify_attempts,

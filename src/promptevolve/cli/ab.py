@@ -15,6 +15,7 @@ import typer
 from rich.table import Table
 
 from promptevolve.cli.common import JsonOpt, console, context_store, print_json, state_of
+from promptevolve.compose import compose
 from promptevolve.core.errors import ValidationError
 from promptevolve.experiments import (
     DEFAULT_GUARDRAILS,
@@ -37,7 +38,7 @@ ReasonOpt = Annotated[str | None, typer.Option(help="Why: recorded in the decisi
 
 
 def _service(store: Store, ctx: typer.Context) -> ExperimentService:
-    return ExperimentService(store, actor=state_of(ctx).actor)
+    return compose(store, actor=state_of(ctx).actor).experiments
 
 
 def _parse_guardrail(raw: str) -> GuardrailSpec:

@@ -19,7 +19,8 @@ from promptevolve.cli.common import ErrorMappingGroup, console, state_of
 from promptevolve.cli.demo import demo
 from promptevolve.cli.evolve import eval_, evolve
 from promptevolve.cli.worker import worker
-from promptevolve.registry import Registry, install_baselines
+from promptevolve.compose import compose
+from promptevolve.registry import install_baselines
 from promptevolve.store.backup import backup, restore
 from promptevolve.store.engine import Store, describe_url
 from promptevolve.store.migrate import head_revision, schema_status, upgrade
@@ -149,7 +150,7 @@ def init(
     """Create (or migrate) the database and register the baseline prompts."""
     store = _migrated_store(ctx)
     try:
-        registry = Registry(store, actor=state_of(ctx).actor)
+        registry = compose(store, actor=state_of(ctx).actor).registry
         if not baselines:
             return
         table = Table(title="Baseline prompts")

@@ -31,10 +31,10 @@ from promptevolve.autopilot import (
 )
 from promptevolve.autopilot.outbox import counts as outbox_counts
 from promptevolve.cli.common import JsonOpt, console, context_store, print_json, state_of
+from promptevolve.compose import compose, compose_autopilot
 from promptevolve.core.errors import ValidationError
 from promptevolve.jobs import EmbeddedQueue, JobDeps
 from promptevolve.jobs.webhooks import WebhookJob
-from promptevolve.registry import Registry
 from promptevolve.registry.service import default_actor
 from promptevolve.store.engine import Store
 
@@ -189,7 +189,7 @@ def policy(
         }
     )
     with context_store(ctx) as (store, _):
-        registry = Registry(store, actor=state_of(ctx).actor)
+        registry = compose(store, actor=state_of(ctx).actor).registry
         if remove:
             remove_policy(registry, prompt)
             console.print(f"{prompt}: autopilot policy removed")
@@ -249,7 +249,7 @@ def _pilot(store: Store, actor: str) -> Iterator[Autopilot]:
     runner = EmbeddedQueue(JobDeps(store=store, autopilot=settings), kinds={"webhook": WebhookJob()})
     runner.start()
     try:
-        yield Autopilot(store, actor=actor, settings=settings, notifier=runner.outbox())
+        yield compose_autopilot(compose(store, actor=actor), settings=settings, notifier=runner.outbox())
     finally:
         runner.close()
 
@@ -379,5 +379,7 @@ def reject(
     """Set a candidate aside; the autopilot evolves again when new feedback comes."""
     actor = state_of(ctx).actor or default_actor()
     with context_store(ctx) as (store, _):
-        Autopilot(store).reject(prompt, version, actor=actor, reason=reason)
+        compose_autopilot(compose(store, actor="autopilot")).reject(
+            prompt, version, actor=actor, reason=reason
+        )
     console.print(f"{prompt}@{version}: rejected")

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from promptevolve.cli.common import JsonOpt, console, context_store, print_json, state_of
+from promptevolve.compose import compose
 from promptevolve.core.errors import ValidationError
 from promptevolve.core.types import ModelSettings
 from promptevolve.evolution.datasets import (
@@ -22,7 +23,7 @@ from promptevolve.evolution.datasets import (
     load_examples,
 )
 from promptevolve.examples.public_sets import PublicSet, public_set
-from promptevolve.registry import Registry, VariantCreate
+from promptevolve.registry import VariantCreate
 
 __all__ = ["app", "bundled_dataset_path"]
 
@@ -228,7 +229,7 @@ def _register_public_baseline(store: Any, ctx: typer.Context, public: PublicSet)
     """Register and activate the set's baseline prompt (its own instruction, free text) unless a prompt
     of that name exists; the ref registered, else None. The prompt is named after the set, so that
     `eval NAME -d DATASET` and `evolve NAME -d DATASET` work right after the import."""
-    registry = Registry(store, actor=state_of(ctx).actor)
+    registry = compose(store, actor=state_of(ctx).actor).registry
     if public.name in {p.name for p in registry.list_prompts()}:
         return None
     variant = registry.register(

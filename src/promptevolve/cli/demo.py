@@ -33,10 +33,11 @@ from promptevolve.cli.ab import print_analysis
 from promptevolve.cli.common import console, state_of
 from promptevolve.cli.evolve import print_report
 from promptevolve.client import PromptOptimizer, RunResult
+from promptevolve.compose import compose
 from promptevolve.evolution import quick_round
 from promptevolve.evolution.service import EvolutionReport
 from promptevolve.examples.lead_enrichment.grading import grade
-from promptevolve.experiments import ExperimentCreate, ExperimentService
+from promptevolve.experiments import ExperimentCreate
 from promptevolve.experiments.report_page import report_html
 from promptevolve.providers.local import default_model_path
 from promptevolve.registry import VariantInfo, install_baselines
@@ -195,9 +196,7 @@ def _no_ab(report: EvolutionReport) -> None:
 
 
 def _ab_test(po: PromptOptimizer, challenger: VariantInfo, units: int, html: Path | None) -> None:
-    service = ExperimentService(
-        po.store, registry=po.registry, actor="promptevolve demo", on_change=po.cache.invalidate
-    )
+    service = compose(po.store, actor="promptevolve demo", on_change=po.cache.invalidate).experiments
     exp = service.create_and_start(
         ExperimentCreate(
             prompt=challenger.prompt,

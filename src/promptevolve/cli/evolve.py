@@ -13,14 +13,21 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from promptevolve.cli.common import JsonOpt, console, context_store, print_json, state_of
+from promptevolve.compose import compose
 from promptevolve.core.errors import ValidationError
+from promptevolve.core.settings import Settings
 from promptevolve.evolution.budget import Spend
 from promptevolve.evolution.items import item_rows
 from promptevolve.evolution.search import Progress as SearchProgress
 from promptevolve.evolution.service import EvalReport, EvolutionReport, EvolutionService, EvolveRequest
 from promptevolve.evolution.strategies import CLASSIFICATION_STRATEGIES, DEFAULT_STRATEGIES
+from promptevolve.store.engine import Store
 
 __all__ = ["eval_", "evolve", "print_report"]
+
+
+def _evolution(store: Store, settings: Settings, ctx: typer.Context) -> EvolutionService:
+    return compose(store, actor=state_of(ctx).actor, default_provider=settings.default_provider).evolution
 
 
 def _split_ref(ref: str) -> tuple[str, str | None]:
@@ -147,8 +154,9 @@ def evolve(
         minibatch=minibatch,
         auto_ab=auto_ab,
     )
-    with context_store(ctx) as (store, _), _progress(budget, quiet=as_json) as update:
-        report = EvolutionService(store, actor=state_of(ctx).actor).evolve(request, on_progress=update)
+    with context_store(ctx) as (store, settings), _progress(budget, quiet=as_json) as update:
+        service = _evolution(store, settings, ctx)
+        report = service.evolve(request, on_progress=update)
     if as_json:
         print_json(_report_json(report))
     else:
@@ -371,8 +379,8 @@ def eval_(
     """Evaluate one variant on a dataset split: mean and 95 % interval beside the trivial baselines."""
     prompt, version = _split_ref(ref)
     _check_items_out(items_out)
-    with context_store(ctx) as (store, _):
-        report = EvolutionService(store, actor=state_of(ctx).actor).evaluate(
+    with context_store(ctx) as (store, settings):
+        report = _evolution(store, settings, ctx).evaluate(
             prompt,
             version,
             dataset=dataset,

@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from promptevolve.cli.common import JsonOpt, console, context_store, print_json, state_of
+from promptevolve.compose import compose
 from promptevolve.core.errors import ValidationError
 from promptevolve.core.inputs import parse_json, read_text_file
 from promptevolve.core.types import ModelSettings, VariantKind
@@ -25,7 +26,7 @@ ReasonOpt = Annotated[str | None, typer.Option(help="Why: recorded in the audit 
 
 
 def _registry(store: Any, ctx: typer.Context) -> Registry:
-    return Registry(store, actor=state_of(ctx).actor)
+    return compose(store, actor=state_of(ctx).actor).registry
 
 
 def _parse_setting(raw: str) -> tuple[str, Any]:

@@ -30,11 +30,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
-from promptevolve.autopilot import Autopilot
+from promptevolve.compose import Parts, compose, compose_autopilot
 from promptevolve.core.errors import ProviderError, StoreUnavailableError, ValidationError
 from promptevolve.evolution import EvolutionService, EvolveRequest
 from promptevolve.jobs.models import JobDeps, JobInfo
-from promptevolve.registry import Registry
 from promptevolve.registry.models import NAME_PATTERN
 
 if TYPE_CHECKING:
@@ -88,14 +87,18 @@ def _model(model: type[BaseModel], payload: Mapping[str, Any]) -> dict[str, Any]
         ) from None
 
 
-def _service(deps: JobDeps, actor: str) -> EvolutionService:
-    return EvolutionService(
+def _parts(deps: JobDeps, actor: str) -> Parts:
+    return compose(
         deps.store,
-        registry=Registry(deps.store, actor=actor, on_change=deps.on_change),
+        actor=actor,
         providers=deps.providers,
         default_provider=deps.default_provider,
-        actor=actor,
+        on_change=deps.on_change,
     )
+
+
+def _service(deps: JobDeps, actor: str) -> EvolutionService:
+    return _parts(deps, actor).evolution
 
 
 class EvolveJob(JobKind):
@@ -200,14 +203,7 @@ class AutopilotPassJob(JobKind):
 
         request = AutopilotPassRequest.model_validate(dict(job.payload))
         point.progress({"stage": "pass", "prompts": len(request.prompts) if request.prompts else None})
-        pilot = Autopilot(
-            deps.store,
-            providers=deps.providers,
-            actor=job.actor,
-            settings=deps.autopilot,
-            notifier=outbox_for(deps),
-            on_change=deps.on_change,
-        )
+        pilot = compose_autopilot(_parts(deps, job.actor), settings=deps.autopilot, notifier=outbox_for(deps))
         report = pilot.run_once(prompts=request.prompts, stop=point.stop)
         point.check()  # stopped between prompts by a cancel: the job says cancelled, not succeeded
         return report.model_dump(mode="json")

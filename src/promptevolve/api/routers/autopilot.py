@@ -52,7 +52,7 @@ def status(
     prompt: PromptNames = None,
     last: Annotated[int, Query(ge=1, le=100, description="Last decisions per prompt")] = 5,
 ) -> AutopilotStatusPublic:
-    return queries.autopilot_status(services.store, prompts=prompt, last=last)
+    return queries.autopilot_status(services.store, services.registry, prompts=prompt, last=last)
 
 
 @router.get("/prompts/{name}/autopilot", summary="A prompt's autopilot policy [read]", responses=_ANSWERS)
