@@ -57,10 +57,10 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.exc import OperationalError
 
 from promptevolve.api.queries import variant_trend
+from promptevolve.compose import compose
 from promptevolve.core.protocols import ManualClock
 from promptevolve.core.types import ModelSettings
 from promptevolve.evolution.datasets import build_from_production
-from promptevolve.experiments import ExperimentService
 from promptevolve.experiments.models import ExperimentCreate
 from promptevolve.registry import Registry, VariantCreate
 from promptevolve.store.engine import Store
@@ -164,7 +164,7 @@ def make_world(store: Store, now: float) -> World:
     with store.read() as s:
         ids = dict(s.execute(select(Prompt.name, Prompt.id)).all())
     clock = ManualClock(t0 + EXPERIMENT_DAY * DAY)
-    service = ExperimentService(store, actor="bench", clock=clock)
+    service = compose(store, actor="bench", clock=clock).experiments
     exp = service.create(
         ExperimentCreate(prompt="leads", control="1.0.0", treatments=["1.1.0"], ramp=[], seed="bench")
     )
@@ -386,7 +386,7 @@ ROLLED_UP = ("experiment analysis (analyze, apply=False)", "variant trend, 30 da
 
 
 def analysis(store: Store, world: World) -> Any:
-    service = ExperimentService(store, actor="bench", clock=ManualClock(world.now))
+    service = compose(store, actor="bench", clock=ManualClock(world.now)).experiments
     return service.analyze(world.experiment_id, apply=False)
 
 

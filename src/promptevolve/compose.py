@@ -8,9 +8,9 @@ to remember which collaborator to share and whom to tell about a change, and one
 started by evolution in the server was served the old plan for up to the cache's TTL. Here:
 
 - one ``Registry`` holds ``on_change`` (the SDK cache's invalidation, in a process that serves);
-- the ``ExperimentService`` and the ``EvolutionService`` share that registry, and the experiment
-  service reports its routing changes through ``registry.notify_changed``, so a change reaches the
-  cache by one path whichever service made it;
+- the ``ExperimentService`` and the ``EvolutionService`` share that registry (the constructors require
+  their collaborators), and the experiment service reports its routing changes through
+  ``registry.notify_changed``, so a change reaches the cache by one path whichever service made it;
 - the ``Autopilot`` is given those three services (``autopilot``), not a store to build them from.
 
 Building is cheap (constructors only, no I/O): an API request acting for its own actor composes its
@@ -57,9 +57,7 @@ def compose(
     after every committed change of what a prompt serves, whichever service made it."""
     shared = dict(providers or {})
     registry = Registry(store, actor=actor, on_change=on_change)
-    experiments = ExperimentService(
-        store, registry=registry, actor=actor, clock=clock, on_change=registry.notify_changed
-    )
+    experiments = ExperimentService(store, registry=registry, actor=actor, clock=clock)
     evolution = EvolutionService(
         store,
         registry=registry,
@@ -82,11 +80,12 @@ def compose_autopilot(
     """An autopilot acting through ``parts`` (compose them with the autopilot's actor)."""
     return Autopilot(
         parts.store,
-        providers=parts.providers,
+        registry=parts.registry,
+        experiments=parts.experiments,
+        evolution=parts.evolution,
         actor=parts.registry.actor,
         clock=clock,
         settings=settings,
         notifier=notifier,
         holder=holder,
-        services=(parts.registry, parts.experiments, parts.evolution),
     )

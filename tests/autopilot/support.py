@@ -27,6 +27,7 @@ from tests.evolution.support import LABELS, TEMPLATE
 
 from promptevolve.autopilot import Autopilot, update_policy
 from promptevolve.client import PromptOptimizer
+from promptevolve.compose import compose, compose_autopilot
 from promptevolve.core.ids import new_id
 from promptevolve.core.settings import Settings
 from promptevolve.core.types import Completion, ModelSettings, RenderedPrompt
@@ -122,12 +123,13 @@ class World:
         self.optimizer.close()
 
     def autopilot(self, **kwargs: object) -> Autopilot:
-        return Autopilot(
+        parts = compose(
             self.store,
+            actor="autopilot",
             providers={"sim": self.evolution_provider},
             on_change=self.optimizer.cache.invalidate,
-            **kwargs,  # type: ignore[arg-type]
         )
+        return compose_autopilot(parts, **kwargs)  # type: ignore[arg-type]
 
     def traffic(self, n: int, *, feedback: float = 1.0) -> list:
         """``n`` calls from new units through the SDK, then the users' feedback."""

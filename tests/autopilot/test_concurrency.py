@@ -8,8 +8,7 @@ import multiprocessing as mp
 from sqlalchemy import func, select
 from tests.autopilot.support import Model, SimProvider, make_world, set_policy
 
-from promptevolve.autopilot import Autopilot
-from promptevolve.experiments import ExperimentService
+from promptevolve.compose import compose, compose_autopilot
 from promptevolve.store.engine import Store
 from promptevolve.store.tables import Decision, Experiment
 
@@ -18,7 +17,7 @@ PROCESSES = 2
 
 def _pilot(url: str, barrier, results, rounds: int) -> None:
     store = Store.from_url(url)
-    autopilot = Autopilot(store, providers={"sim": SimProvider(Model())}, actor="autopilot")
+    autopilot = compose_autopilot(compose(store, actor="autopilot", providers={"sim": SimProvider(Model())}))
     try:
         for _ in range(rounds):
             barrier.wait()
@@ -58,7 +57,7 @@ def test_two_concurrent_passes_never_double_apply_an_action(store, database_url)
         with store.read() as s:
             assert s.scalar(select(func.count()).select_from(Experiment)) == 1
         world.optimizer.cache.invalidate("colours")  # the other processes changed the routing
-        service = ExperimentService(store)
+        service = compose(store).experiments
         exp_id = service.list("colours")[0].id
         for _ in range(8):  # until the next ramp step is due
             world.traffic(300)

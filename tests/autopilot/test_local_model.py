@@ -20,9 +20,10 @@ import threading
 import pytest
 from sqlalchemy import select
 
-from promptevolve.autopilot import Autopilot, update_policy
+from promptevolve.autopilot import update_policy
 from promptevolve.cli.demo import bundled_leads
 from promptevolve.client import PromptOptimizer
+from promptevolve.compose import compose, compose_autopilot
 from promptevolve.core.settings import Settings
 from promptevolve.core.types import Completion, ModelSettings, RenderedPrompt
 from promptevolve.providers import LocalProvider
@@ -135,7 +136,11 @@ def test_the_autopilot_never_serves_worse_than_the_baseline_with_the_real_model(
         },
     )
     with PromptOptimizer(store, settings=Settings(database_url=store.url), providers={"local": local}) as po:
-        autopilot = Autopilot(store, providers={"local": evolution_model}, on_change=po.cache.invalidate)
+        autopilot = compose_autopilot(
+            compose(
+                store, actor="autopilot", providers={"local": evolution_model}, on_change=po.cache.invalidate
+            )
+        )
         scores = {"1.0.0": baseline}
         for batch in (production[:8], production[8:14]):
             serve_leads(po, store, batch)

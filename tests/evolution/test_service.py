@@ -3,11 +3,11 @@ import json
 import pytest
 from tests.evolution.support import LABELS, TEMPLATE, smart_reply
 
+from promptevolve.compose import compose
 from promptevolve.core.errors import BudgetExceededError, ConflictError, NotFoundError, ValidationError
 from promptevolve.core.types import VariantKind
 from promptevolve.evolution import (
     Budget,
-    EvolutionService,
     EvolveRequest,
     build_from_production,
     get_dataset,
@@ -17,7 +17,7 @@ from promptevolve.evolution import (
     split_keys,
 )
 from promptevolve.evolution.strategies import CLASSIFICATION_STRATEGIES, DEFAULT_STRATEGIES
-from promptevolve.experiments import ExperimentCreate, ExperimentService
+from promptevolve.experiments import ExperimentCreate
 from promptevolve.providers import ScriptedProvider
 from promptevolve.registry import Registry, VariantCreate
 from promptevolve.store.tables import Evolution, Execution, Feedback, Prompt
@@ -85,7 +85,7 @@ def colours(store, tmp_path):
 
 def test_evolve_registers_an_inactive_evolved_variant_with_evidence(store, colours):
     provider = ScriptedProvider(smart_reply)
-    service = EvolutionService(store, registry=colours, providers={"local": provider})
+    service = compose(store, actor="test", providers={"local": provider}).evolution
     report = service.evolve(
         EvolveRequest(prompt="colours", dataset="colours", budget=150, seed=1, minibatch=4)
     )
@@ -106,14 +106,12 @@ def test_evolve_registers_an_inactive_evolved_variant_with_evidence(store, colou
 
 
 def test_auto_ab_starts_an_experiment_only_after_the_gate(store, colours):
-    service = EvolutionService(store, registry=colours, providers={"local": ScriptedProvider(smart_reply)})
+    service = compose(store, actor="test", providers={"local": ScriptedProvider(smart_reply)}).evolution
     report = service.evolve(
         EvolveRequest(prompt="colours", dataset="colours", budget=150, seed=1, minibatch=4, auto_ab=True)
     )
     assert report.experiment_id is not None, report.auto_ab_note
-    flat = EvolutionService(
-        store, registry=colours, providers={"local": ScriptedProvider(lambda p, s: "warm")}
-    )
+    flat = compose(store, actor="test", providers={"local": ScriptedProvider(lambda p, s: "warm")}).evolution
     refused = flat.evolve(
         EvolveRequest(
             prompt="colours",
@@ -131,10 +129,10 @@ def test_auto_ab_starts_an_experiment_only_after_the_gate(store, colours):
 def test_auto_ab_refused_by_a_live_test_stops_its_draft_and_the_evolution_stands(store, colours):
     by_hand = [{**TEMPLATE[0], "content": "Say, in one word, if the colour is warm or cold."}, TEMPLATE[1]]
     other = colours.register(VariantCreate(prompt="colours", template=by_hand)).variant.version
-    experiments = ExperimentService(store, registry=colours)
+    experiments = compose(store, actor="test").experiments
     plan = ExperimentCreate(prompt="colours", control="1.0.0", treatments=[other])
     live = experiments.create_and_start(plan)
-    service = EvolutionService(store, registry=colours, providers={"local": ScriptedProvider(smart_reply)})
+    service = compose(store, actor="test", providers={"local": ScriptedProvider(smart_reply)}).evolution
     report = service.evolve(
         EvolveRequest(prompt="colours", dataset="colours", budget=150, seed=1, minibatch=4, auto_ab=True)
     )
@@ -147,7 +145,7 @@ def test_auto_ab_refused_by_a_live_test_stops_its_draft_and_the_evolution_stands
 
 
 def test_refused_runs_write_nothing(store, colours, db_snapshot):
-    service = EvolutionService(store, registry=colours, providers={"local": ScriptedProvider(smart_reply)})
+    service = compose(store, actor="test", providers={"local": ScriptedProvider(smart_reply)}).evolution
     before = db_snapshot()
     with pytest.raises(BudgetExceededError):
         service.evolve(EvolveRequest(prompt="colours", dataset="colours", budget=10))
@@ -159,9 +157,9 @@ def test_refused_runs_write_nothing(store, colours, db_snapshot):
 
 
 def test_evaluate_reports_a_bootstrap_interval(store, colours):
-    service = EvolutionService(
-        store, registry=colours, providers={"local": ScriptedProvider(lambda p, s: "warm")}
-    )
+    service = compose(
+        store, actor="test", providers={"local": ScriptedProvider(lambda p, s: "warm")}
+    ).evolution
     report = service.evaluate("colours", "1.0.0", dataset="colours")
     assert report.score is not None and report.score.n == 12
     assert report.score.low <= report.score.mean <= report.score.high
@@ -231,7 +229,7 @@ def constant_one(prompt, settings):
 
 def test_a_constant_classifier_is_reported_as_format_repair_and_starts_no_ab_test(store, colours, tmp_path):
     import_jsonl(store, "reviews", write_binary(tmp_path / "r.jsonl"), seed=1, evaluator="exact")
-    service = EvolutionService(store, registry=colours, providers={"local": ScriptedProvider(constant_one)})
+    service = compose(store, actor="test", providers={"local": ScriptedProvider(constant_one)}).evolution
     report = service.evolve(
         EvolveRequest(
             prompt="colours",
@@ -253,7 +251,7 @@ def test_a_constant_classifier_is_reported_as_format_repair_and_starts_no_ab_tes
 
 
 def test_every_candidate_is_stored_with_its_scores_and_template(store, colours):
-    service = EvolutionService(store, registry=colours, providers={"local": ScriptedProvider(smart_reply)})
+    service = compose(store, actor="test", providers={"local": ScriptedProvider(smart_reply)}).evolution
     report = service.evolve(
         EvolveRequest(prompt="colours", dataset="colours", budget=150, seed=1, minibatch=4)
     )
@@ -277,9 +275,7 @@ def test_predefined_splits_in_the_items_are_kept(store, tmp_path):
 
 def test_evaluate_shows_the_trivial_baselines_on_the_same_items(store, colours, tmp_path):
     import_jsonl(store, "reviews", write_binary(tmp_path / "r.jsonl"), seed=1, evaluator="exact")
-    service = EvolutionService(
-        store, registry=colours, providers={"local": ScriptedProvider(lambda p, s: "1")}
-    )
+    service = compose(store, actor="test", providers={"local": ScriptedProvider(lambda p, s: "1")}).evolution
     plain = service.evaluate("colours", "1.0.0", dataset="reviews")
     assert [b.name for b in plain.baselines] == ["majority class"]
     majority = plain.baselines[0]
@@ -343,7 +339,7 @@ def test_a_retrieval_winner_picks_its_demos_per_call_when_the_sdk_serves_it(stor
 
 
 def test_without_named_strategies_a_classification_evolves_with_the_label_strategies(store, colours):
-    service = EvolutionService(store, registry=colours, providers={"local": ScriptedProvider(smart_reply)})
+    service = compose(store, actor="test", providers={"local": ScriptedProvider(smart_reply)}).evolution
     report = service.evolve(
         EvolveRequest(
             prompt="colours",
@@ -363,7 +359,7 @@ def test_without_named_strategies_a_classification_evolves_with_the_label_strate
 
 
 def test_without_named_strategies_a_task_without_labels_evolves_with_the_general_list(store, colours):
-    service = EvolutionService(store, registry=colours, providers={"local": ScriptedProvider(smart_reply)})
+    service = compose(store, actor="test", providers={"local": ScriptedProvider(smart_reply)}).evolution
     report = service.evolve(
         EvolveRequest(prompt="colours", dataset="colours", budget=150, seed=1, minibatch=4)
     )
@@ -375,7 +371,7 @@ def test_without_named_strategies_a_task_without_labels_evolves_with_the_general
 
 
 def test_named_strategies_are_used_as_given_even_for_a_classification(store, colours):
-    service = EvolutionService(store, registry=colours, providers={"local": ScriptedProvider(smart_reply)})
+    service = compose(store, actor="test", providers={"local": ScriptedProvider(smart_reply)}).evolution
     report = service.evolve(
         EvolveRequest(
             prompt="colours",

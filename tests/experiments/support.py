@@ -8,6 +8,7 @@ import random
 from dataclasses import dataclass, replace
 
 from promptevolve.client import PromptOptimizer
+from promptevolve.compose import compose
 from promptevolve.core.ids import new_id
 from promptevolve.core.settings import Settings
 from promptevolve.core.types import Completion, ModelSettings, RenderedPrompt
@@ -118,5 +119,5 @@ def make_lab(
     optimizer = PromptOptimizer(
         store, settings=Settings(database_url=store.url), providers=wrapped, cache_ttl_s=3600.0
     )
-    service = ExperimentService(store, actor="test", on_change=optimizer.cache.invalidate)
+    service = compose(store, actor="test", on_change=optimizer.cache.invalidate).experiments
     return Lab(store, registry, optimizer, service, providers, random.Random(seed))

@@ -7,7 +7,8 @@ import multiprocessing as mp
 from sqlalchemy import select
 from tests.experiments.support import make_lab
 
-from promptevolve.experiments import ExperimentCreate, ExperimentService
+from promptevolve.compose import compose
+from promptevolve.experiments import ExperimentCreate
 from promptevolve.store.engine import Store
 from promptevolve.store.tables import Decision
 
@@ -17,7 +18,7 @@ ROUNDS = 3
 
 def _analyst(url: str, exp_id: int, barrier, results) -> None:
     store = Store.from_url(url)
-    service = ExperimentService(store, actor=f"analyst-{mp.current_process().name}")
+    service = compose(store, actor=f"analyst-{mp.current_process().name}").experiments
     try:
         for _ in range(ROUNDS):
             barrier.wait()

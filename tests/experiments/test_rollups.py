@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, func, select, update
 
+from promptevolve.compose import compose
 from promptevolve.core.protocols import ManualClock
-from promptevolve.experiments import ExperimentService
 from promptevolve.experiments.models import ExperimentCreate
 from promptevolve.experiments.rollups import (
     RollupSpec,
@@ -44,7 +44,7 @@ def _world(store: Store) -> tuple[int, int, int]:
     for text in ("A {{ x }}", "B {{ x }}"):
         registry.register(VariantCreate(prompt="p", template=text))
     registry.activate("p", "1.0.0")
-    service = ExperimentService(store, actor="test", clock=ManualClock(T0))
+    service = compose(store, actor="test", clock=ManualClock(T0)).experiments
     exp = service.create(
         ExperimentCreate(prompt="p", control="1.0.0", treatments=["1.1.0"], ramp=[], seed="s")
     )
@@ -203,7 +203,7 @@ def test_every_rollup_an_analysis_reads_equals_the_raw_sums_and_gives_the_same_a
     ids = _world(store)
     exp = ids[0]
     Traffic(store, ids).calls(400, start=T0, span=5_000)
-    service = ExperimentService(store, actor="test", clock=ManualClock(T0 + 6_000))
+    service = compose(store, actor="test", clock=ManualClock(T0 + 6_000)).experiments
     first = service.analyze(exp, apply=False)  # builds the rollups, then reads them
     with store.read() as s:
         rows = s.scalars(select(Rollup).where(Rollup.experiment_id == exp)).all()
@@ -379,7 +379,7 @@ def test_a_read_only_store_is_analysed_from_the_raw_rows(backend, tmp_path, requ
     with read_only_database(backend, tmp_path, request, fill) as url:
         store = Store.from_url(url)
         try:
-            service = ExperimentService(store, actor="test", clock=ManualClock(T0 + 4_000))
+            service = compose(store, actor="test", clock=ManualClock(T0 + 4_000)).experiments
             exp = service.list()[0].id
             result = service.analyze(exp, apply=False)  # no rollup can be written: raw sums
             assert {a.arm for a in result.arms} == {"control", "treatment"}

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from promptevolve.compose import compose
 from promptevolve.core.errors import ConflictError
 from promptevolve.experiments import ExperimentCreate, ExperimentService
 from promptevolve.registry import Registry, VariantCreate
@@ -57,7 +58,7 @@ def _call(service: ExperimentService, operation: str, exp_id: int) -> str:
 
 def _contender(url: str, side: int, barrier, jobs, results) -> None:
     store = Store.from_url(url)
-    service = ExperimentService(store, actor=f"side-{side}")
+    service = compose(store, actor=f"side-{side}").experiments
     try:
         while (job := jobs.get(timeout=120)) is not None:
             exp_ids, operations = job

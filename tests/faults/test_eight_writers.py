@@ -23,10 +23,11 @@ import pytest
 from sqlalchemy import func, select
 from tests.experiments.support import make_lab
 
+from promptevolve.compose import compose
 from promptevolve.core.settings import Settings
 from promptevolve.core.types import ModelSettings
 from promptevolve.evolution.datasets import ItemIn, import_items
-from promptevolve.experiments import ExperimentCreate, ExperimentService
+from promptevolve.experiments import ExperimentCreate
 from promptevolve.registry import Registry, VariantCreate
 from promptevolve.store.engine import Store, StoreTimeouts
 from promptevolve.store.tables import Dataset, DatasetItem, Decision, Feedback, PromptVariant
@@ -65,11 +66,11 @@ def _import_feedback(store: Store, index: int, arg: Any) -> Any:
 
 
 def _start(store: Store, index: int, arg: Any) -> Any:
-    return ExperimentService(store, actor=f"w{index}").start(arg[index]).status
+    return compose(store, actor=f"w{index}").experiments.start(arg[index]).status
 
 
 def _analyze(store: Store, index: int, arg: Any) -> Any:
-    return ExperimentService(store, actor=f"w{index}").analyze(arg).actions
+    return compose(store, actor=f"w{index}").experiments.analyze(arg).actions
 
 
 def _import_dataset(store: Store, index: int, arg: Any) -> Any:
@@ -214,7 +215,7 @@ def _lab(store: Store) -> Registry:
 
 def test_eight_starts_of_drafts_of_one_prompt_let_exactly_one_run(store, database_url, workers):
     _lab(store)
-    service = ExperimentService(store, actor="setup")
+    service = compose(store, actor="setup").experiments
     request = ExperimentCreate(
         prompt="p", control="1.0.0", treatments=["1.1.0"], metric="thumbs", min_sample=1000
     )

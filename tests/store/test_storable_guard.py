@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from promptevolve.compose import compose
 from promptevolve.core.errors import UnstorableValueError
 from promptevolve.core.types import ModelSettings
 from promptevolve.evolution.datasets import ItemIn, import_items
-from promptevolve.experiments import ExperimentService
 from promptevolve.experiments.models import ExperimentCreate
 from promptevolve.registry import Registry, VariantCreate
 from promptevolve.store.engine import Store
@@ -66,7 +66,7 @@ def test_a_dataset_item_with_unstorable_text_refuses_the_whole_import(
 def test_an_experiment_name_with_a_nul_is_refused(store: Store) -> None:
     _register(store)
     _register(store, "Hello {{ x }}", version="1.1.0")
-    service = ExperimentService(store)
+    service = compose(store).experiments
     with pytest.raises(UnstorableValueError, match="experiments.name"):
         service.create(ExperimentCreate(prompt="p", control="1.0.0", treatments=["1.1.0"], name="a\x00b"))
     assert service.list() == []

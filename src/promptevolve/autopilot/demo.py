@@ -22,7 +22,8 @@ from promptevolve.autopilot.policy import get_policy, update_policy
 from promptevolve.core.errors import NotFoundError
 from promptevolve.core.protocols import Provider
 from promptevolve.core.settings import Settings
-from promptevolve.evolution import QUICK_DATASET, get_dataset, import_jsonl
+from promptevolve.evolution import QUICK_DATASET, EvolutionService, get_dataset, import_jsonl
+from promptevolve.experiments import ExperimentService
 from promptevolve.registry import Registry
 from promptevolve.store.engine import Store
 from promptevolve.store.migrate import open_store
@@ -106,7 +107,13 @@ def _pass(
             f"{prompt}: autonomous autopilot policy, {budget} evolution calls a day, "
             f"on dataset {QUICK_DATASET}"
         )
-    report = Autopilot(store, providers=providers, actor=actor).run_once(prompts=[prompt])
+    # Below promptevolve.compose (a layer up): the services wired as compose wires them.
+    experiments = ExperimentService(store, registry=registry, actor=actor)
+    evolution = EvolutionService(
+        store, registry=registry, experiments=experiments, providers=providers, actor=actor
+    )
+    pilot = Autopilot(store, registry=registry, experiments=experiments, evolution=evolution, actor=actor)
+    report = pilot.run_once(prompts=[prompt])
     for result in report.prompts:
         if not result.steps:
             echo(f"{result.prompt}: {result.outcome}" + (f" ({result.error})" if result.error else ""))

@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -44,7 +44,7 @@ from promptevolve.autopilot.policy import Autonomy, Policy, get_policy, local_da
 from promptevolve.autopilot.rounds import evolved_figures, evolved_reason, run_round
 from promptevolve.autopilot.settings import AutopilotSettings, load_autopilot_settings
 from promptevolve.core.errors import BudgetExceededError, ConflictError, NotFoundError, PromptevolveError
-from promptevolve.core.protocols import Clock, Provider, SystemClock
+from promptevolve.core.protocols import Clock, SystemClock
 from promptevolve.core.statuses import LIVE, ExperimentStatus
 from promptevolve.evolution import EvolutionService
 from promptevolve.experiments import DecisionRecord, ExperimentInfo, ExperimentService
@@ -83,37 +83,29 @@ class _Ctx:
 
 
 class Autopilot:
-    """Runs passes of the loop. ``providers`` are handed to evolution (tests pass scripted ones);
+    """Runs passes of the loop through the registry, experiment and evolution services it is given
+    (``promptevolve.compose.compose_autopilot`` wires them; evolution holds the providers);
     ``clock`` decides quiet hours, budget days, leases and when drift data has settled."""
 
     def __init__(
         self,
         store: Store,
         *,
-        providers: Mapping[str, Provider] | None = None,
+        registry: Registry,
+        experiments: ExperimentService,
+        evolution: EvolutionService,
         actor: str = "autopilot",
         clock: Clock | None = None,
         settings: AutopilotSettings | None = None,
         notifier: EventSink | None = None,
         holder: str | None = None,
-        on_change: Callable[[str], None] | None = None,
-        services: tuple[Registry, ExperimentService, EvolutionService] | None = None,
     ) -> None:
         self.store = store
         self.actor = actor
         self.clock = clock or SystemClock()
         self.settings = settings or load_autopilot_settings()
         self.holder = holder or holder_id()
-        if services is not None:  # built by promptevolve.compose, which every application uses
-            self.registry, self.experiments, self.evolution = services
-        else:
-            self.registry = Registry(store, actor=actor, on_change=on_change)
-            self.experiments = ExperimentService(
-                store, registry=self.registry, actor=actor, on_change=on_change
-            )
-            self.evolution = EvolutionService(
-                store, registry=self.registry, providers=providers, actor=actor, experiments=self.experiments
-            )
+        self.registry, self.experiments, self.evolution = registry, experiments, evolution
         self.notifier: EventSink = notifier or Notifier(
             timeout_s=self.settings.notify_timeout_s,
             attempts=self.settings.notify_attempts,

@@ -19,6 +19,7 @@ from promptevolve.core.protocols import Provider
 from promptevolve.evolution.datasets import get_dataset, import_jsonl
 from promptevolve.evolution.search import Progress
 from promptevolve.evolution.service import EvolutionReport, EvolutionService, EvolveRequest
+from promptevolve.experiments import ExperimentService
 from promptevolve.registry import Registry
 from promptevolve.store.engine import Store
 
@@ -51,7 +52,10 @@ def quick_round(
             evaluator="lead_enrichment",
             description="bundled lead-enrichment leads",
         )
-    service = EvolutionService(store, registry=registry, providers=providers)
+    # Below promptevolve.compose (a layer up): the two services it needs, wired as compose wires them.
+    registry = registry or Registry(store)
+    experiments = ExperimentService(store, registry=registry)
+    service = EvolutionService(store, registry=registry, experiments=experiments, providers=providers)
     request = EvolveRequest(
         prompt=prompt,
         dataset=QUICK_DATASET,

@@ -25,8 +25,8 @@
 6. with ``auto_ab``, and only when the gate passed, starts an A/B test of the parent against the winner
    with ``ExperimentService.create_and_start`` (as the autopilot does); if the start is refused (another
    experiment is live), the draft is stopped, the report says why and the evolution stands. The
-   experiments service is the one given, else one that tells the registry's ``on_change`` (the server's
-   SDK cache) about the new routing, so a started test is served from the next call.
+   experiments service shares the registry (``promptevolve.compose``), whose ``on_change`` (the
+   server's SDK cache) hears the new routing, so a started test is served from the next call.
 
 ``evaluate`` scores one variant on a split with a bootstrap interval, beside the trivial baselines
 (``promptevolve eval``).
@@ -165,18 +165,16 @@ class EvolutionService:
         self,
         store: Store,
         *,
-        registry: Registry | None = None,
+        registry: Registry,
+        experiments: ExperimentService,
         providers: Mapping[str, Provider] | None = None,
         default_provider: str = "local",
         actor: str | None = None,
-        experiments: ExperimentService | None = None,
     ) -> None:
         self.store = store
-        self.registry = registry or Registry(store, actor=actor)
+        self.registry = registry
         self.actor = actor
-        self.experiments = experiments or ExperimentService(
-            store, registry=self.registry, actor=actor, on_change=self.registry.notify_changed
-        )
+        self.experiments = experiments
         self._providers = dict(providers or {})
         self._default_provider = default_provider
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import builtins
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
@@ -78,23 +78,23 @@ _S = ExperimentStatus
 
 
 class ExperimentService:
-    """A/B tests and bandits between variants of a prompt. ``on_change`` is called with the prompt's
-    name after each change of routing (the SDK's cache uses it to invalidate)."""
+    """A/B tests and bandits between variants of a prompt. After each change of routing the prompt's
+    name goes to ``registry.notify_changed`` (the registry's ``on_change``: the SDK's cache
+    invalidates), so a process has one listener for every change. Build it with
+    ``promptevolve.compose``, which shares one registry between the services."""
 
     def __init__(
         self,
         store: Store,
         *,
-        registry: Registry | None = None,
+        registry: Registry,
         actor: str | None = None,
         clock: Clock | None = None,
-        on_change: Callable[[str], None] | None = None,
     ) -> None:
         self.store = store
         self.actor = actor or default_actor()
-        self.registry = registry or Registry(store, actor=self.actor, on_change=on_change)
+        self.registry = registry
         self.clock = clock or SystemClock()
-        self._on_change = on_change
 
     # --- reads ---------------------------------------------------------------------------------------
 
@@ -189,8 +189,8 @@ class ExperimentService:
 
         A refused start (another experiment of the prompt routes traffic) stops the draft, with the
         refusal as its reason, and raises the refusal: no draft is left behind that nobody will start,
-        and the decision log says why. The start goes through ``start``, so ``on_change`` hears the new
-        routing at once (the server's SDK cache serves the test from the next call)."""
+        and the decision log says why. The start goes through ``start``, so the registry's ``on_change``
+        hears the new routing at once (the server's SDK cache serves the test from the next call)."""
         draft = self.create(request, actor=actor)
         try:
             return self.start(draft.id, actor=actor)
@@ -285,7 +285,7 @@ class ExperimentService:
             self._log(s, exp, "promote", text, {"winner": chosen, "version": version, "manual": True}, who)
             self._registry_change(s, exp, "promote", version, text, who)
             info = self._info(s, exp)
-        self._changed(info.prompt, registry=True)
+        self._changed(info.prompt)
         return info
 
     def rollback(
@@ -304,7 +304,7 @@ class ExperimentService:
             self._log(s, exp, "rollback", text, {"control": version, "manual": True}, who)
             self._registry_change(s, exp, "rollback", version, text, who)
             info = self._info(s, exp)
-        self._changed(info.prompt, registry=True)
+        self._changed(info.prompt)
         return info
 
     # --- analysis ------------------------------------------------------------------------------------
@@ -337,7 +337,7 @@ class ExperimentService:
                 at=utcnow(),
             )
         if apply and outcome.changed:
-            self._changed(result.experiment.prompt, registry=outcome.verdict in ("promoted", "rolled_back"))
+            self._changed(result.experiment.prompt)
         return result
 
     def report(self, experiment_id: int, *, buckets: int = 40) -> ExperimentReport:
@@ -485,12 +485,9 @@ class ExperimentService:
         self._registry_change(s, exp, pending["action"], pending["version"], pending["reason"], self.actor)
         exp.config = {k: v for k, v in exp.config.items() if k != "pending"}
 
-    def _changed(self, name: str, *, registry: bool = False) -> None:
-        """Tell ``on_change`` (and the registry's own listener, when the registry changed) after commit."""
-        if self._on_change is not None:
-            self._on_change(name)
-        if registry:
-            self.registry.notify_changed(name)
+    def _changed(self, name: str) -> None:
+        """Tell the registry's listener after commit (routing, and the registry when it changed)."""
+        self.registry.notify_changed(name)
 
     def _refuse_second_live(self, s: Session, exp: Experiment) -> None:
         # Two drafts of one prompt started at once each hold only their own row: the prompt's row,
