@@ -45,7 +45,8 @@ from sqlalchemy import insert, select
 from promptevolve.client import PromptOptimizer
 from promptevolve.core.settings import Settings
 from promptevolve.core.types import Completion, ModelSettings, RenderedPrompt
-from promptevolve.registry import Registry, VariantCreate, load_baselines
+from promptevolve.examples.lead_enrichment.baselines import load_baselines
+from promptevolve.registry import Registry, VariantCreate
 from promptevolve.store.engine import Store
 from promptevolve.store.migrate import upgrade
 from promptevolve.store.tables import Prompt, PromptVariant, VariantState

@@ -22,7 +22,8 @@ CHILD = textwrap.dedent("""
     from promptevolve.client import PromptOptimizer
     from promptevolve.core.settings import Settings
     from promptevolve.examples.lead_enrichment.grading import grade
-    from promptevolve.registry import Registry, install_baselines
+    from promptevolve.registry import Registry
+    from promptevolve.examples.lead_enrichment.baselines import install_baselines
     from promptevolve.store.migrate import open_store
     mode, n = sys.argv[1], int(sys.argv[2])
     tmp = tempfile.mkdtemp()

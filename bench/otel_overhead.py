@@ -27,8 +27,9 @@ from promptevolve.client import PromptOptimizer
 from promptevolve.client.telemetry import NO_TELEMETRY, OtelTelemetry
 from promptevolve.core.settings import Settings
 from promptevolve.core.types import ModelSettings
+from promptevolve.examples.lead_enrichment.baselines import load_baselines
 from promptevolve.providers.scripted import ScriptedProvider
-from promptevolve.registry import Registry, VariantCreate, load_baselines
+from promptevolve.registry import Registry, VariantCreate
 from promptevolve.store.engine import Store
 from promptevolve.store.migrate import upgrade
 

@@ -8,8 +8,9 @@ from promptevolve.autopilot import demo_pass, get_policy
 from promptevolve.cli.demo import bundled_leads
 from promptevolve.client import PromptOptimizer
 from promptevolve.core.settings import Settings
+from promptevolve.examples.lead_enrichment.baselines import install_baselines
 from promptevolve.providers.scripted import ScriptedProvider
-from promptevolve.registry import Registry, install_baselines
+from promptevolve.registry import Registry
 
 ANSWER = json.dumps(
     {

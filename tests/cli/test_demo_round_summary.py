@@ -15,8 +15,9 @@ from promptevolve.cli.demo import bundled_leads, what_was_measured
 from promptevolve.core.types import ModelSettings, RenderedPrompt
 from promptevolve.evolution import import_jsonl, load_examples
 from promptevolve.evolution.quick import QUICK_DATASET, quick_round
+from promptevolve.examples.lead_enrichment.baselines import install_baselines
 from promptevolve.providers import ScriptedProvider
-from promptevolve.registry import Registry, install_baselines
+from promptevolve.registry import Registry
 
 LEADS = Path(str(files("promptevolve.examples.lead_enrichment") / "leads.jsonl"))
 #: What the "parent" model answers to every lead: a fixed enrichment, partly right on some leads.

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
+from promptevolve.examples.lead_enrichment.baselines import install_baselines, load_baselines
 from promptevolve.examples.lead_enrichment.taxonomy import GROWTH_SIGNALS, INDUSTRIES, SIZE_BANDS
-from promptevolve.registry import Registry, install_baselines, load_baselines
+from promptevolve.registry import Registry
 from promptevolve.templates import parse_template, render
 
 LEAD = {

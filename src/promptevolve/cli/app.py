@@ -20,7 +20,7 @@ from promptevolve.cli.demo import demo
 from promptevolve.cli.evolve import eval_, evolve
 from promptevolve.cli.worker import worker
 from promptevolve.compose import compose
-from promptevolve.registry import install_baselines
+from promptevolve.examples.lead_enrichment.baselines import install_baselines
 from promptevolve.store.backup import backup, restore
 from promptevolve.store.engine import Store, describe_url
 from promptevolve.store.migrate import head_revision, schema_status, upgrade

@@ -36,11 +36,12 @@ from promptevolve.client import PromptOptimizer, RunResult
 from promptevolve.compose import compose
 from promptevolve.evolution import quick_round
 from promptevolve.evolution.service import EvolutionReport
+from promptevolve.examples.lead_enrichment.baselines import install_baselines
 from promptevolve.examples.lead_enrichment.grading import grade
 from promptevolve.experiments import ExperimentCreate
 from promptevolve.experiments.report_page import report_html
 from promptevolve.providers.local import default_model_path
-from promptevolve.registry import VariantInfo, install_baselines
+from promptevolve.registry import VariantInfo
 from promptevolve.store.migrate import schema_status, upgrade
 
 __all__ = ["bundled_leads", "demo", "what_was_measured"]

@@ -9,11 +9,10 @@ from promptevolve.registry.models import (
     VariantDiff,
     VariantInfo,
 )
-from promptevolve.registry.seed import BASELINE_NAMES, install_baselines, load_baselines
+from promptevolve.registry.seed import install_prompts, load_prompt_files
 from promptevolve.registry.service import Registry
 
 __all__ = [
-    "BASELINE_NAMES",
     "AuditRecord",
     "LineageNode",
     "PromptSummary",
@@ -22,6 +21,6 @@ __all__ = [
     "VariantCreate",
     "VariantDiff",
     "VariantInfo",
-    "install_baselines",
-    "load_baselines",
+    "install_prompts",
+    "load_prompt_files",
 ]
