@@ -32,6 +32,7 @@ from promptevolve.store.migrate import upgrade
 from promptevolve.store.tables import Execution
 from promptevolve.store.writes import JsonText
 from promptevolve.tracking.recorder import Recorder
+from promptevolve.tracking.records import ExecutionRecord
 
 OUTPUT = (
     '{"industry": "software", "size_band": "11-50", "ai_maturity": 4, "growth_signals": ["hiring"], '
@@ -43,16 +44,16 @@ def rows(n: int, prompt_id: int, variant_id: int, experiment: bool):
     now = time.time()
     for i in range(n):
         arm = ("control", "treatment")[i % 2] if experiment else None
-        yield {
-            "id": new_id(),
-            "prompt_id": prompt_id,
-            "variant_id": variant_id,
-            "experiment_id": 1 if experiment else None,
-            "arm": arm,
-            "unit_hash": f"{i:032x}",
-            "variables_hash": f"{i:064x}",
+        yield ExecutionRecord(
+            id=new_id(),
+            prompt_id=prompt_id,
+            variant_id=variant_id,
+            experiment_id=1 if experiment else None,
+            arm=arm,
+            unit_hash=f"{i:032x}",
+            variables_hash=f"{i:064x}",
             # As the SDK queues them: the canonical JSON text it hashed, which the writer stores as is.
-            "variables": JsonText(
+            variables=JsonText(
                 canonical_json(
                     {
                         "company_name": f"Company {i}",
@@ -62,19 +63,20 @@ def rows(n: int, prompt_id: int, variant_id: int, experiment: bool):
                     }
                 )
             ),
-            "output": OUTPUT,
-            "model": "smollm2-135m-instruct",
-            "latency_ms": 812.5,
-            "prompt_tokens": 765,
-            "completion_tokens": 96,
-            "cost_usd": 0.0,
-            "status": "ok",
-            "fallback_reason": None,
-            "error_class": None,
-            "error_message": None,
-            "source": "run",
-            "ts": now + i * 1e-3,
-        }
+            output=OUTPUT,
+            model="smollm2-135m-instruct",
+            latency_ms=812.5,
+            prompt_tokens=765,
+            completion_tokens=96,
+            cost_usd=0.0,
+            status="ok",
+            fallback_reason=None,
+            error_class=None,
+            error_message=None,
+            source="run",
+            ts=now + i * 1e-3,
+            repairs=None,
+        )
 
 
 def _backend_cpu(store: Store, application: str) -> dict[int, float]:
@@ -113,7 +115,7 @@ def measure(url: str, n: int, batch: int, experiment: bool) -> tuple[float, int,
     server_started = _backend_cpu(store, application) if postgres else {}
     started, cpu_started = time.perf_counter(), time.process_time()
     for row in prepared:
-        recorder.enqueue("executions", row)
+        recorder.record(row)
     assert recorder.flush(timeout_s=3600)
     elapsed = time.perf_counter() - started
     cpu = time.process_time() - cpu_started

@@ -17,17 +17,15 @@ from promptevolve.registry import Registry, VariantCreate
 from promptevolve.store.engine import Store
 from promptevolve.store.tables import Execution, Exposure
 from promptevolve.tracking.recorder import Recorder, retry_delay
+from promptevolve.tracking.records import ExecutionRecord, ExposureRecord
+
+_EMPTY = dict.fromkeys(ExecutionRecord._fields)
 
 
-def _row(variant_id, i, **extra):
-    return {
-        "id": new_id(),
-        "variant_id": variant_id,
-        "status": "ok",
-        "output": f"out {i}",
-        "ts": time.time(),
-        **extra,
-    }
+def _row(variant_id, i, **changes):
+    """An execution record (the fields a test does not care about are None)."""
+    values = {**_EMPTY, "id": new_id(), "variant_id": variant_id, "status": "ok", "output": f"out {i}"}
+    return ExecutionRecord(**{**values, "source": "run", "ts": time.time(), **changes})
 
 
 def _count(store, table=Execution):
@@ -39,9 +37,9 @@ def test_a_full_queue_drops_the_oldest_and_counts_them(store):
     recorder = Recorder(store, capacity=5, start=False)
     rows = [_row(None, i) for i in range(8)]
     for row in rows:
-        recorder.enqueue("executions", row)
+        recorder.record(row)
     assert recorder.stats.dropped == 3
-    assert not recorder.is_pending(rows[0]["id"]) and recorder.is_pending(rows[7]["id"])
+    assert not recorder.is_pending(rows[0].id) and recorder.is_pending(rows[7].id)
     assert recorder.flush()
     with store.read() as s:
         kept = set(s.scalars(select(Execution.output)))
@@ -53,7 +51,7 @@ def test_batches_are_written_in_the_background_parents_first(store):
     recorder = Recorder(store, batch_size=50, interval_s=0.01)
     for i in range(500):
         row = _row(variant.id, i)
-        recorder.enqueue("executions", row)
+        recorder.record(row)
     assert recorder.flush(timeout_s=30)
     assert _count(store) == 500 and recorder.stats.written == 500
     recorder.close()
@@ -64,7 +62,7 @@ def test_one_bad_row_does_not_poison_its_batch(store):
     good = [_row(None, i) for i in range(20)]
     bad = _row(None, 99, status=None)  # a NOT NULL violation
     for row in [*good[:10], bad, *good[10:]]:
-        recorder.enqueue("executions", row)
+        recorder.record(row)
     recorder.flush()
     assert _count(store) == 20
     assert recorder.stats.rejected == 1
@@ -83,17 +81,7 @@ def test_exposures_reference_their_experiment_and_are_written(store):
         exp_id = exp.id
     recorder = Recorder(store, start=False)
     for i in range(10):
-        recorder.enqueue(
-            "exposures",
-            {
-                "id": new_id(),
-                "experiment_id": exp_id,
-                "arm": "a",
-                "variant_id": None,
-                "unit_hash": str(i),
-                "ts": time.time(),
-            },
-        )
+        recorder.record(ExposureRecord(new_id(), exp_id, "a", None, str(i), time.time()))
     recorder.flush()
     assert _count(store, Exposure) == 10
 
@@ -106,10 +94,10 @@ def test_dropped_rows_reach_on_drop_and_one_warning_per_period(store, caplog):
     recorder = Recorder(store, capacity=5, start=False, on_drop=reports.append, warn_every_s=3600)
     with caplog.at_level(logging.WARNING, logger="promptevolve.recorder"):
         for i in range(8):
-            recorder.enqueue("executions", _row(None, i))
+            recorder.record(_row(None, i))
         assert recorder.flush()
         for i in range(7):
-            recorder.enqueue("executions", _row(None, i))
+            recorder.record(_row(None, i))
         assert recorder.flush()
     assert [(r.reason, r.count, r.total_dropped) for r in reports] == [
         ("queue_full", 3, 3),
@@ -123,8 +111,8 @@ def test_dropped_rows_reach_on_drop_and_one_warning_per_period(store, caplog):
 def test_rows_the_store_rejects_are_reported_as_rejected(store):
     reports = []
     recorder = Recorder(store, start=False, on_drop=reports.append)
-    recorder.enqueue("executions", _row(None, 1))
-    recorder.enqueue("executions", _row(None, 2, status=None))  # NOT NULL violation
+    recorder.record(_row(None, 1))
+    recorder.record(_row(None, 2, status=None))  # NOT NULL violation
     recorder.flush()
     [report] = reports
     assert (report.reason, report.count, report.total_rejected) == ("rejected", 1, 1)
@@ -137,8 +125,8 @@ def test_an_on_drop_callback_that_raises_is_logged_and_writing_goes_on(store, ca
 
     recorder = Recorder(store, capacity=1, start=False, on_drop=broken)
     with caplog.at_level(logging.ERROR, logger="promptevolve.recorder"):
-        recorder.enqueue("executions", _row(None, 1))
-        recorder.enqueue("executions", _row(None, 2))
+        recorder.record(_row(None, 1))
+        recorder.record(_row(None, 2))
         assert recorder.flush()
     assert _count(store) == 1
     assert any("on_drop" in r.getMessage() for r in caplog.records)
@@ -160,13 +148,13 @@ def test_new_rows_do_not_cut_the_backoff_short_against_a_refusing_store(tmp_path
     refusing = Store.from_url("postgresql+psycopg://postgres@127.0.0.1:1/none?connect_timeout=2")
     recorder = Recorder(refusing, batch_size=10, interval_s=0.01, retry_base_s=60, retry_s=60)
     try:
-        recorder.enqueue("executions", _row(None, 0))
+        recorder.record(_row(None, 0))
         deadline = time.monotonic() + 30
         while recorder.stats.write_failures == 0 and time.monotonic() < deadline:
             time.sleep(0.01)
         assert recorder.stats.write_failures == 1
         for i in range(5_000):  # 500 batches' worth of wake-ups while the writer waits out its backoff
-            recorder.enqueue("executions", _row(None, i))
+            recorder.record(_row(None, i))
         time.sleep(0.5)
         assert recorder.stats.write_failures == 1
         assert not recorder.flush(timeout_s=0.5), "flush retries at once, and the store still refuses"
@@ -183,12 +171,14 @@ _QUEUE_THEN_WAIT = textwrap.dedent(
     from promptevolve.core.ids import new_id
     from promptevolve.store.engine import Store
     from promptevolve.tracking.recorder import Recorder
+    from promptevolve.tracking.records import ExecutionRecord
 
     store = Store.from_url(sys.argv[1])
     # Nothing is written before the signal: no full batch, and the writer's timer is an hour.
     recorder = Recorder(store, batch_size=10**9, interval_s=3600)
     for i in range(int(sys.argv[2])):
-        recorder.enqueue("executions", {"id": new_id(), "status": "ok", "output": str(i), "ts": time.time()})
+        values = {"id": new_id(), "status": "ok", "output": str(i), "source": "run", "ts": time.time()}
+        recorder.record(ExecutionRecord(**{**dict.fromkeys(ExecutionRecord._fields), **values}))
     print("queued", flush=True)
     time.sleep(120)
     """

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pickle
 
-from promptevolve.client.results import PromptHandle, RunResult, built_handle, built_run_result
+from promptevolve.client.call import Attempt
+from promptevolve.client.results import PromptHandle, RunResult, built_run_result, handle_for
 from promptevolve.core.types import ModelSettings
 from promptevolve.templates import parse_template
 
@@ -49,20 +50,23 @@ def test_a_run_result_missing_a_field_falls_back_to_model_construct() -> None:
     assert "error" not in built.model_fields_set
 
 
-def test_a_built_handle_is_the_constructed_one_and_stays_frozen() -> None:
+def test_a_handle_for_an_attempt_is_the_constructed_one_and_stays_frozen() -> None:
+    template, settings = parse_template("Hi {{ who }}"), ModelSettings()
+    attempt = Attempt(template, settings, "1.0.0", 3, 7, "b", "variant_failed", prompt_id=11)
     values = {
         "prompt": "greet",
         "version": "1.0.0",
         "variant_id": 3,
-        "template": parse_template("Hi {{ who }}"),
-        "settings": ModelSettings(),
-        "experiment_id": None,
-        "arm": None,
+        "template": template,
+        "settings": settings,
+        "experiment_id": 7,
+        "arm": "b",
         "unit_id": "u",
-        "is_fallback": False,
-        "fallback_reason": None,
+        "is_fallback": True,
+        "fallback_reason": "variant_failed",
+        "prompt_id": 11,
     }
-    built = built_handle(**values)
+    built = handle_for("greet", attempt, "u")
     assert built == PromptHandle(**values) and repr(built) == repr(PromptHandle(**values))
     assert hash(built.template) == hash(values["template"])
     assert built.messages({"who": "Ada"}) == [{"role": "user", "content": "Hi Ada"}]

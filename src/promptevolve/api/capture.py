@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
 
 from promptevolve.api.commits import Row
-from promptevolve.tracking import Recorder
+from promptevolve.tracking import Record, Recorder
+from promptevolve.tracking.records import record_from_row, row_of, table_of
 
 __all__ = ["CapturingRecorder", "capture"]
 
@@ -37,16 +37,17 @@ def capture() -> Iterator[list[Row]]:
 
 
 class CapturingRecorder(Recorder):
-    """A ``Recorder`` whose ``enqueue`` inside ``capture()`` hands the row to the capturing request."""
+    """A ``Recorder`` whose ``record`` inside ``capture()`` hands the record, as a row, to the capturing
+    request (the group commit writes rows of any source: feedback too)."""
 
-    def enqueue(self, table: str, row: dict[str, Any]) -> None:
+    def record(self, record: Record) -> None:
         rows = _CAPTURED.get()
         if rows is None:
-            super().enqueue(table, row)
+            super().record(record)
         else:
-            rows.append((table, row))
+            rows.append((table_of(record), row_of(record)))
 
     def enqueue_all(self, rows: Sequence[Row]) -> None:
         """Queue rows for the background writer (rows a request could not commit itself)."""
         for table, row in rows:
-            super().enqueue(table, row)
+            super().record(record_from_row(table, row))

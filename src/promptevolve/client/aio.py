@@ -1,20 +1,21 @@
 """``AsyncPromptOptimizer``: the SDK for asyncio applications.
 
-It wraps a ``PromptOptimizer`` and shares its cache, recorder, registry and counters; only the model
-call is awaited (``Provider.acomplete``), and the few steps that may touch the database (a cold cache,
-feedback) run in a worker thread so the event loop never blocks on I/O. Templates with logic (loops,
-filters, macros) render in a worker thread too: a render may take up to its time limit
-(``templates.RenderLimits``), and the server's other requests and health checks must not wait for it;
-plain ``{{ name }}`` templates render in microseconds on the loop.
+It wraps a ``PromptOptimizer`` and shares its cache, recorder, registry and counters, and drives the same
+call state machine as ``PromptOptimizer.run`` (``client.call``: fallbacks, records and result decided
+there); only the model call is awaited (``Provider.acomplete``), and the few steps that may touch the
+database (a cold cache, feedback) run in a worker thread so the event loop never blocks on I/O.
+Templates with logic (loops, filters, macros) render in a worker thread too: a render may take up to its
+time limit (``templates.RenderLimits``), and the server's other requests and health checks must not wait
+for it; plain ``{{ name }}`` templates render in microseconds on the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Mapping
 from typing import Any
 
+from promptevolve.client.call import CallModel, Render, Step
 from promptevolve.client.optimizer import PromptOptimizer, Template
 from promptevolve.client.results import OptimizerStats, PromptHandle, RunResult
 from promptevolve.core.types import ModelSettings
@@ -40,32 +41,32 @@ class AsyncPromptOptimizer:
         strict: bool | None = None,
     ) -> RunResult:
         po = self.sync
-        started = time.perf_counter()
-        values = dict(variables or {})
-        if po.cache.peek(name) is None:
-            attempts, failure = await asyncio.to_thread(
-                po._attempts, name, unit_id, fallback, fallback_settings
-            )
-        else:
-            attempts, failure = po._attempts(name, unit_id, fallback, fallback_settings)
-        for attempt in attempts:
-            if is_plain(attempt.template):
-                outcome = po._prepare(attempt, values)
+        args = (name, variables, unit_id, fallback, fallback_settings, strict)
+        call = (
+            po.begin(*args) if po.cache.peek(name) is not None else await asyncio.to_thread(po.begin, *args)
+        )
+        step: Step = call.start()
+        while True:
+            if type(step) is Render:
+                attempt = step.attempt
+                if is_plain(attempt.template):
+                    step = call.rendered(po.render(attempt, call.variables))
+                else:
+                    step = call.rendered(await asyncio.to_thread(po.render, attempt, call.variables))
+            elif type(step) is CallModel:
+                attempt = step.attempt
+                try:
+                    with po.telemetry.model_call(name, attempt, po.provider_name(attempt.settings)) as span:
+                        completion = await po.provider(attempt.settings).acomplete(
+                            step.prompt, attempt.settings
+                        )
+                        span.completed(completion)
+                except Exception as exc:
+                    step = call.failed(exc)
+                else:
+                    step = call.answered(completion)
             else:
-                outcome = await asyncio.to_thread(po._prepare, attempt, values)
-            if isinstance(outcome, Exception):
-                failure = po._failed(name, attempt, values, unit_id, outcome, started)
-                continue
-            prompt, unexpected = outcome
-            try:
-                with po.telemetry.model_call(name, attempt, po._provider_name(attempt.settings)) as span:
-                    completion = await po._provider(attempt.settings).acomplete(prompt, attempt.settings)
-                    span.completed(completion)
-            except Exception as exc:
-                failure = po._failed(name, attempt, values, unit_id, exc, started)
-                continue
-            return po._succeeded(name, attempt, values, unit_id, completion, unexpected, started)
-        return po._gave_up(name, values, failure, strict, started)
+                return po.finish(step)  # type: ignore[arg-type]
 
     async def get_prompt(self, name: str, **kwargs: Any) -> PromptHandle:
         return await asyncio.to_thread(self.sync.get_prompt, name, **kwargs)

@@ -14,105 +14,67 @@ A failed attempt is itself recorded (``status=error`` on its variant and arm), s
 rate sees the failures of its arms even when a fallback saved the call. Whatever fails while rendering
 (the template, a variable's value) is a ``render_error`` of that attempt, never an exception.
 
+The chain and what each step records are decided by one state machine without I/O (``client.call``);
+``run`` performs its effects (render, model call) and queues its typed records (``tracking.records``) on
+the recorder. ``AsyncPromptOptimizer`` drives the same machine with awaits (``client.aio``).
+
 Records are made storable before they are queued (``core.storable``: a NUL in a model's output, a lone
 surrogate in a variable, values JSON cannot hold), and what was changed is recorded with them
 (``executions.repairs``): an execution id handed back always names a row the store can hold.
-
-``AsyncPromptOptimizer`` shares everything but the awaits (``client.aio``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
-import re
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
+from promptevolve.client.call import (
+    Attempt,
+    Call,
+    CallContext,
+    CallModel,
+    Finished,
+    Render,
+    Routes,
+    Step,
+    parse_json_output,
+)
 from promptevolve.client.results import (
     OptimizerStats,
     PromptHandle,
     RunResult,
-    built_handle,
-    built_run_result,
+    handle_for,
 )
 from promptevolve.client.telemetry import Telemetry, telemetry_for
-from promptevolve.core.errors import (
-    NotFoundError,
-    ProviderError,
-    StoreUnavailableError,
-    TemplateError,
-)
+from promptevolve.core.errors import NotFoundError, StoreUnavailableError, TemplateError
 from promptevolve.core.hashing import canonical_json
 from promptevolve.core.ids import new_id
 from promptevolve.core.protocols import Provider
 from promptevolve.core.settings import Settings, load_settings
-from promptevolve.core.storable import Repairs
-from promptevolve.core.types import Completion, ModelSettings, RenderedPrompt
+from promptevolve.core.types import ModelSettings
 from promptevolve.providers.pricing import PriceTable
 from promptevolve.providers.registry import create_provider
 from promptevolve.providers.retry import RetryPolicy, with_retries
 from promptevolve.registry.cache import StaleWhileRevalidateCache
 from promptevolve.registry.service import Registry
-from promptevolve.registry.serving import ServingPlan, ServingVariant, load_plan, load_plans
-from promptevolve.routing.buckets import assign, router
+from promptevolve.registry.serving import ServingPlan, load_plan, load_plans
 from promptevolve.scoring.evaluators.minilm import MiniLMEncoder
 from promptevolve.store.engine import Store
 from promptevolve.store.migrate import open_store
 from promptevolve.store.notices import listener_factory
-from promptevolve.store.writes import JsonText
-from promptevolve.templates import DemoRetriever, ParsedTemplate, parse_template
+from promptevolve.templates import DemoRetriever, ParsedTemplate, RenderResult, parse_template
 from promptevolve.tracking.feedback import FeedbackIn, record_feedback
 from promptevolve.tracking.recorder import DropReport, Recorder
+from promptevolve.tracking.records import execution_record, unit_hash
 
 __all__ = ["Attempt", "PromptOptimizer", "Template", "parse_json_output", "unit_hash"]
 
 Template = str | Sequence[Mapping[str, Any]]
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """One candidate in the fallback chain."""
-
-    template: ParsedTemplate
-    settings: ModelSettings
-    version: str | None
-    variant_id: int | None
-    experiment_id: int | None
-    arm: str | None
-    fallback_reason: str | None  # None: the routed variant itself
-
-
-def unit_hash(unit_id: str | None) -> str | None:
-    """Units are stored hashed: analysis needs identity, not the raw user or lead id."""
-    if unit_id is None:
-        return None
-    # surrogatepass: the same bytes as UTF-8 for every valid id, and no crash on a broken one.
-    return hashlib.blake2b(str(unit_id).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
-
-
-_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
-
-
-def parse_json_output(text: str) -> tuple[Any | None, str | None]:
-    """Parse a model's JSON answer, tolerating code fences and chatter around one object."""
-    cleaned = _FENCE.sub("", text.strip())
-    try:
-        return json.loads(cleaned), None
-    except json.JSONDecodeError:
-        pass
-    start, end = cleaned.find("{"), cleaned.rfind("}")
-    if start != -1 and end > start:
-        try:
-            return json.loads(cleaned[start : end + 1]), None
-        except json.JSONDecodeError as exc:
-            return None, f"invalid JSON: {exc.msg} at character {exc.pos}"
-    return None, "no JSON object in the output"
 
 
 class PromptOptimizer:
@@ -154,11 +116,15 @@ class PromptOptimizer:
         self._retry = retry or RetryPolicy(max_attempts=2, base_delay_s=0.2, deadline_s=None)
         self._prices = prices or PriceTable.default()
         self._rng = rng or random.Random()
+        self._context = CallContext(
+            self._prices, store_variables, self._rng, new_id, time.time, time.perf_counter
+        )
         self.telemetry = telemetry or telemetry_for(self.settings.otel)
         self._lock = threading.Lock()
         self._stats = OptimizerStats()
         self._fallbacks: Counter[str] = Counter()
         self._parsed_fallbacks: dict[str, ParsedTemplate] = {}
+        self._routes: dict[str, Routes] = {}
         self._demos = DemoRetriever(encoder=MiniLMEncoder)  # the MiniLM weights load on first use only
         self.cache: StaleWhileRevalidateCache[ServingPlan] = StaleWhileRevalidateCache(
             lambda name: load_plan(self.store, name),
@@ -182,24 +148,25 @@ class PromptOptimizer:
         strict: bool | None = None,
     ) -> RunResult:
         """Render the routed variant of ``name``, call its model, record it, and return the answer."""
-        started = time.perf_counter()
-        variables = dict(variables or {})
-        attempts, failure = self._attempts(name, unit_id, fallback, fallback_settings)
-        for attempt in attempts:
-            outcome = self._prepare(attempt, variables)
-            if isinstance(outcome, Exception):
-                failure = self._failed(name, attempt, variables, unit_id, outcome, started)
-                continue
-            prompt, unexpected = outcome
-            try:
-                with self.telemetry.model_call(name, attempt, self._provider_name(attempt.settings)) as span:
-                    completion = self._provider(attempt.settings).complete(prompt, attempt.settings)
-                    span.completed(completion)
-            except Exception as exc:
-                failure = self._failed(name, attempt, variables, unit_id, exc, started)
-                continue
-            return self._succeeded(name, attempt, variables, unit_id, completion, unexpected, started)
-        return self._gave_up(name, variables, failure, strict, started)
+        call = self.begin(name, variables, unit_id, fallback, fallback_settings, strict)
+        step: Step = call.start()
+        while True:
+            if type(step) is Render:
+                step = call.rendered(self.render(step.attempt, call.variables))
+            elif type(step) is CallModel:
+                attempt = step.attempt
+                try:
+                    with self.telemetry.model_call(
+                        name, attempt, self.provider_name(attempt.settings)
+                    ) as span:
+                        completion = self.provider(attempt.settings).complete(step.prompt, attempt.settings)
+                        span.completed(completion)
+                except Exception as exc:
+                    step = call.failed(exc)
+                else:
+                    step = call.answered(completion)
+            else:
+                return self.finish(step)  # type: ignore[arg-type]
 
     def get_prompt(
         self,
@@ -210,28 +177,15 @@ class PromptOptimizer:
         fallback_settings: ModelSettings | None = None,
     ) -> PromptHandle:
         """The routed prompt for apps that call the model themselves; record the call with ``track``."""
-        attempts, failure = self._attempts(name, unit_id, fallback, fallback_settings, with_baseline=False)
-        if not attempts:
-            if self.strict and failure is not None:
-                raise failure
-            raise NotFoundError(
-                f"no prompt to serve for {name!r} ({failure}) and no fallback given"
-            ) from failure
-        first = attempts[0]
-        if first.fallback_reason is not None:
-            self._count_fallback(first.fallback_reason)
-        return built_handle(
-            prompt=name,
-            version=first.version,
-            variant_id=first.variant_id,
-            template=first.template,
-            settings=first.settings,
-            experiment_id=first.experiment_id,
-            arm=first.arm,
-            unit_id=unit_id,
-            is_fallback=first.fallback_reason is not None,
-            fallback_reason=first.fallback_reason,
-        )
+        try:
+            routes = self._routes_of(self.cache.get(name).value)
+        except Exception as exc:
+            return self._fallback_handle(name, unit_id, exc, fallback, fallback_settings)
+        ctx = self._context
+        attempt, exposure = routes.route(unit_id, ctx.rng, ctx.new_id, ctx.wall)
+        if exposure is not None:
+            self.recorder.record(exposure)
+        return handle_for(name, attempt, unit_id)
 
     def track(
         self,
@@ -249,8 +203,9 @@ class PromptOptimizer:
         model = model or handle.settings.model
         status = "error" if error else ("fallback" if handle.is_fallback else "ok")
         cost = self._prices.cost_usd(model, prompt_tokens or 0, completion_tokens or 0)
-        return self._record(
-            handle.prompt,
+        record = execution_record(
+            new_id(),
+            handle.prompt_id,
             handle.variant_id,
             handle.experiment_id,
             handle.arm,
@@ -264,10 +219,14 @@ class PromptOptimizer:
             cost,
             status,
             handle.fallback_reason,
-            None if not error else "external",
-            error,
-            source="track",
+            None if not error else "external",  # error_class
+            error,  # error_message
+            "track",  # source
+            time.time(),  # ts
+            self.store_variables,
         )
+        self.recorder.record(record)
+        return record.id
 
     def feedback(
         self,
@@ -324,69 +283,108 @@ class PromptOptimizer:
         snapshot.cache = asdict(self.cache.stats)
         return snapshot
 
-    # --- choosing what to try ------------------------------------------------------------------------
+    # --- the effects of a call, for its drivers (this class and client.aio) --------------------------
 
-    def _attempts(
+    def begin(
         self,
         name: str,
+        variables: Mapping[str, Any] | None,
         unit_id: str | None,
         fallback: Template | None,
         fallback_settings: ModelSettings | None,
-        *,
-        with_baseline: bool = True,
-    ) -> tuple[list[Attempt], Exception | None]:
-        """The fallback chain; ``with_baseline=False`` leaves out the baseline's attempt (``get_prompt``
-        hands out the first attempt only, so building the baseline's was wasted work on every call)."""
-        attempts: list[Attempt] = []
+        strict: bool | None,
+    ) -> Call:
+        """A ``Call`` for ``run``: the plan read (from the cache; the store on a cold or invalidated
+        entry) and the caller's fallback parsed. The one step of a call that may touch the database."""
+        routes: Routes | None = None
         failure: Exception | None = None
         try:
-            plan = self.cache.get(name).value
-        except NotFoundError as exc:
-            failure, reason = exc, "unknown_prompt"
+            routes = self._routes_of(self.cache.get(name).value)
         except Exception as exc:
-            failure, reason = exc, "registry_unavailable"
-        else:
-            attempts.append(self._route(plan, unit_id))
-            if with_baseline and attempts[0].variant_id != plan.baseline.id:
-                attempts.append(self._variant_attempt(plan.baseline, None, None, "variant_failed"))
-            reason = "baseline_failed"
-        if fallback is not None:
-            parsed = self._parse_fallback(fallback)
-            if parsed is not None:
-                attempts.append(
-                    Attempt(parsed, fallback_settings or ModelSettings(), None, None, None, None, reason)
-                )
-        return attempts, failure
+            failure = exc
+        parsed = self._parse_fallback(fallback) if fallback is not None else None
+        return Call(
+            self._context,
+            name,
+            dict(variables or {}),
+            unit_id,
+            routes,
+            failure,
+            parsed,
+            fallback_settings,
+            self.strict if strict is None else strict,
+        )
 
-    def _route(self, plan: ServingPlan, unit_id: str | None) -> Attempt:
-        exp = plan.experiment
-        if exp is not None:
-            arm = assign(exp.seed, exp.routing_arms(), unit_id, self._rng)
-            chosen = exp.arm(arm)
-            self.recorder.enqueue(
-                "exposures",
-                {
-                    "id": new_id(),
-                    "experiment_id": exp.id,
-                    "arm": arm,
-                    "variant_id": chosen.variant.id,
-                    "unit_hash": unit_hash(unit_id),
-                    "ts": time.time(),
-                },
-            )
-            return self._variant_attempt(chosen.variant, exp.id, arm, None)
-        arms = plan.routing_arms()
-        if len(arms) == 1:
-            version = arms[0][0]
-        else:  # buckets.assign without its wrapper (arms is already a tuple)
-            version = router(f"prompt:{plan.name}", arms).assign(unit_id, self._rng)
-        return self._variant_attempt(plan.variant(version), None, None, None)
+    def render(self, attempt: Attempt, variables: Mapping[str, Any]) -> RenderResult | Exception:
+        """An attempt's prompt, or what rendering raised (never raises: the call decides)."""
+        try:
+            # Plain render unless the variant picks its demos per call (settings["retrieval"]).
+            return self._demos.render(attempt.template, attempt.settings, variables)
+        except Exception as exc:
+            return exc
 
-    @staticmethod
-    def _variant_attempt(
-        v: ServingVariant, exp_id: int | None, arm: str | None, reason: str | None
-    ) -> Attempt:
-        return Attempt(v.template, v.settings, v.version, v.id, exp_id, arm, reason)
+    def provider_name(self, settings: ModelSettings) -> str:
+        return settings.provider or self._default_provider
+
+    def provider(self, settings: ModelSettings) -> Provider:
+        name = settings.provider or self._default_provider
+        provider = self._providers.get(name)
+        if provider is None:
+            with self._lock:
+                provider = self._providers.get(name)
+                if provider is None:
+                    provider = with_retries(create_provider(name), self._retry)
+                    self._providers[name] = provider
+        return provider
+
+    def finish(self, done: Finished) -> RunResult:
+        """Queue a finished call's records, count it, and hand back its result (or raise, strict)."""
+        record = self.recorder.record
+        for r in done.records:
+            record(r)
+        status = done.result.status
+        with self._lock:
+            stats = self._stats
+            stats.runs += 1
+            if status == "ok":
+                stats.ok += 1
+            elif status == "error":
+                stats.errors += 1
+            if done.counted is not None:
+                self._fallbacks[done.counted] += 1
+        if done.error is not None:
+            raise done.error
+        return done.result
+
+    # --- internals -----------------------------------------------------------------------------------
+
+    def _routes_of(self, plan: ServingPlan) -> Routes:
+        """The plan's ``Routes``, made on the plan's first call (a renewed plan is a new object)."""
+        routes = self._routes.get(plan.name)
+        if routes is None or routes.plan is not plan:
+            routes = self._routes[plan.name] = Routes(plan)
+        return routes
+
+    def _fallback_handle(
+        self,
+        name: str,
+        unit_id: str | None,
+        failure: Exception,
+        fallback: Template | None,
+        fallback_settings: ModelSettings | None,
+    ) -> PromptHandle:
+        """``get_prompt`` when the plan cannot be read: the caller's fallback prompt, or the error."""
+        parsed = self._parse_fallback(fallback) if fallback is not None else None
+        if parsed is None:
+            if self.strict:
+                raise failure
+            raise NotFoundError(
+                f"no prompt to serve for {name!r} ({failure}) and no fallback given"
+            ) from failure
+        reason = "unknown_prompt" if isinstance(failure, NotFoundError) else "registry_unavailable"
+        self._count_fallback(reason)
+        attempt = Attempt(parsed, fallback_settings or ModelSettings(), None, None, None, None, reason)
+        return handle_for(name, attempt, unit_id)
 
     def _parse_fallback(self, fallback: Template) -> ParsedTemplate | None:
         key = fallback if isinstance(fallback, str) else canonical_json(list(fallback))
@@ -399,225 +397,6 @@ class PromptOptimizer:
                 return None
             self._parsed_fallbacks[key] = parsed
         return parsed
-
-    # --- doing and recording -------------------------------------------------------------------------
-
-    def _prepare(
-        self, attempt: Attempt, variables: Mapping[str, Any]
-    ) -> tuple[RenderedPrompt, list[str]] | Exception:
-        try:
-            # Plain render unless the variant picks its demos per call (settings["retrieval"]).
-            result = self._demos.render(attempt.template, attempt.settings, variables)
-        except TemplateError as exc:
-            return exc
-        except Exception as exc:  # render translates everything; this keeps run() from raising regardless
-            return TemplateError(f"template rendering failed: {type(exc).__name__}")
-        return result.prompt, list(result.unexpected_variables)
-
-    def _provider_name(self, settings: ModelSettings) -> str:
-        return settings.provider or self._default_provider
-
-    def _provider(self, settings: ModelSettings) -> Provider:
-        name = self._provider_name(settings)
-        provider = self._providers.get(name)
-        if provider is None:
-            with self._lock:
-                provider = self._providers.get(name)
-                if provider is None:
-                    provider = with_retries(create_provider(name), self._retry)
-                    self._providers[name] = provider
-        return provider
-
-    def _succeeded(
-        self,
-        name: str,
-        attempt: Attempt,
-        variables: dict[str, Any],
-        unit_id: str | None,
-        completion: Completion,
-        unexpected: list[str],
-        started: float,
-    ) -> RunResult:
-        parsed, parse_error = (None, None)
-        if attempt.settings.response_format == "json":
-            parsed, parse_error = parse_json_output(completion.text)
-        status = "ok" if attempt.fallback_reason is None else "fallback"
-        cost = self._prices.cost_usd(completion.model, completion.prompt_tokens, completion.completion_tokens)
-        execution_id = self._record(
-            name,
-            attempt.variant_id,
-            attempt.experiment_id,
-            attempt.arm,
-            unit_id,
-            variables,
-            completion.text,
-            completion.model,
-            completion.latency_ms,
-            completion.prompt_tokens,
-            completion.completion_tokens,
-            cost,
-            status,
-            attempt.fallback_reason,
-            None,
-            None,
-        )
-        if attempt.settings.response_format == "json":
-            self.recorder.enqueue(
-                "scores",
-                {
-                    "id": new_id(),
-                    "execution_id": execution_id,
-                    "metric": "format_valid",
-                    "value": 0.0 if parse_error else 1.0,
-                    "detail": parse_error,
-                    "ts": time.time(),
-                },
-            )
-        with self._lock:
-            self._stats.runs += 1
-            if status == "ok":
-                self._stats.ok += 1
-        if attempt.fallback_reason is not None:
-            self._count_fallback(attempt.fallback_reason)
-        # Every value is built here, so validating it again would only cost time (model_construct's own
-        # per-field loop was a fifth of run()'s time: built_run_result skips it too).
-        return built_run_result(
-            status=status,
-            text=completion.text,
-            parsed=parsed,
-            parse_error=parse_error,
-            prompt=name,
-            version=attempt.version,
-            variant_id=attempt.variant_id,
-            experiment_id=attempt.experiment_id,
-            arm=attempt.arm,
-            execution_id=execution_id,
-            model=completion.model,
-            latency_ms=(time.perf_counter() - started) * 1000.0,
-            prompt_tokens=completion.prompt_tokens,
-            completion_tokens=completion.completion_tokens,
-            cost_usd=cost,
-            is_fallback=attempt.fallback_reason is not None,
-            fallback_reason=attempt.fallback_reason,
-            error=None,
-            unexpected_variables=unexpected,
-        )
-
-    def _failed(
-        self,
-        name: str,
-        attempt: Attempt,
-        variables: dict[str, Any],
-        unit_id: str | None,
-        exc: Exception,
-        started: float,
-    ) -> Exception:
-        kind = (
-            "render_error"
-            if isinstance(exc, TemplateError)
-            else ("provider_error" if isinstance(exc, ProviderError) else "internal_error")
-        )
-        self._record(
-            name,
-            attempt.variant_id,
-            attempt.experiment_id,
-            attempt.arm,
-            unit_id,
-            variables,
-            None,
-            attempt.settings.model,
-            (time.perf_counter() - started) * 1000.0,
-            None,
-            None,
-            None,
-            "error",
-            kind,
-            f"{type(exc).__module__}.{type(exc).__name__}",
-            str(exc)[:2000],
-        )
-        return exc
-
-    def _gave_up(
-        self,
-        name: str,
-        variables: dict[str, Any],
-        failure: Exception | None,
-        strict: bool | None,
-        started: float,
-    ) -> RunResult:
-        with self._lock:
-            self._stats.runs += 1
-            self._stats.errors += 1
-        self._count_fallback("no_answer")
-        if (self.strict if strict is None else strict) and failure is not None:
-            raise failure
-        return RunResult(
-            status="error",
-            text=None,
-            prompt=name,
-            version=None,
-            is_fallback=True,
-            fallback_reason="no_answer",
-            error=f"{type(failure).__name__}: {failure}" if failure else "no prompt to serve",
-            latency_ms=(time.perf_counter() - started) * 1000.0,
-        )
-
-    def _record(
-        self,
-        name: str,
-        variant_id: int | None,
-        experiment_id: int | None,
-        arm: str | None,
-        unit_id: str | None,
-        variables: dict[str, Any],
-        output: str | None,
-        model: str | None,
-        latency_ms: float | None,
-        prompt_tokens: int | None,
-        completion_tokens: int | None,
-        cost: float | None,
-        status: str,
-        fallback_reason: str | None,
-        error_class: str | None,
-        error_message: str | None,
-        *,
-        source: str = "run",
-    ) -> str:
-        execution_id = new_id()
-        plan = self.cache.peek(name)
-        repairs = Repairs()
-        variables_json = repairs.json("variables", variables)[1]
-        output = repairs.text("output", output)
-        error_message = repairs.text("error_message", error_message)
-        model = repairs.text("model", model)
-        self.recorder.enqueue(
-            "executions",
-            {
-                "id": execution_id,
-                "prompt_id": plan.prompt_id if plan else None,
-                "variant_id": variant_id,
-                "experiment_id": experiment_id,
-                "arm": arm,
-                "unit_hash": unit_hash(unit_id),
-                "variables_hash": hashlib.sha256(variables_json.encode()).hexdigest(),
-                # The canonical text just hashed (sorted keys): the writer stores it without encoding again.
-                "variables": JsonText(variables_json) if self.store_variables else None,
-                "output": output,
-                "model": model,
-                "latency_ms": latency_ms,
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "cost_usd": cost,
-                "status": status,
-                "fallback_reason": fallback_reason,
-                "error_class": error_class,
-                "error_message": error_message,
-                "source": source,
-                "ts": time.time(),
-                "repairs": repairs.summary(),
-            },
-        )
-        return execution_id
 
     def _count_fallback(self, reason: str) -> None:
         with self._lock:

@@ -39,7 +39,7 @@ from promptevolve.core.types import Completion
 if TYPE_CHECKING:
     from opentelemetry.trace import Span, TracerProvider
 
-    from promptevolve.client.optimizer import Attempt
+    from promptevolve.client.call import Attempt
 
 __all__ = ["NO_TELEMETRY", "CallSpan", "NoTelemetry", "OtelTelemetry", "Telemetry", "telemetry_for"]
 

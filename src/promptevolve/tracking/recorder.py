@@ -28,8 +28,9 @@ Rules:
   SIGTERM. An application with its own handler keeps it and should call ``flush()`` (or ``close()``)
   in it; ``handle_sigterm=False`` opts out.
 
-Rows of tables that reference others are written parents first (executions before exposures, feedback
-and scores), so foreign keys hold within a batch.
+The queue holds typed records (``tracking.records``: executions, exposures, scores), routed to their
+tables by type when a batch is written, parents first (executions before exposures and scores), so
+foreign keys hold within a batch. Records are turned into rows on the writer's thread, not the caller's.
 """
 
 from __future__ import annotations
@@ -53,13 +54,11 @@ from promptevolve.core.errors import StoreError, StoreUnavailableError
 from promptevolve.store.engine import Store
 from promptevolve.store.tables import Base
 from promptevolve.store.writes import bulk_insert
+from promptevolve.tracking.records import RECORD_TYPES, ExecutionRecord, Record
 
 __all__ = ["DropReport", "Recorder", "RecorderStats", "retry_delay"]
 
 logger = logging.getLogger("promptevolve.recorder")
-
-#: Write order within a batch: parents before children.
-_TABLE_ORDER = ("executions", "exposures", "feedback", "scores")
 
 DropReason = Literal["queue_full", "rejected"]
 
@@ -125,9 +124,9 @@ class Recorder:
         self.sigterm_drain_s = sigterm_drain_s
         self.stats = RecorderStats()
         self._rng = rng or random.Random()
-        self._queue: deque[tuple[str, dict[str, Any]]] = deque()
+        self._queue: deque[Record] = deque()
         self._pending_ids: dict[str, int] = {}
-        # Entered directly by enqueue(): ``with`` on a Condition runs two Python-level methods per row.
+        # Entered directly by record(): ``with`` on a Condition runs two Python-level methods per row.
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
         self._in_flight = 0
@@ -137,7 +136,9 @@ class Recorder:
         self._warned_at = float("-inf")
         self._unwarned = 0
         self._thread: threading.Thread | None = None
-        self._tables: dict[str, Table] = {name: Base.metadata.tables[name] for name in _TABLE_ORDER}
+        self._tables: dict[type[Record], Table] = {
+            kind: Base.metadata.tables[name] for kind, name in RECORD_TYPES.items()
+        }
         if start:
             self.start()
         _live.add(self)
@@ -149,18 +150,17 @@ class Recorder:
 
     # --- the caller's side ---------------------------------------------------------------------------
 
-    def enqueue(self, table: str, row: dict[str, Any]) -> None:
-        """Queue one row for ``table``; never blocks, drops the oldest row when at capacity."""
+    def record(self, record: Record) -> None:
+        """Queue one record for its table; never blocks, drops the oldest record when at capacity."""
         with self._lock:
             queue = self._queue
             if len(queue) >= self.capacity:
-                old_table, old = queue.popleft()
-                self._forget(old_table, old)
+                self._forget(queue.popleft())
                 self.stats.dropped += 1
                 self._unreported["queue_full"] += 1
-            queue.append((table, row))
-            if table == "executions":
-                pending, key = self._pending_ids, row["id"]
+            queue.append(record)
+            if type(record) is ExecutionRecord:
+                pending, key = self._pending_ids, record.id
                 pending[key] = pending.get(key, 0) + 1
             stats = self.stats
             stats.enqueued += 1
@@ -248,14 +248,14 @@ class Recorder:
                 # that refused them); flush() and close() do.
                 self._cond.wait_for(lambda: self._kick or self._closed, timeout=delay)
 
-    def _take(self) -> list[tuple[str, dict[str, Any]]]:
+    def _take(self) -> list[Record]:
         n = min(self.max_batch, len(self._queue))
         popleft = self._queue.popleft
         batch = [popleft() for _ in range(n)]
         self._in_flight = n
         return batch
 
-    def _write(self, batch: list[tuple[str, dict[str, Any]]]) -> bool:
+    def _write(self, batch: list[Record]) -> bool:
         """Write a batch; on an outage put it back and return False."""
         try:
             self._write_rows(batch)
@@ -265,8 +265,8 @@ class Recorder:
                 self.stats.last_error = str(exc)
                 room = self.capacity - len(self._queue)
                 keep = batch[len(batch) - room :] if room < len(batch) else batch
-                for table, row in batch[: len(batch) - len(keep)]:
-                    self._forget(table, row)
+                for record in batch[: len(batch) - len(keep)]:
+                    self._forget(record)
                     self.stats.dropped += 1
                     self._unreported["queue_full"] += 1
                 self._queue.extendleft(reversed(keep))
@@ -279,18 +279,20 @@ class Recorder:
             self._cond.notify_all()
         return True
 
-    def _write_rows(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
-        by_table: dict[str, list[dict[str, Any]]] = {}
-        for table, row in batch:
-            by_table.setdefault(table, []).append(row)
-        for name in _TABLE_ORDER:
-            rows = by_table.get(name)
-            if rows:
-                self._insert_isolating_bad_rows(name, rows)
+    def _write_rows(self, batch: list[Record]) -> None:
+        by_type: dict[type[Record], list[Record]] = {}
+        for record in batch:
+            by_type.setdefault(type(record), []).append(record)
+        for kind in RECORD_TYPES:  # parents first
+            records = by_type.get(kind)
+            if records:
+                fields = kind._fields
+                rows = [dict(zip(fields, r, strict=False)) for r in records]  # a record has its fields
+                self._insert_isolating_bad_rows(self._tables[kind], rows)
 
-    def _insert_isolating_bad_rows(self, name: str, rows: list[dict[str, Any]]) -> None:
+    def _insert_isolating_bad_rows(self, table: Table, rows: list[dict[str, Any]]) -> None:
         try:
-            self.stats.written += bulk_insert(self.store, self._tables[name], rows)
+            self.stats.written += bulk_insert(self.store, table, rows)
         except StoreUnavailableError:
             raise
         except StoreError as exc:
@@ -301,8 +303,8 @@ class Recorder:
                     self._unreported["rejected"] += 1
                 return
             half = len(rows) // 2
-            self._insert_isolating_bad_rows(name, rows[:half])
-            self._insert_isolating_bad_rows(name, rows[half:])
+            self._insert_isolating_bad_rows(table, rows[:half])
+            self._insert_isolating_bad_rows(table, rows[half:])
 
     def _drain_inline(self) -> None:
         while True:
@@ -335,24 +337,25 @@ class Recorder:
             )
             self._warned_at, self._unwarned = now, 0
 
-    def _forget_written(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
-        """``_forget`` for a whole batch, in one loop (it runs once per row written)."""
+    def _forget_written(self, batch: list[Record]) -> None:
+        """``_forget`` for a whole batch, in one loop (it runs once per record written)."""
         pending = self._pending_ids
-        for table, row in batch:
-            if table == "executions":
-                key = row["id"]
+        for record in batch:
+            if type(record) is ExecutionRecord:
+                key = record.id
                 count = pending.pop(key, 0)
                 if count > 1:
                     pending[key] = count - 1
 
-    def _forget(self, table: str, row: dict[str, Any]) -> None:
-        if table != "executions":
+    def _forget(self, record: Record) -> None:
+        if type(record) is not ExecutionRecord:
             return
-        count = self._pending_ids.get(row["id"], 0) - 1
+        key = record.id
+        count = self._pending_ids.get(key, 0) - 1
         if count <= 0:
-            self._pending_ids.pop(row["id"], None)
+            self._pending_ids.pop(key, None)
         else:
-            self._pending_ids[row["id"]] = count
+            self._pending_ids[key] = count
 
 
 # --- draining on SIGTERM ---------------------------------------------------------------------------

@@ -100,7 +100,7 @@ def resolve(
 
 
 def _handle(services: Services, body: ExecutionCreate) -> PromptHandle:
-    services.optimizer.cache.get(body.prompt)  # the prompt exists (404), and its id is known to tracking
+    plan = services.optimizer.cache.get(body.prompt).value  # the prompt exists (404), and its id
     if body.experiment_id is not None:
         arms = {a.arm for a in services.experiments.get(body.experiment_id).arms}
         if body.arm not in arms:
@@ -122,6 +122,7 @@ def _handle(services: Services, body: ExecutionCreate) -> PromptHandle:
         unit_id=body.unit_id,
         is_fallback=body.is_fallback or variant is None,
         fallback_reason=body.fallback_reason or (None if variant else "external"),
+        prompt_id=plan.prompt_id,
     )
 
 
