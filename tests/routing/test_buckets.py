@@ -13,7 +13,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from promptevolve.core.errors import ValidationError
-from promptevolve.routing.buckets import BUCKETS, arm_for_bucket, assign, bucket_of, bucket_table
+from promptevolve.routing.buckets import (
+    BUCKETS,
+    MEMO_AFTER,
+    Router,
+    arm_for_bucket,
+    assign,
+    bucket_of,
+    bucket_table,
+)
 
 UNITS = [f"lead-{i}" for i in range(20_000)]
 
@@ -71,6 +79,18 @@ def test_every_unit_keeps_the_arm_the_old_bucket_table_gave_it(seed, arms, units
 @given(seed=st.text(max_size=12), arms=_arm_lists)
 def test_the_whole_table_equals_the_old_one(seed, arms):
     assert bucket_table(seed, tuple(arms)) == _reference_table(seed, tuple(arms))
+
+
+def test_a_hot_router_that_remembers_its_buckets_still_gives_every_unit_its_arm():
+    arms = (("control", 3_000), ("treatment", 5_000), ("third", 2_000))
+    hot = Router("exp-memo", arms)
+    for unit in UNITS[:MEMO_AFTER]:  # enough calls to start remembering
+        hot.assign(unit)
+    assert hot._memo is not None
+    # Twice over the units: the first pass races and remembers, the second reads what was remembered.
+    for _ in range(2):
+        assert [hot.assign(u) for u in UNITS] == [_reference_assign("exp-memo", arms, u) for u in UNITS]
+    assert sum(1 for known in hot._memo if known) > BUCKETS // 2
 
 
 def test_assignments_equal_the_old_table_for_equal_shares_and_many_units():

@@ -23,7 +23,7 @@ and every failure of a render, whatever Python raised inside (``ZeroDivisionErro
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -70,11 +70,23 @@ class ParsedTemplate:
     text: str | None
     messages: tuple[ChatMessage, ...]
     variables: tuple[str, ...]
+    #: How a plain template renders (``_Plain``), False when it needs Jinja, None until first rendered:
+    #: worked out once per template, not per call (not part of its value: no eq, hash or repr).
+    _plain: _Plain | bool | None = field(default=None, init=False, repr=False, compare=False)
 
     def sources(self) -> tuple[str, ...]:
         if self.kind is TemplateKind.TEXT:
             return (self.text or "",)
         return tuple(m.content for m in self.messages)
+
+
+@dataclass(frozen=True, slots=True)
+class _Plain:
+    """A plain template (literal text and ``{{ name }}`` only) ready to join: each part's role (``user``
+    for a text template) and segments, and the set of its variables."""
+
+    parts: tuple[tuple[str, Segments], ...]
+    names: frozenset[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +265,36 @@ def _short(exc: BaseException) -> str:
     return text if len(text) <= 300 else text[:300] + "…"
 
 
+def _plain_of(template: ParsedTemplate) -> _Plain | None:
+    """The template's ``_Plain`` form, worked out on its first render; None if it needs Jinja."""
+    plain = template._plain
+    if plain is None:
+        segments = [_segments(source) for source in template.sources()]
+        if any(s is None for s in segments):
+            plain = False
+        else:
+            roles = ["user"] if template.kind is TemplateKind.TEXT else [m.role for m in template.messages]
+            parts = tuple((role, s) for role, s in zip(roles, segments, strict=True) if s is not None)
+            plain = _Plain(parts, frozenset(template.variables))
+        object.__setattr__(template, "_plain", plain)  # the same value whichever thread gets here first
+    return plain if isinstance(plain, _Plain) else None
+
+
+def _joined(plain: _Plain, variables: Mapping[str, Any]) -> list[str] | None:
+    """Each part of a plain template filled in, when ``variables`` is a ``dict`` that has every name
+    and every value converts to text; else None, and the checked path reports what is wrong. (Only an
+    exact ``dict``: a mapping with ``__missing__`` must not invent a missing variable.)"""
+    if type(variables) is not dict:
+        return None
+    try:
+        return [
+            "".join([text if name is None else str(variables[name]) for text, name in segments])
+            for _, segments in plain.parts
+        ]
+    except Exception:
+        return None
+
+
 def render(
     template: ParsedTemplate, variables: Mapping[str, Any], *, limits: RenderLimits = DEFAULT_LIMITS
 ) -> RenderResult:
@@ -260,6 +302,15 @@ def render(
 
     Raises only ``TemplateError`` (and its children): a missing variable, a failure inside the template,
     or a render stopped by ``limits`` (``TemplateLimitError``)."""
+    plain = _plain_of(template)
+    texts = _joined(plain, variables) if plain is not None else None
+    if plain is not None and texts is not None:
+        extra = variables.keys() - plain.names
+        unexpected = tuple(sorted(extra)) if extra else ()
+        if template.kind is TemplateKind.TEXT:
+            return RenderResult(RenderedPrompt(TemplateKind.TEXT, text=texts[0]), unexpected)
+        messages = tuple(ChatMessage(m.role, text) for m, text in zip(template.messages, texts, strict=True))
+        return RenderResult(RenderedPrompt(TemplateKind.CHAT, messages=messages), unexpected)
     parts = _filled_parts(template, variables, limits)
     extra = variables.keys() - template.variables
     unexpected = tuple(sorted(extra)) if extra else ()
@@ -277,6 +328,18 @@ def render_messages(
     """``render(template, variables).prompt.as_messages()`` (same checks, same errors), without the
     rendered prompt's objects or the unexpected-variable report: the SDK's ``PromptHandle.messages``,
     an application's hot path."""
+    plain = _plain_of(template)
+    if plain is not None and type(variables) is dict:
+        try:  # the plain parts joined straight into the messages
+            return [
+                {
+                    "role": role,
+                    "content": "".join([t if n is None else str(variables[n]) for t, n in segments]),
+                }
+                for role, segments in plain.parts
+            ]
+        except Exception:
+            pass  # a missing variable, a value str() fails on: the checked path below says which
     parts = _filled_parts(template, variables, limits)
     if template.kind is TemplateKind.TEXT:
         return [{"role": "user", "content": parts[0]}]
