@@ -252,14 +252,8 @@ class Call:
         )
         ctx = self._ctx
         self.records.append(
-            execution_record(
-                ctx.new_id(),
-                attempt.prompt_id,
-                attempt.variant_id,
-                attempt.experiment_id,
-                attempt.arm,
-                self.unit_id,
-                self.variables,
+            self._execution(
+                attempt,
                 None,  # output
                 attempt.settings.model,
                 (ctx.timer() - self._started) * 1000.0,  # latency_ms
@@ -270,9 +264,6 @@ class Call:
                 kind,  # fallback_reason: why this attempt did not answer
                 f"{type(exc).__module__}.{type(exc).__name__}",  # error_class
                 str(exc)[:2000],  # error_message
-                "run",  # source
-                ctx.wall(),  # ts
-                ctx.store_variables,
             )
         )
         self._failure = exc
@@ -286,14 +277,8 @@ class Call:
         reason = attempt.fallback_reason
         status = "ok" if reason is None else "fallback"
         cost = ctx.prices.cost_usd(completion.model, completion.prompt_tokens, completion.completion_tokens)
-        execution: ExecutionRecord = execution_record(
-            ctx.new_id(),
-            attempt.prompt_id,
-            attempt.variant_id,
-            attempt.experiment_id,
-            attempt.arm,
-            self.unit_id,
-            self.variables,
+        execution = self._execution(
+            attempt,
             completion.text,  # output
             completion.model,
             completion.latency_ms,
@@ -304,9 +289,6 @@ class Call:
             reason,  # fallback_reason
             None,  # error_class
             None,  # error_message
-            "run",  # source
-            ctx.wall(),  # ts
-            ctx.store_variables,
         )
         self.records.append(execution)
         if expects_json:
@@ -338,6 +320,45 @@ class Call:
             unexpected_variables=list(self._unexpected),
         )
         return Finished(result, None, self.records, reason)
+
+    def _execution(
+        self,
+        attempt: Attempt,
+        output: str | None,
+        model: str | None,
+        latency_ms: float | None,
+        prompt_tokens: int | None,
+        completion_tokens: int | None,
+        cost_usd: float | None,
+        status: str,
+        fallback_reason: str | None,
+        error_class: str | None,
+        error_message: str | None,
+    ) -> ExecutionRecord:
+        """The execution record of ``attempt`` (its plan's ids, this call's unit and variables)."""
+        ctx = self._ctx
+        return execution_record(
+            ctx.new_id(),
+            attempt.prompt_id,
+            attempt.variant_id,
+            attempt.experiment_id,
+            attempt.arm,
+            self.unit_id,
+            self.variables,
+            output,
+            model,
+            latency_ms,
+            prompt_tokens,
+            completion_tokens,
+            cost_usd,
+            status,
+            fallback_reason,
+            error_class,
+            error_message,
+            "run",  # source
+            ctx.wall(),  # ts
+            ctx.store_variables,
+        )
 
     def _next_attempt(self) -> Render | Finished:
         if self._next < len(self._attempts):
