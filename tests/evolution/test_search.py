@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.evolution.support import TEMPLATE, examples, smart_reply
+from tests.evolution.support import LABELS, TEMPLATE, examples, smart_reply
 
 from promptevolve.core.errors import BudgetExceededError
 from promptevolve.core.types import ModelSettings
@@ -209,3 +209,84 @@ def test_demo_orders_and_subsets_compete_on_the_rungs():
             assert sorted(mine) == sorted(theirs)
         else:
             assert len(set(mine) - set(theirs)) == 1 and len(mine) == len(theirs)
+
+
+LONG = SearchData(examples(12, "train"), examples(80, "validation", 50), examples(12, "test", 200), "c")
+
+
+def test_staged_validation_sets_aside_its_worst_case_and_halves_the_finalists():
+    from promptevolve.evolution.search import _validation_calls, _validation_rungs
+
+    assert _validation_rungs(100, 3) == [25, 50, 100] and _validation_rungs(80, 3) == [20, 40, 80]
+    assert _validation_rungs(6, 3) == [6] and _validation_rungs(100, 1) == [100]
+    # the parent on every item; finalists 2, 1, 1 (or 3, 2, 1) on the three quarters' rungs
+    assert _validation_calls(100, 2, 3) == 100 + 2 * 25 + 25 + 50 == 225
+    assert _validation_calls(100, 3, 3) == 275 and _validation_calls(100, 2, 1) == 300
+    assert _validation_calls(6, 2, 3) == 18
+
+
+def _run_long(reply, budget=300, finalists=3):
+    provider = ScriptedProvider(reply)
+    config = SearchConfig(
+        strategies=(create_strategy("few_shot"),),
+        budget=Budget(max_calls=budget),
+        minibatch=4,
+        finalists=finalists,
+    )
+    result = run_search(parent=PARENT, data=LONG, config=config, evaluator=ExactMatch(), provider=provider)
+    return result, provider
+
+
+def test_a_parent_clearly_below_stops_after_the_first_validation_rung_and_the_best_finalist_wins():
+    result, provider = _run_long(smart_reply)  # the parent answers "unsure": 0 on every item
+    assert result.planned_final_calls == 80 + 3 * 20 + 2 * 20 + 1 * 40
+    assert result.parent_validation == 0.0 and result.parent_validation_items == 20
+    items = sorted(f.validation_items for f in result.finalists)
+    assert items == [20, 40, 80]  # all perfect: none clearly below, so the halving caps decide
+    assert result.spend.validation_calls == 20 + sum(items) < result.planned_final_calls
+    assert result.winner is not None and result.verdict == "passed"
+    winner = next(f for f in result.finalists if f.candidate.key == result.winner.key)
+    assert winner.validation_items == 80 and winner.validation_score == 1.0
+    assert provider.call_count == result.total_spend.calls
+
+
+def overfitting(prompt, settings):
+    """Worked examples give the right answer on train and the wrong one on validation; the parent's
+    instruction alone is right on validation (and unsure on train)."""
+    text = prompt.as_text()
+    number = int(text.rsplit("#", 1)[-1].split()[0])
+    if "Answer:" not in text:
+        return LABELS[text.rsplit("Colour:", 1)[-1].split()[0]] if number >= 50 else "unsure"
+    right = smart_reply(prompt, settings)
+    return right if number < 50 else ("warm" if right == "cold" else "cold")
+
+
+def test_finalists_clearly_below_the_parent_stop_after_the_first_rung_and_none_wins():
+    result, _ = _run_long(overfitting)
+    assert result.finalists and all(f.validation_items == 20 for f in result.finalists)
+    assert all(f.validation_score == 0.0 for f in result.finalists)
+    assert result.parent_validation == 1.0 and result.winner is None
+    assert result.spend.validation_calls == 4 * 20  # the parent and three finalists on the first rung
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(budget=st.integers(min_value=150, max_value=320), seed=st.integers(min_value=0, max_value=3))
+def test_staged_validation_never_exceeds_the_budget_or_its_set_aside(budget, seed):
+    provider = ScriptedProvider(smart_reply)
+    config = SearchConfig(
+        strategies=tuple(create_strategy(s) for s in ("few_shot", "crossover")),
+        budget=Budget(max_calls=budget),
+        seed=seed,
+        minibatch=3,
+        finalists=3,
+    )
+    try:
+        result = run_search(
+            parent=PARENT, data=LONG, config=config, evaluator=ExactMatch(), provider=provider
+        )
+    except BudgetExceededError:
+        assert provider.call_count == 0 and budget < 220 + 3
+        return
+    assert result.spend.calls <= budget
+    assert result.spend.validation_calls <= result.planned_final_calls == 220
+    assert provider.call_count == result.total_spend.calls

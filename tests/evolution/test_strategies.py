@@ -228,3 +228,25 @@ def test_the_default_strategies_are_the_label_ones_only_when_the_evaluator_decla
     assert default_strategies(None) == DEFAULT_STRATEGIES
     assert default_strategies(()) == DEFAULT_STRATEGIES
     assert all(not create_strategy(name).uses_model for name in CLASSIFICATION_STRATEGIES)
+
+
+def test_retrieval_explores_other_indexes_and_k_instead_of_proposing_the_same_again():
+    from dataclasses import replace
+
+    from promptevolve.templates import RetrievalSpec
+
+    strategy = create_strategy("retrieval", k=2, indexes=("bm25",))
+    seen: list = []
+    settings = []
+    for _ in range(4):
+        ev = replace(evidence(), history=((PARENT, 0.4), *((c, 0.5) for c in seen)))
+        proposals = strategy.propose(
+            parent=PARENT, evidence=ev, proposer=proposer(), rng=random.Random(0), count=2
+        )
+        seen.extend(proposals.candidates)
+        for c in proposals.candidates:
+            spec = RetrievalSpec.from_settings(c.settings)
+            settings.append((spec.k, bool(c.parts.instruction)))
+    # k, twice k, half of it; with and without the instruction; each once, then nothing new
+    assert settings == [(2, True), (2, False), (4, True), (4, False), (1, True), (1, False)]
+    assert len({c.key for c in seen}) == 6

@@ -211,17 +211,21 @@ def _score(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
 
+def _validation(value: float | None, items: int) -> str:
+    return "—" if value is None else f"{value:.3f} ({items})"
+
+
 def print_report(report: EvolutionReport) -> None:
     result = report.result
     table = Table(title=f"Candidates for {report.parent.ref} on {report.dataset} ({report.evaluator})")
-    for col in ("strategy", "rung", "train items", "train", "validation", "chars", "rationale"):
+    for col in ("strategy", "rung", "train items", "train", "validation (items)", "chars", "rationale"):
         table.add_column(col, overflow="fold")
     table.add_row(
         "(parent)",
         "",
         "",
         "",
-        _score(result.parent_validation),
+        _validation(result.parent_validation, result.parent_validation_items),
         str(result.parent.chars),
         report.parent.rationale or "",
     )
@@ -232,13 +236,14 @@ def print_report(report: EvolutionReport) -> None:
             str(c.rung),
             str(c.train_items),
             f"{c.train_score:.3f}",
-            _score(c.validation_score),
+            _validation(c.validation_score, c.validation_items),
             str(c.candidate.chars),
             escape(c.candidate.rationale[:90]),
         )
     console.print(table)
     console.print(
-        "train and validation are raw means on the same items for every row; the winner was chosen on "
+        "train and validation are raw means on the same items for every row (validation on successive "
+        "rungs: a prompt clearly below the best stops early, on fewer items); the winner was chosen on "
         "validation minus the length penalty"
     )
     console.print(_spend_line(report))
@@ -319,6 +324,7 @@ def _report_json(report: EvolutionReport) -> dict[str, object]:
         "stopped": result.stopped,
         "wall_seconds": round(result.wall_seconds, 2),
         "parent_validation": result.parent_validation,
+        "parent_validation_items": result.parent_validation_items,
         "test": _test_json(report),
         "candidates": [
             {
@@ -329,6 +335,7 @@ def _report_json(report: EvolutionReport) -> dict[str, object]:
                 "train_score": c.train_score,
                 "validation_score": c.validation_score,
                 "validation_penalised": c.validation_penalised,
+                "validation_items": c.validation_items,
                 "chars": c.candidate.chars,
                 "winner": result.winner is not None and c.candidate.key == result.winner.key,
                 "rationale": c.candidate.rationale,

