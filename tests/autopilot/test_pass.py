@@ -9,13 +9,15 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 from tests.autopilot.support import PROMPT, Model, make_world, set_policy
+from tests.autopilot.support import test_policy as policy_document
 
-from promptevolve.autopilot import autopilot_status
+from promptevolve.autopilot import autopilot_status, update_policy
 from promptevolve.autopilot.journal import ACTIONS
 from promptevolve.core.errors import NotFoundError
 from promptevolve.core.protocols import ManualClock
+from promptevolve.evolution import CLASSIFICATION_STRATEGIES, DEFAULT_STRATEGIES
 from promptevolve.registry import VariantCreate
-from promptevolve.store.tables import Decision, Experiment, ExperimentArm, PromptVariant
+from promptevolve.store.tables import Decision, Evolution, Experiment, ExperimentArm, PromptVariant
 
 
 @pytest.fixture
@@ -199,3 +201,26 @@ def test_a_stored_policy_this_version_cannot_read_is_reported_and_the_others_sti
     by_name = {p.prompt: p for p in report.prompts}
     assert by_name["other"].outcome == "error" and "autonomy" in by_name["other"].error
     assert by_name[PROMPT].outcome == "done"
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [({"labels": ["warm", "cold"]}, CLASSIFICATION_STRATEGIES), ({}, DEFAULT_STRATEGIES)],
+)
+def test_a_round_uses_the_classification_strategies_when_the_policy_declares_labels(world, options, expected):
+    policy = policy_document("propose")
+    del policy["evolution"]["strategies"]  # not named: chosen by the task, as `evolve` does
+    policy["evolution"]["evaluator_options"] = options
+    update_policy(world.registry, PROMPT, policy, actor="test")
+    world.traffic(300)
+    [step, *_] = world.autopilot().run_once().prompts[0].steps
+    assert step.action == "evolved", step.reason
+    with world.store.read() as s:
+        rows = s.scalars(select(Evolution)).all()
+    assert rows
+    runs = {tuple(r.evidence["run"]["strategies"]) for r in rows}
+    assert runs == {tuple(expected)}
+    assert {r.strategy for r in rows} <= set(expected)
+    assert all(r.evidence["run"]["evaluator_options"] == options for r in rows)
+    if options:
+        assert "labels" in {r.strategy for r in rows}  # the label constraint was tried

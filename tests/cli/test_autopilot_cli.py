@@ -41,7 +41,7 @@ def test_a_policy_is_set_shown_and_changed_from_the_command_line(world, cli):
         "policy", PROMPT, "--autonomy", "propose", "--min-feedback", "20", "--daily-calls", "80",
         "--daily-tokens", "40000", "--quiet-hours", "22-06", "--timezone", "Europe/Paris",
         "--guardrail", "latency_ms:0.1", "--guardrail", "error_rate:0.02:abs", "--ramp", "10,50,100",
-        "--strategy", "few_shot", "--no-drift", "--json",
+        "--strategy", "few_shot", "--no-drift", "-E", "labels=warm,cold", "--json",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
@@ -57,6 +57,7 @@ def test_a_policy_is_set_shown_and_changed_from_the_command_line(world, cli):
         "relative": False,
     }
     assert doc["evolution"] == {**doc["evolution"], "min_feedback": 20, "strategies": ["few_shot"]}
+    assert doc["evolution"]["evaluator_options"] == {"labels": ["warm", "cold"]}
     assert doc["drift"]["enabled"] is False and doc["experiment"]["ramp"] == [10.0, 50.0, 100.0]
     changed = cli("policy", PROMPT, "--daily-tokens", "none", "--json")
     assert (

@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from promptevolve.autopilot.decide import Autonomy
-from promptevolve.evolution import DEFAULT_STRATEGIES
+from promptevolve.evolution import CLASSIFICATION_STRATEGIES, DEFAULT_STRATEGIES
 from promptevolve.experiments import DEFAULT_GUARDRAILS, DEFAULT_LADDER, ExperimentCreate, GuardrailSpec
 from promptevolve.registry import Registry
 
@@ -99,11 +99,21 @@ class EvolutionPolicy(BaseModel):
     )
     round_calls: int = Field(default=200, ge=1, description="At most this many model calls per round")
     round_tokens: int | None = Field(default=None, ge=1, description="At most this many tokens per round")
-    strategies: list[str] = Field(default_factory=lambda: list(DEFAULT_STRATEGIES), min_length=1)
+    strategies: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="Strategies in the order tried; default: chosen by the task, as `evolve` does "
+        f"({', '.join(CLASSIFICATION_STRATEGIES)} when the evaluator declares labels, else "
+        f"{', '.join(DEFAULT_STRATEGIES)})",
+    )
     dataset: str | None = Field(
         default=None, description="Evolve on this dataset; default: one built from production feedback"
     )
     evaluator: str | None = Field(default=None, description="Default: the dataset's, else exact")
+    evaluator_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Keyword options of the evaluator, e.g. {'labels': ['spam', 'ham']}: a classification",
+    )
     max_items: int | None = Field(default=30, ge=2, description="Items per split at most (bounds the cost)")
     minibatch: int = Field(default=6, ge=1)
     children: int = Field(default=2, ge=1, le=8)

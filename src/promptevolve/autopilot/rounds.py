@@ -6,7 +6,7 @@ its own:
 - **the data**: production feedback of the prompt (``from_feedback``: corrections are gold labels,
   approved answers are positive examples), rebuilt at each round into dataset ``autopilot.<prompt>``,
   unless the policy names a dataset;
-- **its size**: validation costs ``finalists + 1`` calls an item and the test at most 3 (parent,
+- **its size**: validation costs at most ``finalists + 1`` calls an item and the test at most 3 (parent,
   candidate, and the parent constrained to the labels when the evaluator declares them), so the items
   per split are capped to what the grant can pay while leaving the search at least 40 % of the calls.
   The evolution budget counts optimization calls only, so the grant is split: the test stage gets
@@ -14,6 +14,10 @@ its own:
   both. If the search still refuses the grant (its token bound is conservative), the round is retried
   with half the items, down to 2, before it is given up. A refusal happens before any model call;
 - **its seed**: the number of rounds so far, so rounds do not repeat each other.
+
+Its strategies are the policy's, else chosen by the task as ``evolve`` chooses them: ``labels``,
+``few_shot``, ``retrieval`` when the evaluator declares a label set (``evolution.evaluator_options``,
+e.g. ``{"labels": ["spam", "ham"]}``), else the general list.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ def run_round(
             strategies=policy.strategies,
             seed=seed,
             evaluator=policy.evaluator,
+            evaluator_options=policy.evaluator_options,
             max_items=items,
             minibatch=policy.minibatch,
             children=policy.children,

@@ -31,6 +31,7 @@ from promptevolve.autopilot import (
 )
 from promptevolve.autopilot.outbox import counts as outbox_counts
 from promptevolve.cli.common import JsonOpt, console, context_store, print_json, state_of
+from promptevolve.cli.evolve import EvaluatorOptionOpt, evaluator_options
 from promptevolve.compose import compose, compose_autopilot
 from promptevolve.core.errors import ValidationError
 from promptevolve.jobs import EmbeddedQueue, JobDeps
@@ -131,6 +132,7 @@ def policy(
         str | None, typer.Option(help="Evolve on this dataset instead of production feedback.")
     ] = None,
     evaluator: Annotated[str | None, typer.Option(help="Evaluator of the evolution dataset.")] = None,
+    evaluator_option: EvaluatorOptionOpt = None,
     max_items: Annotated[int | None, typer.Option(help="Items per split at most in a round.")] = None,
     metric: Annotated[str | None, typer.Option(help="Primary metric of the A/B tests it starts.")] = None,
     guardrail: Annotated[
@@ -176,6 +178,7 @@ def policy(
             "evolution.strategies": strategy or None,
             "evolution.dataset": dataset,
             "evolution.evaluator": evaluator,
+            "evolution.evaluator_options": evaluator_options(evaluator_option) if evaluator_option else None,
             "evolution.max_items": max_items,
             "experiment.metric": metric,
             "experiment.guardrails": [_guardrail(g) for g in guardrail] if guardrail else None,
