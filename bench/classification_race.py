@@ -35,22 +35,29 @@ answer.
 
 from __future__ import annotations
 
-import argparse
-import json
-import logging
-import math
 import os
-import platform
-import random
-import sys
-import time
-from collections import Counter
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
 
-import numpy as np
-from scipy.stats import binomtest
+# One BLAS thread (before NumPy loads): the MiniLM index and query encodings otherwise start a thread
+# per core that spins beside llama.cpp's thread (measured 15x slower per query on the shared machine,
+# BENCHMARKS.md, retrieval).
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import math  # noqa: E402
+import platform  # noqa: E402
+import random  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections import Counter  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+from scipy.stats import binomtest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent / "tests" / "providers"))
