@@ -240,10 +240,12 @@ def run_ours(args: argparse.Namespace, spec: PublicSet, data: SearchData, provid
         "gate": None if result.gate is None else result.gate.reason,
         "winner": None if winner is None else {"strategy": winner.strategy, "rationale": winner.rationale},
         "parent_validation": result.parent_validation,
+        "parent_validation_items": result.parent_validation_items,
         "finalists": [
             {
                 "strategy": f.candidate.strategy,
                 "validation": f.validation_score,
+                "validation_items": f.validation_items,
                 "rationale": f.candidate.rationale,
             }
             for f in result.finalists
