@@ -105,25 +105,27 @@ def test_every_declared_variable_value_appears_in_the_output(values):
     assert out == " | ".join(values.values())
 
 
-@given(
-    st.lists(
-        st.one_of(
-            st.text(
-                alphabet=st.characters(blacklist_characters="{}%#\x00", blacklist_categories=("Cs",)),
-                max_size=15,
-            ),
-            st.sampled_from(["{{ a }}", "{{b}}", "{{  c  }}", "{{ a }}\n", "\r\n"]),
+#: Parts of a plain template (literal text and ``{{ name }}``), and values for its three names.
+_PLAIN_PARTS = st.lists(
+    st.one_of(
+        st.text(
+            alphabet=st.characters(blacklist_characters="{}%#\x00", blacklist_categories=("Cs",)),
+            max_size=15,
         ),
-        max_size=8,
+        st.sampled_from(["{{ a }}", "{{b}}", "{{  c  }}", "{{ a }}\n", "\r\n"]),
     ),
-    st.fixed_dictionaries(
-        {
-            "a": st.one_of(st.text(max_size=5), st.integers(), st.none()),
-            "b": st.floats(allow_nan=False),
-            "c": st.booleans(),
-        }
-    ),
+    max_size=8,
 )
+_VALUES = st.fixed_dictionaries(
+    {
+        "a": st.one_of(st.text(max_size=5), st.integers(), st.none()),
+        "b": st.floats(allow_nan=False),
+        "c": st.booleans(),
+    }
+)
+
+
+@given(_PLAIN_PARTS, _VALUES)
 def test_fast_path_renders_exactly_like_jinja(parts, values):
     from promptevolve.templates.rendering import _compile, _segments
 
@@ -165,3 +167,49 @@ def test_render_messages_refuses_missing_variables_like_render():
     with pytest.raises(MissingVariableError) as as_messages:
         render_messages(template, {"a": 1})
     assert str(as_messages.value) == str(rendered.value)
+
+
+@given(_PLAIN_PARTS.filter(bool), _VALUES)
+def test_a_plain_chat_template_joined_once_per_template_renders_exactly_like_jinja(parts, values):
+    """Each message of a plain template is joined from segments worked out on its first render (a
+    message without variables is rendered once and reused): the same text as Jinja, call after call."""
+    from promptevolve.templates.rendering import _compile
+
+    user = "".join(parts)
+    template = parse_template(
+        [{"role": "system", "content": "Fixed text."}, {"role": "user", "content": user}]
+    )
+    expected = [
+        {"role": "system", "content": "Fixed text."},
+        {"role": "user", "content": _compile(user).render(values)},
+    ]
+    for _ in range(2):  # the second render uses what the first worked out
+        assert render_messages(template, dict(values)) == expected
+        assert render(template, dict(values)).prompt.as_messages() == expected
+
+
+def test_a_plain_template_given_a_dict_renders_without_the_checked_path(monkeypatch):
+    from promptevolve.templates import rendering
+
+    template = parse_template(
+        [{"role": "system", "content": "Help."}, {"role": "user", "content": "Hi {{ who }}"}]
+    )
+
+    def checked(*_args, **_kwargs):
+        raise AssertionError("the checked path ran for a plain template and a dict")
+
+    monkeypatch.setattr(rendering, "_filled_parts", checked)
+    assert render_messages(template, {"who": "Ada"})[1] == {"role": "user", "content": "Hi Ada"}
+    result = render(template, {"who": "Ada", "extra": 1})
+    assert result.prompt.messages[1].content == "Hi Ada" and result.unexpected_variables == ("extra",)
+
+
+def test_a_mapping_that_invents_missing_values_still_gets_the_missing_variable_error():
+    from collections import defaultdict
+
+    template = parse_template("Hi {{ who }} and {{ other }}")
+    variables = defaultdict(lambda: "invented", {"who": "Ada"})
+    with pytest.raises(MissingVariableError, match="other"):
+        render(template, variables)
+    with pytest.raises(MissingVariableError, match="other"):
+        render_messages(template, variables)

@@ -31,8 +31,8 @@ import json
 import random
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from dataclasses import dataclass, field
+from typing import Any
 
 from promptevolve.client.results import RunResult, built_run_result
 from promptevolve.core.errors import NotFoundError, ProviderError, TemplateError
@@ -41,6 +41,7 @@ from promptevolve.providers.pricing import PriceTable
 from promptevolve.registry.serving import ServingPlan, ServingVariant
 from promptevolve.routing.buckets import Router, router
 from promptevolve.templates import ParsedTemplate, RenderResult
+from promptevolve.templates.demos import SETTING as RETRIEVAL
 from promptevolve.tracking.records import (
     ExecutionRecord,
     ExposureRecord,
@@ -75,6 +76,11 @@ class Attempt:
     arm: str | None
     fallback_reason: str | None  # None: the routed variant itself
     prompt_id: int | None = None
+    #: Whether the variant picks demos per call (``settings["retrieval"]``), decided once, not per call.
+    retrieval: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "retrieval", RETRIEVAL in (self.settings.model_extra or {}))
 
 
 def _attempt(
@@ -139,21 +145,27 @@ class CallContext:
     timer: Callable[[], float]  # a monotonic clock in seconds: latencies
 
 
-class Render(NamedTuple):
+# The steps are plain slotted classes: made several times per call, and a NamedTuple costs twice as much.
+
+
+@dataclass(slots=True)
+class Render:
     """Effect: render ``attempt.template`` with the call's variables (a plain template on the spot, one
     with logic off an event loop), then ``Call.rendered`` with the ``RenderResult`` or the exception."""
 
     attempt: Attempt
 
 
-class CallModel(NamedTuple):
+@dataclass(slots=True)
+class CallModel:
     """Effect: call ``attempt``'s model with ``prompt``, then ``Call.answered`` or ``Call.failed``."""
 
     attempt: Attempt
     prompt: RenderedPrompt
 
 
-class Finished(NamedTuple):
+@dataclass(slots=True)
+class Finished:
     """The end: ``records`` to queue (in order), then ``error`` to raise (strict) or ``result`` to return.
     ``counted``: the fallback reason to count in the optimizer's stats (None: the routed variant answered)."""
 
@@ -173,6 +185,7 @@ class Call:
     __slots__ = (
         "_attempts",
         "_ctx",
+        "_current",
         "_failure",
         "_next",
         "_started",
@@ -183,6 +196,8 @@ class Call:
         "unit_id",
         "variables",
     )
+
+    _current: Attempt  # set by each Render: the attempt under way
 
     def __init__(
         self,
@@ -227,8 +242,8 @@ class Call:
 
     @property
     def attempt(self) -> Attempt:
-        """The attempt under way."""
-        return self._attempts[self._next - 1]
+        """The attempt under way (once ``start`` has returned a ``Render``)."""
+        return self._current
 
     def start(self) -> Render | Finished:
         return self._next_attempt()
@@ -240,11 +255,11 @@ class Call:
                 outcome = TemplateError(f"template rendering failed: {type(outcome).__name__}")
             return self.failed(outcome)
         self._unexpected = outcome.unexpected_variables
-        return CallModel(self.attempt, outcome.prompt)
+        return CallModel(self._current, outcome.prompt)
 
     def failed(self, exc: Exception) -> Render | Finished:
         """The current attempt failed (render or model call): record it on its variant, try the next."""
-        attempt = self.attempt
+        attempt = self._current
         kind = (
             "render_error"
             if isinstance(exc, TemplateError)
@@ -271,7 +286,7 @@ class Call:
 
     def answered(self, completion: Completion) -> Finished:
         """The current attempt's model answered: record it (and its JSON validity), and the result."""
-        attempt, ctx = self.attempt, self._ctx
+        attempt, ctx = self._current, self._ctx
         expects_json = attempt.settings.response_format == "json"
         parsed, parse_error = parse_json_output(completion.text) if expects_json else (None, None)
         reason = attempt.fallback_reason
@@ -362,8 +377,9 @@ class Call:
 
     def _next_attempt(self) -> Render | Finished:
         if self._next < len(self._attempts):
+            attempt = self._current = self._attempts[self._next]
             self._next += 1
-            return Render(self._attempts[self._next - 1])
+            return Render(attempt)
         return self._gave_up()
 
     def _gave_up(self) -> Finished:

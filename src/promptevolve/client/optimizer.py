@@ -50,7 +50,7 @@ from promptevolve.client.results import (
     RunResult,
     handle_for,
 )
-from promptevolve.client.telemetry import Telemetry, telemetry_for
+from promptevolve.client.telemetry import NO_TELEMETRY, Telemetry, telemetry_for
 from promptevolve.core.errors import NotFoundError, StoreUnavailableError, TemplateError
 from promptevolve.core.hashing import canonical_json
 from promptevolve.core.ids import new_id
@@ -68,6 +68,7 @@ from promptevolve.store.engine import Store
 from promptevolve.store.migrate import open_store
 from promptevolve.store.notices import listener_factory
 from promptevolve.templates import DemoRetriever, ParsedTemplate, RenderResult, parse_template
+from promptevolve.templates import render as render_template
 from promptevolve.tracking.feedback import FeedbackIn, record_feedback
 from promptevolve.tracking.recorder import DropReport, Recorder
 from promptevolve.tracking.records import execution_record, unit_hash
@@ -150,17 +151,19 @@ class PromptOptimizer:
         """Render the routed variant of ``name``, call its model, record it, and return the answer."""
         call = self.begin(name, variables, unit_id, fallback, fallback_settings, strict)
         step: Step = call.start()
+        telemetry = self.telemetry
         while True:
             if type(step) is Render:
                 step = call.rendered(self.render(step.attempt, call.variables))
             elif type(step) is CallModel:
-                attempt = step.attempt
+                settings = step.attempt.settings
                 try:
-                    with self.telemetry.model_call(
-                        name, attempt, self.provider_name(attempt.settings)
-                    ) as span:
-                        completion = self.provider(attempt.settings).complete(step.prompt, attempt.settings)
-                        span.completed(completion)
+                    if telemetry is NO_TELEMETRY:  # tracing off: not even an empty span
+                        completion = self.provider(settings).complete(step.prompt, settings)
+                    else:
+                        with telemetry.model_call(name, step.attempt, self.provider_name(settings)) as span:
+                            completion = self.provider(settings).complete(step.prompt, settings)
+                            span.completed(completion)
                 except Exception as exc:
                     step = call.failed(exc)
                 else:
@@ -318,8 +321,9 @@ class PromptOptimizer:
     def render(self, attempt: Attempt, variables: Mapping[str, Any]) -> RenderResult | Exception:
         """An attempt's prompt, or what rendering raised (never raises: the call decides)."""
         try:
-            # Plain render unless the variant picks its demos per call (settings["retrieval"]).
-            return self._demos.render(attempt.template, attempt.settings, variables)
+            if attempt.retrieval:  # the variant picks its demos per call (settings["retrieval"])
+                return self._demos.render(attempt.template, attempt.settings, variables)
+            return render_template(attempt.template, variables)
         except Exception as exc:
             return exc
 
@@ -329,7 +333,7 @@ class PromptOptimizer:
     def provider(self, settings: ModelSettings) -> Provider:
         name = settings.provider or self._default_provider
         provider = self._providers.get(name)
-        if provider is None:
+        if provider is None:  # the first call to this provider: made once
             with self._lock:
                 provider = self._providers.get(name)
                 if provider is None:

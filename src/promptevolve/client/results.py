@@ -46,6 +46,7 @@ class RunResult(BaseModel):
 
 
 _RUN_RESULT_FIELDS = frozenset(RunResult.model_fields)
+_FIELDS_SET = set(_RUN_RESULT_FIELDS)
 _set = object.__setattr__
 
 
@@ -57,7 +58,7 @@ def built_run_result(**values: Any) -> RunResult:
         return RunResult.model_construct(**values)
     result = RunResult.__new__(RunResult)
     _set(result, "__dict__", values)
-    _set(result, "__pydantic_fields_set__", set(values))
+    _set(result, "__pydantic_fields_set__", _FIELDS_SET.copy())  # every field: copying a set is cheapest
     _set(result, "__pydantic_extra__", None)
     _set(result, "__pydantic_private__", None)
     return result

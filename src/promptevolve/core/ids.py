@@ -24,16 +24,6 @@ _pool = b""
 _at = 0
 
 
-def _random10() -> bytes:
-    global _pool, _at
-    with _lock:
-        if _at + 10 > len(_pool):
-            _pool, _at = os.urandom(_CHUNK), 0
-        out = _pool[_at : _at + 10]
-        _at += 10
-        return out
-
-
 def _forget_after_fork() -> None:
     global _pool, _at, _lock
     _pool, _at, _lock = b"", 0, threading.Lock()
@@ -44,4 +34,10 @@ if hasattr(os, "register_at_fork"):
 
 
 def new_id() -> str:
-    return f"{time.time_ns() // 1_000_000:012x}{_random10().hex()}"
+    global _pool, _at
+    with _lock:  # 10 random bytes from the pool, refilled every 409 ids
+        if _at + 10 > len(_pool):
+            _pool, _at = os.urandom(_CHUNK), 0
+        random10 = _pool[_at : _at + 10]
+        _at += 10
+    return f"{time.time_ns() // 1_000_000:012x}{random10.hex()}"

@@ -40,6 +40,7 @@ __all__ = [
     "Repairs",
     "check_storable",
     "refuse_unstorable",
+    "storable_json",
     "why_unstorable",
 ]
 
@@ -75,6 +76,16 @@ def _encodable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def storable_json(value: Any) -> str | None:
+    """``value``'s canonical JSON text (sorted keys, no spaces) when every database can store it as it
+    is; None when it needs ``Repairs.json`` (a value JSON cannot hold, a NUL, a lone surrogate)."""
+    try:
+        text = _canonical(value)
+    except (TypeError, ValueError, RecursionError):
+        return None
+    return text if "\\u0000" not in text and _encodable(text) else None
 
 
 def why_unstorable(text: str) -> str | None:
@@ -142,11 +153,8 @@ class Repairs:
 
     def json(self, field: str, value: Any) -> tuple[Any, str]:
         """``value`` made storable as JSON, and its canonical JSON text (sorted keys, no spaces)."""
-        try:
-            text = _canonical(value)
-        except (TypeError, ValueError, RecursionError):
-            text = None
-        if text is not None and "\\u0000" not in text and _encodable(text):
+        text = storable_json(value)
+        if text is not None:
             return value, text
         fixed = _Walk(self, field).value(value, 0, ())
         text = json.dumps(fixed, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

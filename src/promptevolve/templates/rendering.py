@@ -83,9 +83,11 @@ class ParsedTemplate:
 @dataclass(frozen=True, slots=True)
 class _Plain:
     """A plain template (literal text and ``{{ name }}`` only) ready to join: each part's role (``user``
-    for a text template) and segments, and the set of its variables."""
+    for a text template), its segments, and its text when it has no variable (then its message is made
+    once too, in ``fixed``); and the set of the template's variables."""
 
-    parts: tuple[tuple[str, Segments], ...]
+    parts: tuple[tuple[str, Segments, str | None], ...]
+    fixed: tuple[ChatMessage | None, ...]
     names: frozenset[str]
 
 
@@ -274,8 +276,13 @@ def _plain_of(template: ParsedTemplate) -> _Plain | None:
             plain = False
         else:
             roles = ["user"] if template.kind is TemplateKind.TEXT else [m.role for m in template.messages]
-            parts = tuple((role, s) for role, s in zip(roles, segments, strict=True) if s is not None)
-            plain = _Plain(parts, frozenset(template.variables))
+            parts = tuple(
+                (role, s, "".join(text for text, _ in s) if all(n is None for _, n in s) else None)
+                for role, s in zip(roles, segments, strict=True)
+                if s is not None
+            )
+            fixed = tuple(None if text is None else ChatMessage(role, text) for role, _, text in parts)
+            plain = _Plain(parts, fixed, frozenset(template.variables))
         object.__setattr__(template, "_plain", plain)  # the same value whichever thread gets here first
     return plain if isinstance(plain, _Plain) else None
 
@@ -288,8 +295,8 @@ def _joined(plain: _Plain, variables: Mapping[str, Any]) -> list[str] | None:
         return None
     try:
         return [
-            "".join([text if name is None else str(variables[name]) for text, name in segments])
-            for _, segments in plain.parts
+            "".join([t if n is None else str(variables[n]) for t, n in segments]) if fixed is None else fixed
+            for _, segments, fixed in plain.parts
         ]
     except Exception:
         return None
@@ -308,9 +315,14 @@ def render(
         extra = variables.keys() - plain.names
         unexpected = tuple(sorted(extra)) if extra else ()
         if template.kind is TemplateKind.TEXT:
-            return RenderResult(RenderedPrompt(TemplateKind.TEXT, text=texts[0]), unexpected)
-        messages = tuple(ChatMessage(m.role, text) for m, text in zip(template.messages, texts, strict=True))
-        return RenderResult(RenderedPrompt(TemplateKind.CHAT, messages=messages), unexpected)
+            return RenderResult(RenderedPrompt(TemplateKind.TEXT, texts[0]), unexpected)
+        messages = tuple(
+            [
+                ChatMessage(role, text) if fixed is None else fixed
+                for (role, _, _), fixed, text in zip(plain.parts, plain.fixed, texts, strict=True)
+            ]
+        )
+        return RenderResult(RenderedPrompt(TemplateKind.CHAT, None, messages), unexpected)
     parts = _filled_parts(template, variables, limits)
     extra = variables.keys() - template.variables
     unexpected = tuple(sorted(extra)) if extra else ()
@@ -334,9 +346,11 @@ def render_messages(
             return [
                 {
                     "role": role,
-                    "content": "".join([t if n is None else str(variables[n]) for t, n in segments]),
+                    "content": "".join([t if n is None else str(variables[n]) for t, n in segments])
+                    if fixed is None
+                    else fixed,
                 }
-                for role, segments in plain.parts
+                for role, segments, fixed in plain.parts
             ]
         except Exception:
             pass  # a missing variable, a value str() fails on: the checked path below says which

@@ -19,7 +19,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from promptevolve.core.storable import Repairs
+from promptevolve.core.storable import Repairs, storable_json
 from promptevolve.store.writes import JsonText
 
 __all__ = [
@@ -145,8 +145,22 @@ def execution_record(
     hashed (and kept, unless ``store_variables`` is False), text with NUL or lone surrogates repaired,
     and what was repaired recorded with it. Positional on purpose: it runs once per attempt, and
     keyword calls of this width cost a microsecond more; callers name each argument in a comment."""
-    repairs = Repairs()
-    variables_json = repairs.json("variables", variables)[1]
+    # Most records need no repair: each value is checked inline (ASCII without NUL is storable as it
+    # is) and ``Repairs`` is made only for one that may (a few calls fewer per record, on every call).
+    variables_json = storable_json(variables)
+    repairs: Repairs | None = None
+    if variables_json is None:
+        repairs = Repairs()
+        variables_json = repairs.json("variables", variables)[1]
+    if not (output is None or (output.isascii() and "\x00" not in output)):
+        repairs = repairs or Repairs()
+        output = repairs.text("output", output)
+    if not (model is None or (model.isascii() and "\x00" not in model)):
+        repairs = repairs or Repairs()
+        model = repairs.text("model", model)
+    if not (error_message is None or (error_message.isascii() and "\x00" not in error_message)):
+        repairs = repairs or Repairs()
+        error_message = repairs.text("error_message", error_message)
     return ExecutionRecord(
         execution_id,
         prompt_id,
@@ -157,8 +171,8 @@ def execution_record(
         hashlib.sha256(variables_json.encode()).hexdigest(),
         # The canonical text just hashed (sorted keys): the writer stores it without encoding again.
         JsonText(variables_json) if store_variables else None,
-        repairs.text("output", output),
-        repairs.text("model", model),
+        output,
+        model,
         latency_ms,
         prompt_tokens,
         completion_tokens,
@@ -166,8 +180,8 @@ def execution_record(
         status,
         fallback_reason,
         error_class,
-        repairs.text("error_message", error_message),
+        error_message,
         source,
         ts,
-        repairs.summary(),
+        repairs.summary() if repairs is not None else None,
     )
