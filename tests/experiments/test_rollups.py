@@ -28,7 +28,7 @@ from promptevolve.scoring import ScoringConfig, metric_spec
 from promptevolve.stats import SampleStats
 from promptevolve.store.engine import Store
 from promptevolve.store.migrate import upgrade
-from promptevolve.store.rollup_log import SQLITE_TRIGGERS, sqlite_triggers_present
+from promptevolve.store.rollup_log import POSTGRES_TRIGGERS, SQLITE_TRIGGERS, triggers_present
 from promptevolve.store.tables import Execution, Exposure, Feedback, Rollup, RollupChange, Score
 from promptevolve.store.writes import bulk_insert
 
@@ -249,27 +249,25 @@ def _changes(store: Store) -> int:
         return int(s.scalar(select(func.count()).select_from(RollupChange)) or 0)
 
 
-def _triggers(store: Store) -> set[str] | None:
-    """The change-log triggers an SQLite database has (None on PostgreSQL, where they always exist)."""
-    if store.dialect != "sqlite":
-        return None
+def _triggers(store: Store) -> set[str]:
     with store.read() as s:
-        return sqlite_triggers_present(s)
+        return triggers_present(s)
 
 
 def test_rows_before_and_after_the_first_rollup_count_exactly_and_none_is_logged_without_one(store):
     ids = _world(store)
     exp = ids[0]
     traffic = Traffic(store, ids, seed=5)
-    all_triggers = {name for name, _ in SQLITE_TRIGGERS}
+    all_triggers = {t[0] for t in (SQLITE_TRIGGERS if store.dialect == "sqlite" else POSTGRES_TRIGGERS)}
+    assert len(all_triggers) == 10
     before = traffic.calls(150, start=T0, span=2_000)
     bulk_insert(store, Feedback.__table__, [traffic._feedback(e, T0) for e in before[::7]])
     assert _changes(store) == 0, "no rollup: no change is logged"
-    assert _triggers(store) in (None, set()), "no rollup: SQLite inserts run no trigger"
+    assert _triggers(store) == set(), "no rollup: inserts run no trigger"
 
     specs = [*_arm_specs(exp, T0), RollupSpec("exposure", exp, since=T0)]
     prepare(store, specs)  # the first rollups: built from the rows written before them
-    assert _triggers(store) in (None, all_triggers)
+    assert _triggers(store) == all_triggers
     _assert_rollups_match_raw(store, exp, T0, T0)
     after = traffic.calls(100, start=T0 + 1_000, span=2_000)
     bulk_insert(store, Feedback.__table__, [traffic._feedback(e, T0) for e in before[1::9] + after[::4]])
@@ -284,16 +282,37 @@ def test_rows_before_and_after_the_first_rollup_count_exactly_and_none_is_logged
     prepare(store, [])
     with store.read() as s:
         assert s.scalar(select(func.count()).select_from(Rollup)) == 0
-    assert _triggers(store) in (None, set()), "the last rollup dropped: so are SQLite's triggers"
+    assert _triggers(store) == set(), "the last rollup dropped: so are the triggers"
     traffic.calls(60, start=T0 + 2_000, span=500)
     assert _changes(store) == 0
 
     prepare(store, specs)  # registered again: built from every row, logged from then on
-    assert _triggers(store) in (None, all_triggers)
+    assert _triggers(store) == all_triggers
     traffic.calls(40, start=T0 + 2_500, span=500)
     assert _changes(store) > 0
     prepare(store, specs)
     _assert_rollups_match_raw(store, exp, T0, T0)
+
+
+def test_triggers_a_busy_postgres_cannot_drop_at_once_stay_until_a_later_look(store, backend):
+    if backend != "postgres":
+        pytest.skip("SQLite drops its triggers in the writer's own lock")
+    ids = _world(store)
+    traffic = Traffic(store, ids, seed=6)
+    traffic.calls(30, start=T0, span=500)
+    specs = [RollupSpec("exposure", ids[0], since=T0)]
+    prepare(store, specs)
+    with store.write() as s:
+        s.execute(update(Rollup).values(read_at=0.0))
+    with store.engine.connect() as reader:  # a long read of executions: dropping would queue readers
+        reader.execute(select(func.count()).select_from(Execution)).scalar()
+        prepare(store, [])  # gives up on the drop within DROP_WAIT_MS instead of waiting for the reader
+        assert len(_triggers(store)) == 10
+        reader.rollback()
+    traffic.calls(10, start=T0 + 500, span=100)
+    assert _changes(store) == 0, "no rollup: the triggers that stayed log nothing"
+    prepare(store, [])
+    assert _triggers(store) == set()
 
 
 @pytest.mark.parametrize("seed", [1, 2])

@@ -16,8 +16,8 @@ of ``sums.py`` (equal up to the order of floating-point additions):
 scores change the value of calls already counted), so a refresh does not add new calls: it recomputes
 *whole units* (and whole minutes) whose calls changed, from the raw rows, and moves the arm's sums by
 (new − old) of each recomputed unit. Which units and minutes changed comes from ``rollup_changes``,
-written by triggers in every writer's transaction (migration 0009; on SQLite the triggers exist only
-while a rollup does, ``store.rollup_log``), for covered rows only; a refresh
+written by triggers in every writer's transaction (migration 0009; the triggers exist only while a
+rollup does, ``store.rollup_log``), for covered rows only; a refresh
 consumes what it has read, so each change is applied once. Recomputing a unit twice is harmless (its
 delta is then zero), which is what makes the refresh safe to repeat and a change seen twice harmless.
 
@@ -29,7 +29,7 @@ has committed by then, and its rows are in the build. Refreshes and builds hold 
 SQLite the write lock), so two processes never apply the same delta twice.
 
 A rollup that no read has asked for in ``STALE_AFTER_S`` is dropped (its triggers' logging stops with it;
-on SQLite the triggers themselves are dropped with the last rollup, and created again with the next).
+the triggers themselves are dropped with the last rollup, and created again with the next).
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ from promptevolve.experiments.sums import (
 )
 from promptevolve.scoring import MetricSpec, ScoringConfig, metric_spec
 from promptevolve.store.engine import Store, is_read_only
-from promptevolve.store.rollup_log import sync_sqlite_triggers
+from promptevolve.store.rollup_log import sync_triggers
 from promptevolve.store.tables import (
     Execution,
     Exposure,
@@ -194,7 +194,7 @@ def prepare(store: Store, specs: Iterable[RollupSpec]) -> None:
         for spec in fresh:
             s.add(_registration(spec, now))
         s.flush()
-        sync_sqlite_triggers(s)  # SQLite: the change log starts in the registration's transaction
+        sync_triggers(s)  # the change log starts in the registration's transaction
     if fresh:
         _wait_for_writers(store)
     with store.write() as s:
@@ -208,7 +208,7 @@ def prepare(store: Store, specs: Iterable[RollupSpec]) -> None:
                 s.execute(text(f"ANALYZE {table}"))
         s.execute(update(Rollup).where(Rollup.key.in_(list(wanted))).values(read_at=now))
         s.execute(delete(Rollup).where(Rollup.read_at < now - STALE_AFTER_S))
-        sync_sqlite_triggers(s)  # SQLite: no rollup left, no trigger cost on inserts
+        sync_triggers(s)  # no rollup left: no trigger cost on inserts
 
 
 def prepare_if_writable(store: Store, specs: Iterable[RollupSpec]) -> bool:

@@ -18,12 +18,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-from promptevolve.store.rollup_log import (
-    SQLITE_TRIGGERS,
-    drop_sqlite_triggers,
-    sqlite_triggers_present,
-    sync_sqlite_triggers,
-)
+from promptevolve.store.rollup_log import create_triggers, drop_triggers, sync_triggers
 
 revision: str = "0010"
 down_revision: str | None = "0009"
@@ -35,16 +30,12 @@ def upgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name != "sqlite":
         return
-    drop_sqlite_triggers(bind)
-    sync_sqlite_triggers(bind)
+    drop_triggers(bind)
+    sync_triggers(bind)
 
 
 def downgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name != "sqlite":
         return
-    # 0009's state: every trigger, whether or not a rollup exists (the same statements as 0009's).
-    present = sqlite_triggers_present(bind)
-    for name, create in SQLITE_TRIGGERS:
-        if name not in present:
-            op.execute(create)
+    create_triggers(bind)  # 0009's state: every trigger, whether or not a rollup exists
