@@ -132,6 +132,78 @@ def test_an_on_drop_callback_that_raises_is_logged_and_writing_goes_on(store, ca
     assert any("on_drop" in r.getMessage() for r in caplog.records)
 
 
+# --- pacing the caller while the store keeps up ---------------------------------------------------
+
+
+def test_a_deep_queue_paces_the_caller_while_the_store_takes_writes(store):
+    # The writer waits for a full batch that never comes: a healthy store, the queue deepening.
+    recorder = Recorder(store, capacity=100, batch_size=10**9, interval_s=3600, pace_s=0.0001)
+    try:
+        for i in range(80):
+            recorder.record(_row(None, i))
+        assert recorder.stats.paced == 31  # depths 50 to 80: half of capacity and beyond
+        assert recorder.stats.dropped == 0
+        assert recorder.flush(timeout_s=30) and _count(store) == 80
+    finally:
+        recorder.close()
+
+
+def test_a_refusing_store_never_paces_the_caller_and_its_drops_reach_on_drop(tmp_path):
+    refusing = Store.from_url("postgresql+psycopg://postgres@127.0.0.1:1/none?connect_timeout=2")
+    reports = []
+    recorder = Recorder(
+        refusing,
+        capacity=100,
+        batch_size=1,
+        interval_s=0.01,
+        retry_base_s=60,
+        retry_s=60,
+        on_drop=reports.append,
+    )
+    try:
+        recorder.record(_row(None, 0))
+        deadline = time.monotonic() + 30
+        while recorder.stats.write_failures == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert recorder.stats.write_failures == 1
+        for i in range(200):
+            recorder.record(_row(None, i))
+        assert recorder.stats.paced == 0
+        assert recorder.stats.dropped == 101  # 201 queued, room for 100: the oldest went
+        assert not recorder.flush(timeout_s=0.5)  # one more attempt, refused; it reports the drops
+        assert [(r.reason, r.total_dropped) for r in reports] == [("queue_full", 101)]
+        assert "127.0.0.1:1" in (reports[0].last_error or "")
+    finally:
+        recorder._closed = True  # let the daemon writer stop without draining a store that is not there
+
+
+def test_a_write_stalled_longer_than_pace_stall_s_does_not_pace_the_caller(tmp_path):
+    from promptevolve.store.engine import StoreTimeouts
+    from promptevolve.store.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'stalled.db'}"
+    store = Store.from_url(url, timeouts=StoreTimeouts(lock_s=60.0))
+    upgrade(store)
+    holder = Store.from_url(url)
+    recorder = Recorder(store, capacity=100, batch_size=1, interval_s=0.01, pace_stall_s=0.2)
+    try:
+        with holder.write() as s:  # holds SQLite's write lock: the recorder's first write waits for it
+            s.execute(select(func.count()).select_from(Execution))  # BEGIN IMMEDIATE
+            recorder.record(_row(None, 0))
+            deadline = time.monotonic() + 30
+            while recorder._write_started is None and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.3)  # the write has now been stuck longer than pace_stall_s
+            for i in range(80):
+                recorder.record(_row(None, i))
+            assert recorder.stats.paced == 0
+        assert recorder.flush(timeout_s=60) and _count(store) == 81
+    finally:
+        recorder.close()
+        holder.dispose()
+        store.dispose()
+
+
 # --- backoff against a store that refuses -----------------------------------------------------------
 
 

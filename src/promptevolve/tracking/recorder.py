@@ -7,9 +7,17 @@ produces, the larger the batches, so a healthy store keeps up with what one Pyth
 Rules:
 
 - **never block the caller**: the queue grows without blocking up to ``capacity`` rows (100,000 by
-  default: about 8 s of one thread calling ``run()`` flat out, 100–200 MB at most); only beyond it, which
-  on a healthy store means it is down or stalled, the *oldest* record is dropped (recent data is worth
-  more than old, and the caller's latency is worth more than both);
+  default: about 8 s of one thread calling ``run()`` flat out, 100–200 MB at most); only beyond it the
+  *oldest* record is dropped (recent data is worth more than old, and the caller's latency is worth
+  more than both);
+- **pace, don't drop, while the store keeps up**: the writer shares the GIL with the caller, and one
+  thread calling ``track()`` flat out (~15–25k rows/s) can starve it below what SQLite takes
+  (BENCHMARKS.md, "The recorder under sustained load": half the rows dropped in 60 s with the store
+  healthy). So once the queue is ``pace_at`` full (half by default) *and* the store is taking writes (the
+  last write succeeded and the one in progress started less than ``pace_stall_s`` ago), each ``record``
+  sleeps ``pace_s`` (0.5 ms), handing the GIL to the writer: the caller slows to the store's pace
+  instead of losing rows. A store that refuses writes, or a write stalled longer than ``pace_stall_s``,
+  never slows the caller: rows are then dropped beyond ``capacity``, and reported;
 - **drops are visible**: every dropped or rejected row is counted in ``stats``; the writer thread calls
   ``on_drop(DropReport)`` with the rows lost since its last report (never on the caller's thread, never
   under a lock; an exception it raises is logged), and logs one warning at most every ``warn_every_s``
@@ -71,6 +79,7 @@ class RecorderStats:
     rejected: int = 0
     write_failures: int = 0
     peak_queue: int = 0
+    paced: int = 0  # records whose queueing waited ``pace_s`` for the writer (store healthy, queue deep)
     last_error: str | None = None
 
 
@@ -107,6 +116,9 @@ class Recorder:
         retry_s: float = 1.0,
         on_drop: Callable[[DropReport], None] | None = None,
         warn_every_s: float = 60.0,
+        pace_at: float = 0.5,
+        pace_s: float = 0.0005,
+        pace_stall_s: float = 1.0,
         handle_sigterm: bool = True,
         sigterm_drain_s: float = 5.0,
         start: bool = True,
@@ -121,6 +133,11 @@ class Recorder:
         self.retry_s = retry_s
         self.on_drop = on_drop
         self.warn_every_s = warn_every_s
+        self.pace_s = pace_s
+        self.pace_stall_s = pace_stall_s
+        self._pace_depth = max(1, int(capacity * pace_at)) if pace_s > 0 else capacity + 1
+        self._store_ok = True  # the last write succeeded (or none was tried)
+        self._write_started: float | None = None  # monotonic start of the write in progress
         self.sigterm_drain_s = sigterm_drain_s
         self.stats = RecorderStats()
         self._rng = rng or random.Random()
@@ -151,7 +168,8 @@ class Recorder:
     # --- the caller's side ---------------------------------------------------------------------------
 
     def record(self, record: Record) -> None:
-        """Queue one record for its table; never blocks, drops the oldest record when at capacity."""
+        """Queue one record for its table; drops the oldest record when at capacity. Never waits for the
+        store; sleeps ``pace_s`` when the queue is ``pace_at`` full while the store keeps up (see above)."""
         with self._lock:
             queue = self._queue
             if len(queue) >= self.capacity:
@@ -169,6 +187,18 @@ class Recorder:
                 stats.peak_queue = depth
             if depth == self.batch_size:
                 self._cond.notify_all()
+            pace = depth >= self._pace_depth and self._writer_keeps_up()
+            if pace:
+                stats.paced += 1
+        if pace:
+            time.sleep(self.pace_s)  # outside the lock: the writer needs it (and the GIL) to take rows
+
+    def _writer_keeps_up(self) -> bool:
+        """Whether the store is taking writes now: pacing the caller then lets the writer catch up."""
+        if self._thread is None or self._closed or not self._store_ok:
+            return False
+        started = self._write_started
+        return started is None or time.monotonic() - started < self.pace_stall_s
 
     def is_pending(self, execution_id: str) -> bool:
         """Whether an execution is still queued or being written (not yet readable from the store)."""
@@ -257,9 +287,11 @@ class Recorder:
 
     def _write(self, batch: list[Record]) -> bool:
         """Write a batch; on an outage put it back and return False."""
+        self._write_started = time.monotonic()
         try:
             self._write_rows(batch)
         except StoreUnavailableError as exc:
+            self._store_ok, self._write_started = False, None
             with self._cond:
                 self.stats.write_failures += 1
                 self.stats.last_error = str(exc)
@@ -273,6 +305,7 @@ class Recorder:
                 self._in_flight = 0
                 self._cond.notify_all()
             return False
+        self._store_ok, self._write_started = True, None
         with self._cond:
             self._forget_written(batch)
             self._in_flight = 0
