@@ -4,7 +4,8 @@ Question: at the highest call rate one thread reaches, for ``--seconds``, how ma
 the recorder drop on a healthy store? One thread calls ``get_prompt(...)`` + ``track(...)`` (the cheapest
 public call that records a row) in a loop, or ``run()`` with a scripted model (``--call run``), on
 SQLite (a file, WAL) or PostgreSQL; the recorder's own thread writes. Printed: calls/s, rows enqueued,
-written, dropped, the deepest the queue got, and how long the last rows took to be written.
+written, dropped, paced (calls whose enqueue waited for the writer), the deepest the queue got, and how
+long the last rows took to be written.
 
     python bench/recorder_load.py [--seconds 60] [--call track|run] [--database sqlite|postgres]
 """
@@ -95,10 +96,11 @@ def main() -> None:
             drop_schema(schema)
     print(f"load average at end: {os.getloadavg()}")
     print(
-        f"\n| database | call | seconds | calls/s | enqueued | written | dropped | peak queue | "
-        f"drain after (s) | process CPU (s) |\n|---|---|---|---|---|---|---|---|---|---|\n"
+        f"\n| database | call | seconds | calls/s | enqueued | written | dropped | paced | peak queue | "
+        f"drain after (s) | process CPU (s) |\n|---|---|---|---|---|---|---|---|---|---|---|\n"
         f"| {args.database} | {args.call} | {elapsed:.1f} | {calls / elapsed:,.0f} | {stats.enqueued:,} | "
-        f"{stats.written:,} | {stats.dropped:,} | {stats.peak_queue:,} | {drain:.2f} | {cpu:.1f} |"
+        f"{stats.written:,} | {stats.dropped:,} | {stats.paced:,} | {stats.peak_queue:,} | "
+        f"{drain:.2f} | {cpu:.1f} |"
     )
 
 
