@@ -40,7 +40,9 @@ def test_the_demo_runs_every_step_and_tells_what_it_measured(tmp_path: Path) -> 
     assert passed or "No A/B test:" in out
     if not passed:  # the refusal comes with its figures: test leads and interval, or validation scores
         measured = out.split("What the round measured:", 1)[1]
-        assert "held-out test leads" in measured or "validation leads" in measured, measured[:2000]
+        # figures from the test leads, from validation, or why no prompt reached either
+        said = ("held-out test leads", "validation leads", "reached the test leads", "test stage could not")
+        assert any(phrase in measured for phrase in said), measured[:2000]
     assert "collecting: collecting" not in out
     # The autopilot acts and says so: a round with its verdict, or the analysis of the live test.
     assert "ai_enrichment_" in out.split("5. one autopilot pass", 1)[1]
