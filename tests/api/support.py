@@ -168,9 +168,9 @@ def colour_dataset(store: Store, path: Any, n: int = 40) -> None:
 
 
 def gated_candidate(store: Store, prompt: str, version: str, parent: str = "1.0.0") -> None:
-    """The decision-log entry an autopilot round writes when its candidate passes the held-out gate
-    (tests/autopilot prove that rounds write it), written here without the round, so that the HTTP
-    contract of approvals is tested in milliseconds."""
+    """The decision-log entry an autopilot round writes when its candidate passes the held-out gate, and
+    with it the candidate's row (tests/autopilot prove that rounds write them), written here without the
+    round, so that the HTTP contract of approvals is tested in milliseconds."""
     from promptevolve.autopilot import journal
     from promptevolve.autopilot.facts import prompt_id
 

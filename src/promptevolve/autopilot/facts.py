@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from promptevolve.autopilot import budget, journal, watch
+from promptevolve.autopilot import budget, candidates, journal, watch
 from promptevolve.autopilot.decide import CandidateFact, Facts
 from promptevolve.autopilot.policy import Policy, local_day
 from promptevolve.core.errors import NotFoundError
@@ -112,7 +112,7 @@ def gather(store: Store, registry: Registry, name: str, pid: int, policy: Policy
 
 def _facts(store: Store, registry: Registry, name: str, pid: int, policy: Policy, *, now: float) -> Facts:
     serving = registry.get_variant(name)
-    candidate = journal.pending_candidate(store, pid)
+    candidate = candidates.pending(store, pid)
     day = local_day(now, policy.timezone)
     used = budget.usage(store, pid, day)
     drift = watch.read_drift(store, pid, policy.drift)

@@ -1,44 +1,40 @@
 """The autopilot's entries in the decision log (``decisions``), and what it remembers from them.
 
-The decision log is the autopilot's only memory of what it did: every action it takes and every reason
-it has to do nothing is one row (``action``, ``reason``, ``figures``, ``actor``), next to the rows the
-experiment service writes for the experiments the autopilot runs. Nothing else records a candidate's
-fate, so the log and the store can never disagree.
+The decision log is the people's record of what the autopilot did: every action it takes and every
+reason it has to do nothing is one row (``action``, ``reason``, ``figures``, ``actor``), next to the rows
+the experiment service writes for the experiments the autopilot runs. It is append-only. An entry that
+changes a candidate (``evolved``, ``approved``, ``experiment_started``, ``candidate_rejected``,
+``candidate_stale``) changes its row in ``autopilot_candidates`` in the same transaction
+(``candidates.apply``): the autopilot reads its candidates there, never by interpreting ``figures``.
 
 **Not flooding the log.** A pass every five minutes that writes "waiting for feedback (12/50)" each
 time would bury the real decisions. A *skip* carries a ``key`` naming its state (``wait_feedback:…``)
 and is written only when the prompt's previous autopilot entry had a different key: once per state.
 Actions have no key and are always written.
 
-**Memory read back from the log**:
-
-- the last evolution round (``evolved`` / ``evolve_failed``): new feedback is counted since then;
-- the pending candidate: the newest ``evolved`` entry whose candidate passed the gate, unless a later
-  entry started its experiment, rejected it, or found it stale (its parent no longer serves);
-- the number of rounds (it seeds the next one, so rounds do not repeat each other).
+**Read back from the log**: the last evolution round (``evolved`` / ``evolve_failed``: new feedback is
+counted since then) and the number of rounds (it seeds the next one, so rounds do not repeat each other).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from promptevolve.autopilot import candidates
 from promptevolve.experiments import DecisionRecord
 from promptevolve.experiments.plan import json_safe
 from promptevolve.store.engine import Store
-from promptevolve.store.tables import Decision
+from promptevolve.store.tables import Decision, utcnow
 
 __all__ = [
     "ACTIONS",
     "ROUND_ACTIONS",
-    "Candidate",
     "last_round",
-    "pending_candidate",
     "recent",
     "rounds",
     "write",
@@ -62,18 +58,6 @@ ACTIONS = (
 )
 #: Entries that mark an evolution round (new feedback is counted from the last one).
 ROUND_ACTIONS = ("evolved", "evolve_failed")
-_CANDIDATE_ACTIONS = ("evolved", "experiment_started", "candidate_rejected", "candidate_stale", "approved")
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A candidate that passed the gate and waits for its A/B test."""
-
-    version: str
-    parent: str
-    decision_id: int
-    approved: bool
-    figures: Mapping[str, Any]
 
 
 def _record(d: Decision) -> DecisionRecord:
@@ -125,9 +109,11 @@ def write(
             reason=reason,
             figures=json_safe(doc),
             actor=actor,
+            at=utcnow(),
         )
         s.add(row)
         s.flush()
+        candidates.apply(s, row)
         return _record(row)
 
 
@@ -157,29 +143,3 @@ def rounds(store: Store, prompt_id: int) -> int:
             )
             or 0
         )
-
-
-def pending_candidate(store: Store, prompt_id: int) -> Candidate | None:
-    """The newest gated candidate that has not been tested, rejected or found stale (module docstring)."""
-    with store.read() as s:
-        rows = s.scalars(
-            select(Decision)
-            .where(Decision.prompt_id == prompt_id, Decision.action.in_(_CANDIDATE_ACTIONS))
-            .order_by(Decision.id.desc())
-            .limit(200)
-        ).all()
-    settled: set[str] = set()
-    approved: set[str] = set()
-    for row in rows:
-        figures = row.figures or {}
-        version = figures.get("candidate")
-        if not isinstance(version, str):
-            continue
-        if row.action == "approved":
-            approved.add(version)
-        elif row.action != "evolved":
-            settled.add(version)
-        elif figures.get("status") == "passed" and version not in settled:
-            parent = str(figures.get("parent"))
-            return Candidate(version, parent, row.id, version in approved, figures)
-    return None

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from promptevolve.autopilot import budget, facts, journal, watch
+from promptevolve.autopilot import budget, candidates, facts, journal, watch
 from promptevolve.autopilot.decide import Step, StepKind, next_step
 from promptevolve.autopilot.leases import Held, held, holder_id, read_lease
 from promptevolve.autopilot.models import PassReport, PromptPass, StepRecord
@@ -191,7 +191,7 @@ class Autopilot:
                     action="approved", reason="approved; it starts when the live experiment ends", logged=True
                 )
             ctx = _Ctx(prompt, prompt_id, policy, lease, self.clock.now())
-            candidate = journal.pending_candidate(self.store, prompt_id)
+            candidate = candidates.pending(self.store, prompt_id)
             assert candidate is not None
             self._start_experiment(ctx, candidate.version, who)
         self._send(ctx)
@@ -213,7 +213,7 @@ class Autopilot:
             raise ConflictError(
                 f"prompt {prompt!r} has no autopilot policy: `promptevolve autopilot policy {prompt}`"
             )
-        candidate = journal.pending_candidate(self.store, prompt_id)
+        candidate = candidates.pending(self.store, prompt_id)
         if candidate is None or candidate.version != version:
             waiting = (
                 f"the candidate waiting is {candidate.version}" if candidate else "no candidate is waiting"

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from promptevolve.autopilot import budget, facts, journal, watch
+from promptevolve.autopilot import budget, candidates, facts, journal, watch
 from promptevolve.autopilot.facts import live_experiment_id
 from promptevolve.autopilot.leases import read_lease
 from promptevolve.autopilot.models import (
@@ -60,7 +60,7 @@ def prompt_status(
         if lease is not None and lease.expires_at > now
         else None
     )
-    candidate = journal.pending_candidate(store, prompt_id)
+    candidate = candidates.pending(store, prompt_id)
     step, detail = _step(policy, experiment, lease_status, candidate, now)
     out = PromptStatus(
         prompt=name,
@@ -116,7 +116,7 @@ def _step(
     policy: Policy | None,
     experiment: ExperimentInfo | None,
     lease: LeaseStatus | None,
-    candidate: journal.Candidate | None,
+    candidate: candidates.Candidate | None,
     now: float,
 ) -> tuple[StepName, str]:
     if policy is None:

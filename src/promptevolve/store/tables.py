@@ -557,7 +557,29 @@ class AutopilotDrift(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-__all__ += ["AutopilotBudget", "AutopilotDrift", "AutopilotLease"]
+class AutopilotCandidate(Base):
+    """A variant an autopilot round produced, and where it stands (``autopilot.candidates``): gated,
+    failed_gate, approved, testing (``experiment_id``), rejected or stale. Changed only together with the
+    decision-log entry that says why (``decision_id`` proposed it, ``changed_by`` last moved it), in one
+    transaction; the log stays the people's record, this table is what the autopilot reads."""
+
+    __tablename__ = "autopilot_candidates"
+    __table_args__ = (Index("ix_autopilot_candidates_prompt_status", "prompt_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    prompt_id: Mapped[int] = mapped_column(ForeignKey("prompts.id", ondelete="CASCADE"))
+    version: Mapped[str] = mapped_column(String(64))
+    parent: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    gate: Mapped[str] = mapped_column(String(16))  # the round's verdict: passed | rejected | format_only | …
+    decision_id: Mapped[int] = mapped_column(ForeignKey("decisions.id", ondelete="CASCADE"))
+    changed_by: Mapped[int] = mapped_column(ForeignKey("decisions.id", ondelete="CASCADE"))
+    experiment_id: Mapped[int | None] = mapped_column(ForeignKey("experiments.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+__all__ += ["AutopilotBudget", "AutopilotCandidate", "AutopilotDrift", "AutopilotLease"]
 
 
 # --- jobs and the webhook outbox ------------------------------------------------------------------
