@@ -1,6 +1,6 @@
 """The autopilot's candidates table (SQLite and PostgreSQL): each log entry that speaks of a candidate moves
 its row in the same transaction, and a database whose candidates exist only as old-style decision-log
-entries (revision 0010) upgrades to a table from which the pass picks up the pending candidate."""
+entries (revision 0011) upgrades to a table from which the pass picks up the pending candidate."""
 
 from __future__ import annotations
 
@@ -101,14 +101,14 @@ def test_the_pass_moves_its_candidate_to_testing_with_the_experiment(store):
 
 
 def test_an_older_database_upgrades_and_the_pass_picks_up_its_pending_candidate(blank_database_url):
-    """Revision 0010 kept candidates only as decision-log entries; 0011 replays them into the table."""
+    """Revision 0011 kept candidates only as decision-log entries; 0012 replays them into the table."""
     store = Store.from_url(blank_database_url)
-    assert upgrade(store, "0010") == "0010"
+    assert upgrade(store, "0011") == "0011"
     registry = _prompt(store, extra=4)
     update_policy(registry, PROMPT, test_policy("propose"), actor="test")
     pid = prompt_id(store, PROMPT)
     start = datetime(2026, 12, 1, tzinfo=UTC)
-    old_log = [  # what the 0010 autopilot wrote, oldest first
+    old_log = [  # what the 0011 autopilot wrote, oldest first
         ("evolved", _evolved("1.1.0")),
         ("candidate_rejected", {"candidate": "1.1.0"}),
         ("evolved", _evolved("1.2.0", "format_only")),

@@ -18,7 +18,7 @@ those rows itself. Then the upgrade to head must
   and take new calls and feedback afterwards.
 
 The rows are those the current code writes. No migration so far rewrites stored values (each adds a
-table, a column, an index, or drops a foreign key; 0011 adds a table filled from the decision log,
+table, a column, an index, or drops a foreign key; 0012 adds a table filled from the decision log,
 which it leaves as it is), so they are also what the code of each revision wrote; a migration that
 transforms data adds the older form of its rows here.
 """
@@ -44,7 +44,7 @@ from promptevolve.store.engine import Store
 from promptevolve.store.migrate import current_revision, head_revision, revisions, upgrade
 from promptevolve.store.tables import Base
 
-#: Tables a migration fills from rows the older schema already held (0011 replays the decision log into
+#: Tables a migration fills from rows the older schema already held (0012 replays the decision log into
 #: the autopilot's candidates): after the upgrade they must hold exactly what the current code wrote.
 _DERIVED = frozenset({"autopilot_candidates"})
 

@@ -1,7 +1,7 @@
 """The autopilot's candidates (``autopilot_candidates``): what each evolution round produced, and where it
 stands. The autopilot reads its pending candidate here; the decision log stays the people's record.
 
-Until migration 0011 the pending candidate was rebuilt at every read by scanning up to 200 decision-log
+Until migration 0012 the pending candidate was rebuilt at every read by scanning up to 200 decision-log
 rows and interpreting their ``figures``; a candidate older than those rows was forgotten, and every
 reader had to know the rule. Now each log entry that changes a candidate changes its row **in the same
 transaction** (``apply``, called by ``journal.write``), so the log and the table cannot disagree, and
@@ -25,7 +25,7 @@ status          written by               meaning
 ``gated`` and ``approved`` are **pending**; the pending candidate is the newest pending row. A log entry
 names its candidate by version, and moves every pending row of that version (a round can produce the
 same content, hence the same version, again): exactly what the scan of the log used to conclude, which
-migration 0011 replays to fill the table from an older database.
+migration 0012 replays to fill the table from an older database.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ else ``failed_gate``); ``approved`` moves the gated rows of that version to ``ap
 ``experiment_started``, ``candidate_rejected`` and ``candidate_stale`` move its pending rows to
 ``testing`` (with the experiment), ``rejected`` and ``stale``. The log itself is not changed.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 """
 
 import json
@@ -21,8 +21,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0011"
-down_revision: str | None = "0010"
+revision: str = "0012"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
