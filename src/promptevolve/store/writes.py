@@ -29,6 +29,7 @@ __all__ = [
     "JsonText",
     "StoreBusyError",
     "bulk_insert",
+    "bulk_insert_values",
     "copy_rows",
     "insert_rows",
     "write_transaction",
@@ -275,3 +276,32 @@ def bulk_insert(store: Store, table: Table, rows: Sequence[Mapping[str, Any]]) -
         return 0
     with write_transaction(store, f"writing {table.name}") as conn:
         return insert_rows(conn, table, rows)
+
+
+def bulk_insert_values(
+    store: Store, table: Table, names: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> int:
+    """Insert ``rows``, each the values of the columns ``names`` in that order and final (a JSON
+    column's value already its text, e.g. ``JsonText``), in one transaction; returns how many. The
+    SDK's typed records (``tracking.records``) are such tuples: written as they are, without being made
+    into dicts and laid out again, which cost the recorder ~2 µs a row."""
+    if not rows:
+        return 0
+    quoted = ", ".join(f'"{name}"' for name in names)
+    with write_transaction(store, f"writing {table.name}") as conn:
+        raw = conn.connection.driver_connection
+        assert raw is not None  # a checked-out connection always holds its driver's connection
+        if conn.dialect.name == "postgresql":
+            statement = f'COPY "{table.name}" ({quoted}) FROM STDIN (FORMAT BINARY)'
+            with raw.cursor() as cursor, cursor.copy(statement) as copy:
+                copy.set_types([_pg_type(table.columns[name]) for name in names])
+                for values in rows:
+                    copy.write_row(values)
+        else:
+            marks = ", ".join("?" for _ in names)
+            cursor = raw.cursor()
+            try:
+                cursor.executemany(f'INSERT INTO "{table.name}" ({quoted}) VALUES ({marks})', rows)
+            finally:
+                cursor.close()
+    return len(rows)

@@ -11,7 +11,9 @@ a chat message) made only of literal text and plain ``{{ name }}`` substitutions
 its Jinja AST to a list of segments and rendered by joining strings (a few µs instead of ~15 µs per
 part for ``Template.render``). The segments come from Jinja's own parse, so the output is identical
 (``tests/templates`` checks it on random templates); anything else (filters, blocks, attributes) goes
-through Jinja. Compiled templates and segment lists are cached by source.
+through Jinja. Compiled templates and segment lists are cached by source, and a parsed template keeps
+its own plain form (``_Plain``: each part's segments, a part without variables already rendered), so a
+render of a plain template given a ``dict`` looks nothing up.
 
 Everything that goes through Jinja is bounded (``templates.sandbox``: steps, output, call depth, time),
 and every failure of a render, whatever Python raised inside (``ZeroDivisionError``, ``TypeError``,

@@ -38,7 +38,8 @@ Rules:
 
 The queue holds typed records (``tracking.records``: executions, exposures, scores), routed to their
 tables by type when a batch is written, parents first (executions before exposures and scores), so
-foreign keys hold within a batch. Records are turned into rows on the writer's thread, not the caller's.
+foreign keys hold within a batch. A record is a tuple of its table's columns in order, and is written as
+it is (``store.writes.bulk_insert_values``): no dict per row.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ from sqlalchemy import Table
 from promptevolve.core.errors import StoreError, StoreUnavailableError
 from promptevolve.store.engine import Store
 from promptevolve.store.tables import Base
-from promptevolve.store.writes import bulk_insert
+from promptevolve.store.writes import bulk_insert_values
 from promptevolve.tracking.records import RECORD_TYPES, ExecutionRecord, Record
 
 __all__ = ["DropReport", "Recorder", "RecorderStats", "retry_delay"]
@@ -319,13 +320,13 @@ class Recorder:
         for kind in RECORD_TYPES:  # parents first
             records = by_type.get(kind)
             if records:
-                fields = kind._fields
-                rows = [dict(zip(fields, r, strict=False)) for r in records]  # a record has its fields
-                self._insert_isolating_bad_rows(self._tables[kind], rows)
+                self._insert_isolating_bad_rows(self._tables[kind], kind._fields, records)
 
-    def _insert_isolating_bad_rows(self, table: Table, rows: list[dict[str, Any]]) -> None:
+    def _insert_isolating_bad_rows(self, table: Table, fields: tuple[str, ...], rows: list[Record]) -> None:
+        """Write records (tuples in their table's column order, as they are); a batch the store rejects is
+        split in halves down to the bad record."""
         try:
-            self.stats.written += bulk_insert(self.store, table, rows)
+            self.stats.written += bulk_insert_values(self.store, table, fields, rows)
         except StoreUnavailableError:
             raise
         except StoreError as exc:
@@ -336,8 +337,8 @@ class Recorder:
                     self._unreported["rejected"] += 1
                 return
             half = len(rows) // 2
-            self._insert_isolating_bad_rows(table, rows[:half])
-            self._insert_isolating_bad_rows(table, rows[half:])
+            self._insert_isolating_bad_rows(table, fields, rows[:half])
+            self._insert_isolating_bad_rows(table, fields, rows[half:])
 
     def _drain_inline(self) -> None:
         while True:
