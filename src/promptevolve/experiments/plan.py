@@ -1,9 +1,13 @@
 """An experiment's plan (fixed at creation) and its running state, as frozen values with a JSON form.
 
-The store keeps both in ``experiments.config`` (``{"plan": …, "state": …}``); the columns of
-``experiments`` and ``experiment_arms`` mirror what people and the router read (status, ramp step,
-shares, primary metric, guardrails, alpha, …). The decision code (``decide.py``) works on these values
-only: it gets a ``Plan``, a ``State`` and what the database measured, and returns the next ``State``.
+The store keeps the plan in ``experiments.config["plan"]``; the columns of ``experiments`` mirror what
+people read of it (primary metric, guardrails, alpha, …). Each part of the state is stored once: what
+the router and people read (status, ramp step, each arm's share) in the columns of ``experiments`` and
+``experiment_arms``, the rest (the trackers, the phase times, the winner, …) in
+``experiments.config["state"]``, which no longer repeats the columns (migration 0011: the copies were
+reconciled on every load, the columns winning, and could only disagree). ``state_from_json`` joins the
+two. The decision code (``decide.py``) works on these values only: it gets a ``Plan``, a ``State`` and
+what the database measured, and returns the next ``State``.
 
 The state carries the **trackers** of the always-valid tests: per arm (and per guardrail), the number
 of looks, the running intersection of the intervals (the tightest always-valid interval) and the
@@ -28,6 +32,7 @@ from promptevolve.scoring import MetricSpec, metric_spec
 from promptevolve.stats import DEFAULT_TUNING
 
 __all__ = [
+    "COLUMN_FIELDS",
     "DEFAULT_LADDER",
     "FULL_BP",
     "ExperimentStatus",
@@ -183,12 +188,15 @@ def plan_from_json(doc: Mapping[str, Any]) -> Plan:
     return Plan(**values)
 
 
+#: The state's parts stored in columns (``experiments.status``, ``.ramp_step``, ``experiment_arms.share_bp``),
+#: never in the JSON document.
+COLUMN_FIELDS = ("status", "shares_bp", "step")
+
+
 def state_to_json(state: State) -> dict[str, Any]:
+    """The state's document: every part but the columns' (``COLUMN_FIELDS``)."""
     return json_safe(
         {
-            "status": state.status.value,
-            "shares_bp": dict(state.shares_bp),
-            "step": state.step,
             "started_at": state.started_at,
             "phase_since": state.phase_since,
             "measure_since": state.measure_since,
@@ -206,11 +214,14 @@ def state_to_json(state: State) -> dict[str, Any]:
     )
 
 
-def state_from_json(doc: Mapping[str, Any]) -> State:
+def state_from_json(
+    doc: Mapping[str, Any], *, status: ExperimentStatus, shares_bp: Mapping[str, int], step: int | None
+) -> State:
+    """The state from its document and the values of its columns."""
     return State(
-        status=ExperimentStatus(doc["status"]),
-        shares_bp={k: int(v) for k, v in doc["shares_bp"].items()},
-        step=doc.get("step"),
+        status=status,
+        shares_bp=dict(shares_bp),
+        step=step,
         started_at=doc.get("started_at"),
         phase_since=doc.get("phase_since"),
         measure_since=doc.get("measure_since"),

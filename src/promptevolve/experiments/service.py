@@ -6,7 +6,8 @@ so two processes analysing the same experiment at once apply a ramp step, a prom
 exactly once: the second one waits, then sees the new step and has nothing to do. ``analyze`` reads the
 sums (``sums.py``) inside that transaction and hands them to the pure decision rule (``decide.py``); what
 it returns is persisted in the same transaction: status, ramp step, arm shares (which routing reads),
-the state in ``experiments.config`` and one ``decisions`` row per decision, with its reason and figures.
+the rest of the state in ``experiments.config["state"]`` (each part stored once, ``plan.py``) and one
+``decisions`` row per decision, with its reason and figures.
 
 **The registry** is changed in that same transaction (``Registry.promote_within`` /
 ``rollback_within``, audited like any state change): promotion activates the winner alone and points
@@ -418,11 +419,14 @@ class ExperimentService:
         return {arm: version for arm, version in rows}
 
     def _load(self, s: Session, exp: Experiment) -> tuple[Plan, State]:
-        """The plan and state; status and shares come from the columns, which routing reads."""
+        """The plan and state: status, step and shares from the columns (routing reads them), the rest
+        from ``config["state"]`` (``plan.py``: each part stored once)."""
         plan = plan_from_json(exp.config["plan"])
-        state = state_from_json(exp.config["state"])
         shares = {a.arm: a.share_bp for a in self._arms(s, exp)}
-        return plan, replace(state, status=_S(exp.status), shares_bp=shares, step=exp.ramp_step)
+        state = state_from_json(
+            exp.config["state"], status=_S(exp.status), shares_bp=shares, step=exp.ramp_step
+        )
+        return plan, state
 
     def _save(self, s: Session, exp: Experiment, state: State) -> None:
         exp.status = state.status.value
@@ -562,12 +566,17 @@ class ExperimentService:
 
     def _info(self, s: Session, exp: Experiment) -> ExperimentInfo:
         plan = plan_from_json(exp.config["plan"])
-        state = state_from_json(exp.config["state"])
         rows = s.execute(
             select(ExperimentArm, PromptVariant.version)
             .join(PromptVariant, PromptVariant.id == ExperimentArm.variant_id)
             .where(ExperimentArm.experiment_id == exp.id)
         ).all()
+        state = state_from_json(
+            exp.config["state"],
+            status=_S(exp.status),
+            shares_bp={a.arm: a.share_bp for a, _ in rows},
+            step=exp.ramp_step,
+        )
         order = {a: i for i, a in enumerate(plan.arms)}
         arms = sorted(
             (
