@@ -1,5 +1,6 @@
 """Policies in ``prompts.config["autopilot"]``: create, read, change in part, list, remove, every change
-audited; a refused change writes nothing (SQLite and PostgreSQL)."""
+audited; a refused change writes nothing; stored with the version of their form, an unversioned one
+read as version 1, one of an unknown version refused (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from promptevolve.autopilot import (
     remove_policy,
     update_policy,
 )
+from promptevolve.autopilot.policy import POLICY_VERSION, policy_from_stored, policy_to_stored
 from promptevolve.core.errors import NotFoundError
 from promptevolve.registry import Registry, VariantCreate
 
@@ -89,3 +91,28 @@ def test_quiet_hours_cross_midnight_in_the_policy_time_zone(window, inside, outs
     paris = Policy(quiet_hours="22-06", timezone="Europe/Paris")
     assert paris.is_quiet(datetime(2026, 11, 26, 21, 30, tzinfo=UTC).timestamp()), "22:30 in Paris"
     assert QuietHours.parse("22-06").contains(23 * 60)
+
+
+def test_a_policy_is_stored_with_its_version_and_an_unversioned_one_is_read_then_stored_versioned(registry):
+    policy = update_policy(registry, "a", {"autonomy": "propose", "daily_calls": 120})
+    stored = registry.get_config("a")["autopilot"]
+    assert stored["version"] == POLICY_VERSION == 1 and policy_from_stored(stored) == policy
+    old = {k: v for k, v in stored.items() if k != "version"}  # what releases before versions wrote
+    registry.update_config("a", {"autopilot": old})
+    assert get_policy(registry, "a") == policy
+    changed = update_policy(registry, "a", {"daily_calls": 60})
+    assert changed.daily_calls == 60 and registry.get_config("a")["autopilot"]["version"] == POLICY_VERSION
+
+
+@pytest.mark.parametrize("version", [POLICY_VERSION + 1, "1", 1.5, -1])
+def test_a_stored_policy_of_a_version_this_release_cannot_read_is_refused_naming_it(registry, version):
+    update_policy(registry, "a", {"autonomy": "observe"})
+    registry.update_config("a", {"autopilot": {**registry.get_config("a")["autopilot"], "version": version}})
+    with pytest.raises(ValueError, match=r"^version: .* is not a policy version this release reads"):
+        get_policy(registry, "a")
+    assert list_policies(registry) == {}, "listed as unreadable, not as a policy"
+
+
+def test_a_policy_document_naming_a_bad_field_is_refused_with_the_field(registry):
+    with pytest.raises(pydantic.ValidationError, match="daily_calls"):
+        policy_to_stored(Policy.model_validate({"daily_calls": -5}))

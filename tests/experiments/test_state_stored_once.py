@@ -1,6 +1,7 @@
 """An experiment's state is stored once (SQLite and PostgreSQL): status, ramp step and shares in their
 columns only, the rest in ``config["state"]``; migration 0011 drops the copies an older database holds,
-whatever they said (the columns always won), and its downgrade writes them back for the older code."""
+whatever they said (the columns always won), and its downgrade writes them back for the older code.
+The experiment's copy of the scoring weights is read whether or not it carries its version."""
 
 from __future__ import annotations
 
@@ -36,7 +37,10 @@ def test_the_columns_hold_status_step_and_shares_and_the_document_the_rest(store
         assert (old["status"], old["step"], old["shares_bp"]) == (status, step, arms), "what 0010 reads"
         with store.write() as s:  # copies that disagree with the columns, as a reconciled load allowed
             exp = s.get_one(Experiment, info.id)
-            exp.config = {**exp.config, "state": {**old, "status": "draft", "step": None, "shares_bp": {}}}
+            stale = {**old, "status": "draft", "step": None, "shares_bp": {}}
+            unversioned = {k: v for k, v in exp.config["scoring"].items() if k != "version"}
+            assert exp.config["scoring"]["version"] == 1, "scoring copies are stored versioned"
+            exp.config = {**exp.config, "state": stale, "scoring": unversioned}  # as 0010's code wrote
 
         assert upgrade(store) == head_revision()
         assert _stored(store, info.id) == (state, status, step, arms), "the copies dropped, nothing else"

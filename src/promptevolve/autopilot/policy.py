@@ -18,12 +18,18 @@ from the environment (``PROMPTEVOLVE_WEBHOOK_SECRET``, or the variable the polic
 
 ``update_policy`` merges a partial change into the current policy (nested keys merge), validates the
 result as a whole and writes it in one audited change; a refused change writes nothing.
+
+**Stored versioned** (``policy_to_stored`` / ``policy_from_stored``): the document carries ``version``
+(``POLICY_VERSION``), so a later release that changes the fields upgrades an older document as it
+reads it (``_UPGRADES``) instead of guessing its shape. A document without one was written before
+versions existed (version 0, the fields of version 1); one from a newer release is refused, naming its
+version. The version is the stored form's, not the policy's: the API and the CLI show the policy alone.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -37,6 +43,7 @@ from promptevolve.registry import Registry
 
 __all__ = [
     "CONFIG_KEY",
+    "POLICY_VERSION",
     "Autonomy",
     "DriftPolicy",
     "EvolutionPolicy",
@@ -47,7 +54,9 @@ __all__ = [
     "list_policies",
     "local_day",
     "merge_changes",
+    "policy_from_stored",
     "policy_names",
+    "policy_to_stored",
     "remove_policy",
     "update_policy",
 ]
@@ -244,9 +253,37 @@ def merge_changes(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[s
     return out
 
 
+#: The version of the stored form of a policy (``policy_to_stored``).
+POLICY_VERSION = 1
+
+#: ``_UPGRADES[v]`` turns a stored document of version ``v`` into one of version ``v + 1``. Version 0 (no
+#: ``version`` key: written before versions existed) has version 1's fields.
+_UPGRADES: tuple[Callable[[dict[str, Any]], dict[str, Any]], ...] = (lambda doc: doc,)
+
+
+def policy_to_stored(policy: Policy) -> dict[str, Any]:
+    """The document stored in ``prompts.config["autopilot"]``: the policy and its form's version."""
+    return {"version": POLICY_VERSION, **policy.to_config()}
+
+
+def policy_from_stored(doc: Mapping[str, Any]) -> Policy:
+    """The policy a stored document holds, upgraded from its version; ``ValueError`` (a pydantic
+    ``ValidationError`` for a bad field) names what is wrong."""
+    body = dict(doc)
+    version = body.pop("version", 0)
+    if not isinstance(version, int) or isinstance(version, bool) or not 0 <= version <= POLICY_VERSION:
+        raise ValueError(
+            f"version: {version!r} is not a policy version this release reads (up to {POLICY_VERSION}); "
+            "it was written by another release of promptevolve"
+        )
+    for upgrade in _UPGRADES[version:]:
+        body = upgrade(body)
+    return Policy.model_validate(body)
+
+
 def _from_config(config: Mapping[str, Any] | None) -> Policy | None:
     doc = (config or {}).get(CONFIG_KEY)
-    return Policy.model_validate(doc) if doc else None
+    return policy_from_stored(doc) if doc else None
 
 
 def get_policy(registry: Registry, prompt: str) -> Policy | None:
@@ -282,7 +319,7 @@ def update_policy(
         policy = changes
     else:  # a pydantic ValidationError names every bad field (the CLI and API map it)
         policy = Policy.model_validate(merge_changes(current.to_config(), changes))
-    registry.update_config(prompt, {CONFIG_KEY: policy.to_config()}, actor=actor)
+    registry.update_config(prompt, {CONFIG_KEY: policy_to_stored(policy)}, actor=actor)
     return policy
 
 

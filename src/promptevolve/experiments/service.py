@@ -160,7 +160,7 @@ class ExperimentService:
                 config={
                     "plan": plan_to_json(plan),
                     "state": state_to_json(state),
-                    "scoring": scoring.model_dump(mode="json"),
+                    "scoring": scoring.to_stored(),
                     "min_sample_source": source,
                 },
                 created_by=who,
@@ -318,7 +318,7 @@ class ExperimentService:
         session = self._locked(experiment_id) if apply else self._reading(experiment_id)
         with session as (s, exp):
             plan, state = self._load(s, exp)
-            scoring = ScoringConfig.model_validate(exp.config.get("scoring", {}))
+            scoring = _scoring(exp)
             obs = self._observe(s, exp.id, plan, state, scoring, now, rolled=rolled)
             rng = np.random.default_rng(look_seed(exp.seed, state.looks))
             outcome = decide(plan, state, obs, now=now, rng=rng)
@@ -347,7 +347,7 @@ class ExperimentService:
         with self.store.read() as s:
             exp = self._experiment(s, experiment_id)
             plan, state = self._load(s, exp)
-            scoring = ScoringConfig.model_validate(exp.config.get("scoring", {}))
+            scoring = _scoring(exp)
             end = exp.ended_at.timestamp() if exp.ended_at else self.clock.now()
             points, note = series(s, exp.id, plan, state, scoring, end=end, buckets=buckets)
         return ExperimentReport(
@@ -521,7 +521,7 @@ class ExperimentService:
             if exp is None or exp.config.get("state") is None:
                 return False  # the analysis itself says what is wrong
             plan, state = self._load(s, exp)
-            scoring = ScoringConfig.model_validate(exp.config.get("scoring", {}))
+            scoring = _scoring(exp)
         return prepare_if_writable(self.store, _rollup_specs(experiment_id, plan, state, scoring, now))
 
     def _observe(
@@ -642,3 +642,11 @@ def _rollup_specs(
 
 def _unknown(experiment_id: int) -> NotFoundError:
     return NotFoundError(f"no experiment with id {experiment_id}: `promptevolve ab status` lists them")
+
+
+def _scoring(exp: Experiment) -> ScoringConfig:
+    """The scoring the experiment was created with (its copy: later changes of the prompt's weights do
+    not change a running experiment's metric)."""
+    return ScoringConfig.from_stored(
+        exp.config.get("scoring"), where=f"experiment {exp.id}: config['scoring']"
+    )

@@ -40,6 +40,7 @@ from promptevolve.registry.models import (
 )
 from promptevolve.registry.serving import unknown_prompt
 from promptevolve.registry.versioning import bump_kind, next_free_version, parse_version
+from promptevolve.scoring import ScoringConfig
 from promptevolve.store.engine import Store
 from promptevolve.store.tables import (
     AuditEntry,
@@ -481,8 +482,14 @@ class Registry:
     def update_config(
         self, name: str, changes: Mapping[str, Any], *, actor: str | None = None
     ) -> dict[str, Any]:
-        """Merge per-prompt configuration (score weights, policies, …); audited like any state."""
+        """Merge per-prompt configuration (score weights, policies, …); audited like any state.
+
+        The ``scoring`` section is validated first and stored versioned (``ScoringConfig.to_stored``): a
+        bad value raises a ``ValidationError`` naming the field, and nothing is written."""
         who = actor or self.actor
+        if changes.get("scoring") is not None:
+            scoring = ScoringConfig.from_stored(changes["scoring"], where="scoring")
+            changes = {**changes, "scoring": scoring.to_stored()}
         with self.store.write() as s:
             prompt = self._lock_prompt(s, name)
             before = dict(prompt.config or {})

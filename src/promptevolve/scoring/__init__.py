@@ -13,6 +13,7 @@ Evaluators (exact match, JSON schema, judges, …) live in ``scoring.evaluators`
 
 from promptevolve.scoring.composite import (
     COMPONENTS,
+    SCORING_VERSION,
     AccuracySource,
     Components,
     CompositeScore,
@@ -35,6 +36,7 @@ __all__ = [
     "BUILTIN_METRICS",
     "COMPONENTS",
     "SCORE_PREFIX",
+    "SCORING_VERSION",
     "AccuracySource",
     "Components",
     "CompositeScore",

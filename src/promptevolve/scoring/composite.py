@@ -29,7 +29,10 @@ composite.
 
 Configuration per prompt lives in ``prompts.config["scoring"]`` and is validated by ``ScoringConfig``
 (a pydantic model: it is written by people and read from JSON); an experiment keeps a copy of it from
-its creation, so changing the weights never changes a running experiment's metric.
+its creation, so changing the weights never changes a running experiment's metric. Both are stored with
+a ``version`` (``to_stored`` / ``from_stored``): a later release that changes the fields upgrades an
+older document as it reads it, instead of guessing its shape. A document without one was written before
+versions existed and has version 1's fields; one from a newer release is refused, naming its version.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from promptevolve.core.errors import ValidationError
 
 __all__ = [
     "COMPONENTS",
+    "SCORING_VERSION",
     "AccuracySource",
     "Components",
     "CompositeScore",
@@ -52,6 +56,9 @@ __all__ = [
     "Weights",
     "composite",
 ]
+
+#: The version of the stored form of ``ScoringConfig`` (``ScoringConfig.to_stored``).
+SCORING_VERSION = 1
 
 #: The components of the composite, in report order.
 COMPONENTS = ("accuracy", "response_time", "consistency", "satisfaction")
@@ -114,16 +121,30 @@ class ScoringConfig(BaseModel):
     @classmethod
     def from_prompt_config(cls, config: Mapping[str, Any] | None) -> ScoringConfig:
         """The scoring section of a prompt's configuration; ``ValidationError`` names what is wrong."""
-        section = (config or {}).get("scoring") or {}
+        return cls.from_stored((config or {}).get("scoring"), where="prompts.config['scoring']")
+
+    @classmethod
+    def from_stored(cls, doc: Mapping[str, Any] | None, *, where: str = "scoring") -> ScoringConfig:
+        """A stored document (``to_stored``), upgraded from an older version; ``ValidationError`` names
+        every field that is wrong (and ``where`` the document is)."""
+        body = dict(doc or {})
+        version = body.pop("version", 1)  # unversioned: written before versions, version 1's fields
+        if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= SCORING_VERSION:
+            raise ValidationError(
+                f"invalid scoring configuration ({where}): version: {version!r} is not a version this "
+                f"release reads (1 to {SCORING_VERSION}); it was written by another release of promptevolve"
+            )
         try:
-            return cls.model_validate(section)
+            return cls.model_validate(body)
         except pydantic.ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc']) or 'scoring'}: {e['msg']}" for e in exc.errors()
             )
-            raise ValidationError(
-                f"invalid scoring configuration (prompts.config['scoring']): {problems}"
-            ) from None
+            raise ValidationError(f"invalid scoring configuration ({where}): {problems}") from None
+
+    def to_stored(self) -> dict[str, Any]:
+        """The stored document: the fields and the version of their form."""
+        return {"version": SCORING_VERSION, **self.model_dump(mode="json")}
 
 
 @dataclass(frozen=True, slots=True)
