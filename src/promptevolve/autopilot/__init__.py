@@ -10,6 +10,8 @@ One job a module:
 - ``leases``: one autopilot per prompt at a time, held in the store, expiring when a holder dies;
 - ``budget``: the daily ledger of evolution calls and tokens, never overdrawn;
 - ``journal``: the autopilot's entries in the decision log, written once per state;
+- ``candidates``: what each evolution round produced and where it stands (a table with a status,
+  moved by the journal's entries in the same transaction); the pass reads its pending candidate there;
 - ``notify``: signed webhooks, retried on a background thread; ``outbox``: the same events stored
   first and delivered by the job engine (``promptevolve.jobs``);
 - ``pilot``: ``Autopilot`` (``run_once``, ``serve``, ``approve``, ``reject``);
