@@ -81,8 +81,8 @@ def _project(found: list[tuple[Any, ...]], columns: list[str], keep: list[str]) 
 
 
 def _experiment_config(value: Any) -> Any:
-    """An experiment's config without the copies of its columns that revisions before 0012 kept in
-    ``config["state"]`` (0012 drops them, its downgrade writes them back from the columns: the same
+    """An experiment's config without the copies of its columns that revisions before 0013 kept in
+    ``config["state"]`` (0013 drops them, its downgrade writes them back from the columns: the same
     data in another form; tests/experiments/test_state_stored_once.py checks that rewrite itself)."""
     doc = json.loads(value) if isinstance(value, str) else value
     state = doc.get("state") if isinstance(doc, dict) else None

@@ -4,7 +4,7 @@ The store keeps the plan in ``experiments.config["plan"]``; the columns of ``exp
 people read of it (primary metric, guardrails, alpha, …). Each part of the state is stored once: what
 the router and people read (status, ramp step, each arm's share) in the columns of ``experiments`` and
 ``experiment_arms``, the rest (the trackers, the phase times, the winner, …) in
-``experiments.config["state"]``, which no longer repeats the columns (migration 0012: the copies were
+``experiments.config["state"]``, which no longer repeats the columns (migration 0013: the copies were
 reconciled on every load, the columns winning, and could only disagree). ``state_from_json`` joins the
 two. The decision code (``decide.py``) works on these values only: it gets a ``Plan``, a ``State`` and
 what the database measured, and returns the next ``State``.
