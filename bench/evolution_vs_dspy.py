@@ -66,9 +66,9 @@ from promptevolve.evolution.budget import BudgetMeter  # noqa: E402
 from promptevolve.evolution.runner import CandidateRunner  # noqa: E402
 from promptevolve.evolution.service import _candidate  # noqa: E402
 from promptevolve.examples.lead_enrichment.baselines import install_baselines  # noqa: E402
+from promptevolve.examples.lead_enrichment.evaluator import LeadEnrichment  # noqa: E402
 from promptevolve.providers import LocalProvider  # noqa: E402
 from promptevolve.registry import Registry  # noqa: E402
-from promptevolve.scoring.evaluators import LeadEnrichment  # noqa: E402
 from promptevolve.store.engine import Store  # noqa: E402
 from promptevolve.store.migrate import upgrade  # noqa: E402
 

@@ -4,6 +4,7 @@ import json
 import pytest
 
 from promptevolve.core.errors import ConfigurationError
+from promptevolve.examples.lead_enrichment.evaluator import LeadEnrichment
 from promptevolve.providers import ScriptedProvider
 from promptevolve.scoring.evaluators import (
     BUILTIN_EVALUATORS,
@@ -11,7 +12,6 @@ from promptevolve.scoring.evaluators import (
     ExactMatch,
     FieldRule,
     JsonFields,
-    LeadEnrichment,
     LLMJudge,
     NormalizedMatch,
     NumericTolerance,
@@ -176,3 +176,9 @@ def test_labels_make_an_answer_outside_the_set_unparsable_not_just_wrong():
     assert create_evaluator("exact").labels is None
     with pytest.raises(ConfigurationError, match="two distinct"):
         create_evaluator("exact", labels=["1", "1"])
+
+
+def test_the_example_registers_its_evaluator_through_the_plugin_hook_not_as_a_builtin() -> None:
+    assert "lead_enrichment" not in BUILTIN_EVALUATORS
+    assert "lead_enrichment" in available_evaluators()
+    assert type(create_evaluator("lead_enrichment")) is LeadEnrichment

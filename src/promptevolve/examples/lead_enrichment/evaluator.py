@@ -1,5 +1,6 @@
-"""``lead_enrichment``: the JSON-fields evaluator configured for our first user's task, with the task's
-vocabulary and its one grader.
+"""``lead_enrichment``: the library's ``json`` evaluator configured for the example's task, and the task's
+one grader. The example registers it through the entry-point group ``promptevolve.evaluators``, the same
+hook any plugin uses (promptevolve's ``pyproject.toml``), so the library never imports the example.
 
 Four judged fields, equal weights: ``industry`` (exact, from the closed list), ``size_band`` (exact),
 ``ai_maturity`` (1 for the right level, 0.5 one level off, 0 beyond) and ``growth_signals`` (set F1,
@@ -10,12 +11,7 @@ explanation but carries no weight of its own: the fields already score what it c
 **One grader.** ``grade`` scores an answer already parsed by the same rules (``JsonFields.field_scores``)
 and is what the demo's simulated users and ``bench/local_model.py`` grade with, so their grades, the
 evaluator's scores and evolution's agree (they disagreed on AI maturity one level off: 1.0 against 0.5).
-
-**The vocabulary lives here**, not in ``examples/lead_enrichment``: a library evaluator must not import an
-example (the example's dataset, prompts and demo build on the library, not the reverse). A closed list
-is what makes the enrichment judgeable: an answer outside it is wrong, not "close". The baseline prompts
-quote these lists verbatim, so changing one means registering new prompt versions, not editing the old
-ones. ``examples.lead_enrichment.taxonomy`` names them for the example.
+The closed vocabularies come from ``taxonomy``.
 """
 
 from __future__ import annotations
@@ -24,6 +20,12 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
+from promptevolve.examples.lead_enrichment.taxonomy import (
+    AI_MATURITY_LEVELS,
+    GROWTH_SIGNALS,
+    INDUSTRIES,
+    SIZE_BANDS,
+)
 from promptevolve.scoring.evaluators.json_fields import FieldRule, JsonFields
 
 __all__ = [
@@ -37,55 +39,6 @@ __all__ = [
     "LeadEnrichment",
     "grade",
 ]
-
-INDUSTRIES: tuple[str, ...] = (
-    "software",
-    "fintech",
-    "healthcare",
-    "biotech_pharma",
-    "ecommerce_retail",
-    "manufacturing",
-    "logistics",
-    "energy",
-    "education",
-    "media_entertainment",
-    "marketing_advertising",
-    "real_estate",
-    "professional_services",
-    "telecom",
-    "food_agriculture",
-    "travel_hospitality",
-    "public_sector_nonprofit",
-    "cybersecurity",
-    "automotive",
-    "construction",
-)
-
-#: Employee-count bands, inclusive at both ends.
-SIZE_BANDS: tuple[str, ...] = ("1-10", "11-50", "51-200", "201-1000", "1001-5000", "5000+")
-
-GROWTH_SIGNALS: tuple[str, ...] = (
-    "hiring",
-    "funding_round",
-    "new_product",
-    "international_expansion",
-    "partnership",
-    "acquisition",
-    "ai_adoption",
-    "new_office",
-    "revenue_growth",
-    "leadership_hire",
-)
-
-#: What each AI-maturity level means; the prompts quote this scale.
-AI_MATURITY_LEVELS: dict[int, str] = {
-    1: "no visible use of data or AI",
-    2: "uses off-the-shelf tools with AI features, no own initiative",
-    3: "pilots or a first AI use case in production",
-    4: "several AI use cases in production, a data/ML team",
-    5: "AI is the core of the product or business model",
-}
-
 
 LEAD_FIELD_RULES: tuple[FieldRule, ...] = (
     FieldRule("industry", "exact"),
