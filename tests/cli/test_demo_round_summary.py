@@ -14,8 +14,8 @@ from pathlib import Path
 from promptevolve.cli.demo import bundled_leads, what_was_measured
 from promptevolve.core.types import ModelSettings, RenderedPrompt
 from promptevolve.evolution import import_jsonl, load_examples
-from promptevolve.evolution.quick import QUICK_DATASET, quick_round
 from promptevolve.examples.lead_enrichment.baselines import install_baselines
+from promptevolve.examples.lead_enrichment.demo_round import QUICK_DATASET, quick_round
 from promptevolve.providers import ScriptedProvider
 from promptevolve.registry import Registry
 

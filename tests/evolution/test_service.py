@@ -200,8 +200,8 @@ def test_dataset_from_production_uses_corrections_as_gold(store, colours):
 
 
 def test_quick_round_imports_the_bundled_leads_and_stays_in_budget(store):
-    from promptevolve.evolution.quick import quick_round
     from promptevolve.examples.lead_enrichment.baselines import install_baselines
+    from promptevolve.examples.lead_enrichment.demo_round import quick_round
 
     registry = Registry(store, actor="test")
     install_baselines(registry)

@@ -16,11 +16,9 @@ One job a module:
   first and delivered by the job engine (``promptevolve.jobs``);
 - ``pilot``: ``Autopilot`` (``run_once``, ``serve``, ``approve``, ``reject``);
 - ``status``: ``autopilot_status``, where each prompt stands;
-- ``demo``: one pass that shows its decisions, for the README's main job.
 """
 
 from promptevolve.autopilot.decide import Facts, Step, StepKind, next_step
-from promptevolve.autopilot.demo import demo_pass
 from promptevolve.autopilot.drift import (
     Alarm,
     CusumParams,
@@ -87,7 +85,6 @@ __all__ = [
     "StepRecord",
     "arl_normal",
     "autopilot_status",
-    "demo_pass",
     "get_policy",
     "list_policies",
     "load_autopilot_settings",

@@ -34,9 +34,9 @@ from promptevolve.cli.common import console, state_of
 from promptevolve.cli.evolve import print_report
 from promptevolve.client import PromptOptimizer, RunResult
 from promptevolve.compose import compose
-from promptevolve.evolution import quick_round
 from promptevolve.evolution.service import EvolutionReport
 from promptevolve.examples.lead_enrichment.baselines import install_baselines
+from promptevolve.examples.lead_enrichment.demo_round import quick_round
 from promptevolve.examples.lead_enrichment.grading import grade
 from promptevolve.experiments import ExperimentCreate
 from promptevolve.experiments.report_page import report_html
@@ -229,7 +229,7 @@ def _ab_test(po: PromptOptimizer, challenger: VariantInfo, units: int, html: Pat
 
 
 def _autopilot_pass(database_url: str, experiment_running: bool, budget: int, max_items: int) -> None:
-    from promptevolve.autopilot.demo import demo_pass  # loaded only when the step runs
+    from promptevolve.examples.lead_enrichment.demo_round import demo_pass
 
     # With a live A/B test the pass analyses it (and ramps, rolls back or promotes); without one it
     # evolves the French prompt on its own small budget, so a user sees a round and its verdict.

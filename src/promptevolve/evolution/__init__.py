@@ -12,7 +12,6 @@
 - ``gate``: paired bootstrap interval of the improvement on the test split;
 - ``items``: per-item result rows (``--items-out``);
 - ``service``: ``EvolutionService`` (evolve, evaluate) records variants and ``evolutions`` rows;
-- ``quick``: a short evolution round on the bundled lead dataset, for the README's main job.
 """
 
 from promptevolve.evolution.budget import Budget, BudgetMeter, Spend, estimate_tokens
@@ -35,7 +34,6 @@ from promptevolve.evolution.datasets import (
 )
 from promptevolve.evolution.gate import GateResult, Interval, bootstrap_mean, gate
 from promptevolve.evolution.parts import Demo, PromptParts, check_candidate, parts_from_template
-from promptevolve.evolution.quick import QUICK_DATASET, quick_round
 from promptevolve.evolution.search import (
     Progress,
     ScoredCandidate,
@@ -60,7 +58,6 @@ __all__ = [
     "CLASSIFICATION_STRATEGIES",
     "DEFAULT_FRACTIONS",
     "DEFAULT_STRATEGIES",
-    "QUICK_DATASET",
     "SPLITS",
     "Budget",
     "BudgetMeter",
@@ -102,7 +99,6 @@ __all__ = [
     "list_datasets",
     "load_examples",
     "parts_from_template",
-    "quick_round",
     "read_jsonl",
     "run_search",
     "split_keys",

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 
-from promptevolve.autopilot import demo_pass, get_policy
+from promptevolve.autopilot import get_policy
 from promptevolve.cli.demo import bundled_leads
 from promptevolve.client import PromptOptimizer
 from promptevolve.core.settings import Settings
 from promptevolve.examples.lead_enrichment.baselines import install_baselines
+from promptevolve.examples.lead_enrichment.demo_round import demo_pass
 from promptevolve.providers.scripted import ScriptedProvider
 from promptevolve.registry import Registry
 

@@ -1,34 +1,83 @@
-"""One autopilot pass that shows its decisions: how the README's main job ends.
+"""The demo's two loop steps on the bundled leads: a short evolution round and one autopilot pass.
 
-``demo_pass`` gives the prompt a small autonomous policy if it has none (evolve on the bundled leads,
-a budget of a few dozen calls, drift off: the demo database has too little traffic for a reference),
-runs one pass over that prompt, prints each step with its reason and returns the pass report. With
-the local model the round takes a minute or two; with so few test items the gate usually rejects the
-candidate, and the pass says so with its figures. A real deployment evolves from production feedback
-(the default policy) and runs ``promptevolve autopilot serve``.
+Both belong to the example, not the library: they know the task's dataset (``leads.jsonl``, imported as
+dataset ``leads``: seed 1, locale-stratified 50/20/30 split, evaluator ``lead_enrichment``) and its
+prompts. ``quick_round`` evolves a prompt for a few dozen calls with the two strategies that need no
+optimizer call (few-shot and context expansion) and one finalist: one to two minutes with the local
+model on a laptop. ``demo_pass`` gives the prompt a small autonomous policy if it has none (evolve on
+the bundled leads, drift off: the demo database has too little traffic for a reference), runs one
+autopilot pass over it and prints each step with its reason. With so few test items the gate usually
+refuses, and both say so with their figures; ``promptevolve evolve`` with a larger budget, or
+``promptevolve autopilot serve`` on production feedback, does the real work.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 from promptevolve.autopilot.models import PassReport
-from promptevolve.autopilot.pilot import Autopilot
 from promptevolve.autopilot.policy import get_policy, update_policy
+from promptevolve.compose import compose, compose_autopilot
 from promptevolve.core.errors import NotFoundError
 from promptevolve.core.protocols import Provider
 from promptevolve.core.settings import Settings
-from promptevolve.evolution import QUICK_DATASET, EvolutionService, get_dataset, import_jsonl
+from promptevolve.evolution.datasets import get_dataset, import_jsonl
+from promptevolve.evolution.search import Progress
+from promptevolve.evolution.service import EvolutionReport, EvolutionService, EvolveRequest
 from promptevolve.experiments import ExperimentService
 from promptevolve.registry import Registry
 from promptevolve.store.engine import Store
 from promptevolve.store.migrate import open_store
 
-__all__ = ["demo_pass", "demo_policy"]
+__all__ = ["LEADS_FILE", "QUICK_DATASET", "bundled_leads", "demo_pass", "demo_policy", "quick_round"]
+
+QUICK_DATASET = "leads"
+LEADS_FILE = Path(__file__).with_name("leads.jsonl")
+
+
+def bundled_leads(store: Store) -> None:
+    """Import the bundled leads as dataset ``leads`` unless the store already has one of that name."""
+    try:
+        get_dataset(store, QUICK_DATASET)
+    except NotFoundError:
+        import_jsonl(
+            store, QUICK_DATASET, LEADS_FILE, seed=1, evaluator="lead_enrichment", description="bundled leads"
+        )
+
+
+def quick_round(
+    store: Store,
+    *,
+    prompt: str = "ai_enrichment_en",
+    budget: int = 40,
+    max_items: int = 6,
+    seed: int = 0,
+    registry: Registry | None = None,
+    providers: Mapping[str, Provider] | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> EvolutionReport:
+    """Evolve ``prompt`` for a few dozen calls on the bundled leads; returns the run's report."""
+    bundled_leads(store)
+    # The caller's registry when it has one (the CLI's, which tells the serving cache of changes).
+    registry = registry or Registry(store)
+    experiments = ExperimentService(store, registry=registry)
+    service = EvolutionService(store, registry=registry, experiments=experiments, providers=providers)
+    request = EvolveRequest(
+        prompt=prompt,
+        dataset=QUICK_DATASET,
+        budget=budget,
+        seed=seed,
+        strategies=["few_shot", "context"],
+        max_items=max_items,
+        minibatch=3,
+        children=2,
+        finalists=1,
+        max_generations=4,
+    )
+    return service.evolve(request, on_progress=on_progress)
 
 
 def demo_policy(budget: int, max_items: int) -> dict[str, Any]:
@@ -49,16 +98,6 @@ def demo_policy(budget: int, max_items: int) -> dict[str, Any]:
         "experiment": {"ramp": [10, 50, 100], "min_units_per_step": 20, "guardrail_min_units": 20},
         "drift": {"enabled": False},
     }
-
-
-def _bundled_leads(store: Store) -> None:
-    try:
-        get_dataset(store, QUICK_DATASET)
-    except NotFoundError:
-        path = Path(str(files("promptevolve.examples.lead_enrichment") / "leads.jsonl"))
-        import_jsonl(
-            store, QUICK_DATASET, path, seed=1, evaluator="lead_enrichment", description="bundled leads"
-        )
 
 
 def demo_pass(
@@ -99,20 +138,15 @@ def _pass(
     echo: Callable[[str], None],
     actor: str,
 ) -> PassReport:
-    registry = Registry(store, actor=actor)
-    _bundled_leads(store)
+    registry = Registry(store, actor=actor)  # the policy's writer
+    bundled_leads(store)
     if get_policy(registry, prompt) is None:
         update_policy(registry, prompt, demo_policy(budget, max_items), actor=actor)
         echo(
             f"{prompt}: autonomous autopilot policy, {budget} evolution calls a day, "
             f"on dataset {QUICK_DATASET}"
         )
-    # Below promptevolve.compose (a layer up): the services wired as compose wires them.
-    experiments = ExperimentService(store, registry=registry, actor=actor)
-    evolution = EvolutionService(
-        store, registry=registry, experiments=experiments, providers=providers, actor=actor
-    )
-    pilot = Autopilot(store, registry=registry, experiments=experiments, evolution=evolution, actor=actor)
+    pilot = compose_autopilot(compose(store, actor=actor, providers=providers))
     report = pilot.run_once(prompts=[prompt])
     for result in report.prompts:
         if not result.steps:
