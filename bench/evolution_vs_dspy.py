@@ -75,6 +75,22 @@ from promptevolve.store.migrate import upgrade  # noqa: E402
 DATASET = ROOT / "src" / "promptevolve" / "examples" / "lead_enrichment" / "leads.jsonl"
 
 
+def candidate_rows(result: Any) -> list[dict[str, Any]]:
+    """Every scored candidate of a search, as the sequential and the parallel run both report it."""
+    return [
+        {
+            "strategy": c.candidate.strategy,
+            "rung": c.rung,
+            "train": round(c.train_score, 3),
+            "items": c.train_items,
+            "validation": c.validation_score,
+            "chars": c.candidate.chars,
+            "rationale": c.candidate.rationale[:100],
+        }
+        for c in result.candidates
+    ]
+
+
 def machine() -> str:
     load = os.getloadavg()[0]
     python = platform.python_version()
@@ -150,18 +166,7 @@ def run_ours(
         out["gate_reference"] = result.test.reference
         out["gate_reason"] = result.gate.reason
     out["parent_validation"] = result.parent_validation
-    out["candidates"] = [
-        {
-            "strategy": c.candidate.strategy,
-            "rung": c.rung,
-            "train": round(c.train_score, 3),
-            "items": c.train_items,
-            "validation": c.validation_score,
-            "chars": c.candidate.chars,
-            "rationale": c.candidate.rationale[:100],
-        }
-        for c in result.candidates
-    ]
+    out["candidates"] = candidate_rows(result)
     out["finalists_validation"] = [
         {"strategy": f.candidate.strategy, "validation": f.validation_score} for f in result.finalists
     ]
@@ -287,18 +292,7 @@ def run_ours_parallel(
         "finalists_validation": [
             {"strategy": f.candidate.strategy, "validation": f.validation_score} for f in result.finalists
         ],
-        "candidates": [
-            {
-                "strategy": c.candidate.strategy,
-                "rung": c.rung,
-                "train": round(c.train_score, 3),
-                "items": c.train_items,
-                "validation": c.validation_score,
-                "chars": c.candidate.chars,
-                "rationale": c.candidate.rationale[:100],
-            }
-            for c in result.candidates
-        ],
+        "candidates": candidate_rows(result),
         "unusable_reasons": [u.reason for u in result.unusable],
         "baseline_test": _interval(parent_scores),
         "parent_test_scores": parent_scores,
