@@ -103,7 +103,7 @@ def test_one_pass_and_the_status_from_the_command_line(world, cli):
         "observe only: would evolve"
     )
     status = json.loads(cli("status", "--json").stdout)["prompts"][0]
-    assert status["step"] == "observing" and status["budget"]["calls_limit"] == 600
+    assert status["step"] == "observing" and status["budget"]["calls_limit"] == 1200
     assert status["last_actions"][0]["action"] == "skip"
     table = cli("status", PROMPT)
     assert table.exit_code == 0 and "observing" in table.stdout and "budget today" in table.stdout
