@@ -152,9 +152,11 @@ def test_quiet_hours_hold_a_due_ramp_step(world):
     world.traffic(300)
     day = world.autopilot(clock=ManualClock(datetime(2026, 11, 26, 12, 0, tzinfo=UTC).timestamp()))
     night = world.autopilot(clock=ManualClock(datetime(2026, 11, 26, 23, 0, tzinfo=UTC).timestamp()))
-    day.run_once()
+    first = day.run_once()
     with world.store.read() as s:
-        exp_id, step_before = s.execute(select(Experiment.id, Experiment.ramp_step)).one()
+        started = s.execute(select(Experiment.id, Experiment.ramp_step)).all()
+    assert len(started) == 1, f"the day's pass started no test: {first.prompts[0].steps}"
+    [(exp_id, step_before)] = started
     for _ in range(8):  # until the next step is due
         world.traffic(300)
         if day.experiments.analyze(exp_id, apply=False).actions:
