@@ -4,7 +4,8 @@ Each document is a prompt's name, locale and description, and its first variant 
 version 1.0.0, kind baseline): ``load_prompt_files`` reads them, ``install_prompts`` registers them.
 Installing is idempotent: a prompt already registered is left as it is, and it is activated only if the
 prompt has no active variant, so re-running ``init`` never undoes a team's later activations. The lead
-task's baselines are the example's (``examples/lead_enrichment/baselines``); the library ships none.
+task's baselines are the example's (``examples/lead_enrichment/baselines.py``, its documents in
+``prompts/``); the library ships none.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The lead task's baseline prompts (English and French), installed by ``promptevolve init`` and the demo.
 
-The documents sit beside this module (``baselines/*.json``): they quote the task's vocabulary
+The documents sit beside this module (``prompts/*.json``): they quote the task's vocabulary
 (``taxonomy``) verbatim and constrain the answer with its JSON schema, so they belong to the example,
 not to the registry, which only knows how to install a set of prompts (``registry.seed``).
 """
@@ -18,7 +18,7 @@ BASELINE_NAMES = ("ai_enrichment_en", "ai_enrichment_fr")
 
 
 def load_baselines() -> list[VariantCreate]:
-    return load_prompt_files(files("promptevolve.examples.lead_enrichment") / "baselines", BASELINE_NAMES)
+    return load_prompt_files(files("promptevolve.examples.lead_enrichment") / "prompts", BASELINE_NAMES)
 
 
 def install_baselines(registry: Registry) -> list[tuple[VariantInfo, bool]]:
