@@ -95,3 +95,27 @@ def test_experiment_queries_can_use_the_partial_experiment_index(store):
             plan = " ".join(row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {query}"))
     assert "WHERE experiment_id IS NOT NULL" in definition.replace("(", "").replace(")", ""), definition
     assert "ix_executions_experiment_arm" in plan, plan
+
+
+def test_the_migrations_form_one_numbered_line():
+    """Two branches that each add a migration merge cleanly in git and leave Alembic two heads, which
+    only ``upgrade`` would notice, at a user's start-up. The files must chain one after the other: file
+    N's ``down_revision`` is file N-1's revision, numbered without gaps, and there is one head."""
+    from importlib import import_module
+    from importlib.resources import files
+
+    from alembic.script import ScriptDirectory
+
+    from promptevolve.store.migrate import _config
+
+    script = ScriptDirectory.from_config(_config())
+    assert len(script.get_heads()) == 1, f"several heads: {script.get_heads()}"
+    folder = files("promptevolve.store.migrations") / "versions"
+    names = sorted(p.name[:-3] for p in folder.iterdir() if p.name[:4].isdigit() and p.name.endswith(".py"))
+    assert [int(n[:4]) for n in names] == list(range(1, len(names) + 1)), names
+    previous = None
+    for name in names:
+        module = import_module(f"promptevolve.store.migrations.versions.{name}")
+        assert module.down_revision == previous, f"{name} follows {module.down_revision}, not {previous}"
+        previous = module.revision
+    assert previous == head_revision()
