@@ -1,14 +1,18 @@
 """Scoring weights in ``prompts.config["scoring"]`` (SQLite and PostgreSQL): validated before anything is
 written and stored with the version of their form; an unversioned document (written before versions)
-is read as version 1, a document of a version this release cannot read is refused naming it."""
+is read as version 1, a document of a version this release cannot read is refused naming it; partial
+changes made at the same time merge instead of losing one."""
 
 from __future__ import annotations
+
+import threading
+import time
 
 import pytest
 from sqlalchemy import update
 
 from promptevolve.core.errors import ValidationError
-from promptevolve.registry import Registry, VariantCreate
+from promptevolve.registry import Registry, VariantCreate, scoring_of, update_scoring
 from promptevolve.scoring import SCORING_VERSION, ScoringConfig
 from promptevolve.store.tables import Prompt
 
@@ -55,6 +59,10 @@ def test_an_unversioned_section_is_read_as_version_1_and_stored_versioned_when_n
     [
         ({"weights": {"accuracy": -1}}, "weights.accuracy"),
         ({"weights": {"accuracy": 0, "response_time": 0, "consistency": 0, "satisfaction": 0}}, "weights"),
+        (
+            {"weights": {"accuracy": 1e308, "response_time": 1e308}},
+            "weights: Value error, the weights' sum must be finite",
+        ),
         ({"target_latency_ms": 0}, "target_latency_ms"),
         ({"accuracy_sources": ["oracle"]}, "accuracy_sources"),
         ({"colour": "blue"}, "colour"),
@@ -72,3 +80,26 @@ def test_a_bad_section_is_refused_naming_the_field_and_nothing_is_written(
     _store_raw(registry, section)  # a document some other release stored is refused when read
     with pytest.raises(ValidationError, match=r"prompts\.config\['scoring'\]"):
         ScoringConfig.from_prompt_config(registry.get_config("p"))
+
+
+def test_partial_changes_made_at_once_both_land(registry):
+    """``update_scoring`` merges under the prompt's row lock (``change_config``): a change that waits for
+    the lock merges into what the first one committed, instead of into what it read before."""
+    inside, release = threading.Event(), threading.Event()
+
+    def slow(config):
+        inside.set()
+        assert release.wait(10)
+        return {"scoring": {**config.get("scoring", {}), "weights": {"accuracy": 0.9}}}
+
+    first = threading.Thread(target=registry.change_config, args=("p", slow))
+    first.start()
+    assert inside.wait(10)
+    second = threading.Thread(target=update_scoring, args=(registry, "p", {"weights": {"satisfaction": 0.7}}))
+    second.start()
+    time.sleep(0.3)  # the second is waiting for the lock (were it not, the test would pass without proving)
+    release.set()
+    first.join(10)
+    second.join(10)
+    weights = scoring_of(registry, "p").config.weights
+    assert (weights.accuracy, weights.satisfaction) == (0.9, 0.7)

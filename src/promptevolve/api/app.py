@@ -27,6 +27,7 @@ from promptevolve.api.routers import (
     jobs,
     metrics,
     prompts,
+    scoring,
     sessions,
     variants,
 )
@@ -106,7 +107,18 @@ def create_api(
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=limits.max_body_bytes)
     app.include_router(health.router)
-    for module in (sessions, executions, prompts, variants, experiments, evolution, jobs, metrics, autopilot):
+    for module in (
+        sessions,
+        executions,
+        prompts,
+        scoring,
+        variants,
+        experiments,
+        evolution,
+        jobs,
+        metrics,
+        autopilot,
+    ):
         # Every operation behind a key reads the store to check it: each may answer 503.
         app.include_router(module.router, responses=problem_responses(503))
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

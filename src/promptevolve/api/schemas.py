@@ -6,7 +6,8 @@ is, so the HTTP contract and the Python one cannot drift; the models here only c
 pagination, the bodies of state changes, the execute/track/feedback calls and evolution jobs.
 
 ``PolicyUpdate`` (a partial autopilot policy) is derived from ``autopilot.Policy`` field by field, so a
-field added to the policy is accepted by the API without an edit here and the two cannot drift.
+field added to the policy is accepted by the API without an edit here and the two cannot drift;
+``ScoringUpdate`` is derived from ``scoring.ScoringConfig`` the same way.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from promptevolve.core.types import ModelSettings, TemplateKind
 from promptevolve.experiments import ArmResult, GuardrailResult, SrmInfo
 from promptevolve.registry import LineageNode
 from promptevolve.registry.models import NAME_PATTERN
+from promptevolve.scoring import ScoringConfig, Weights
 
 __all__ = [
     "ActivateCreate",
@@ -76,6 +78,7 @@ __all__ = [
     "RollbackCreate",
     "RunCreate",
     "RunPublic",
+    "ScoringUpdate",
     "SharesCreate",
     "TrendPointPublic",
     "UnreadablePolicyPublic",
@@ -464,7 +467,8 @@ def _partial(
 ) -> type[BaseModel]:
     """``model`` with every field optional and no defaults: the fields given are the change. Each keeps
     its type and constraints (so null is refused where the policy refuses it); ``replace`` swaps types
-    (nested partials). Cross-field checks run on the merged policy, in ``update_policy``."""
+    (nested partials). Cross-field checks run on the merged result, in ``update_policy`` or
+    ``update_scoring``."""
     replace = replace or {}
     fields: dict[str, Any] = {}
     for field_name, info in model.model_fields.items():
@@ -534,4 +538,21 @@ class AutopilotStatusPublic(AutopilotStatus):
     prompts: list[PromptStatusPublic]  # type: ignore[assignment]
     unreadable: list[UnreadablePolicyPublic] = Field(
         default_factory=list, description="Prompts whose stored policy this version cannot read"
+    )
+
+
+# --- scoring --------------------------------------------------------------------------------------
+
+if TYPE_CHECKING:
+
+    class ScoringUpdate(BaseModel): ...
+
+else:
+    ScoringUpdate = _partial(
+        ScoringConfig,
+        "ScoringUpdate",
+        "A change to a prompt's scoring: only the fields given change, weights merge one by one, lists "
+        "replace; a prompt without a stored scoring starts from the defaults. The result is validated "
+        "whole (at least one weight above 0).",
+        {"weights": _partial(Weights, "WeightsUpdate", _NESTED)},
     )

@@ -14,6 +14,7 @@ from promptevolve.cli import calls as calls_cli
 from promptevolve.cli import dataset as dataset_cli
 from promptevolve.cli import keys as keys_cli
 from promptevolve.cli import prompt as prompt_cli
+from promptevolve.cli import scoring as scoring_cli
 from promptevolve.cli import serve as serve_cli
 from promptevolve.cli.common import ErrorMappingGroup, console, state_of
 from promptevolve.cli.demo import demo
@@ -51,6 +52,7 @@ app.command("serve")(serve_cli.serve)
 app.command("worker")(worker)
 app.add_typer(ab_cli.app, name="ab")
 app.add_typer(autopilot_cli.app, name="autopilot")
+app.add_typer(scoring_cli.app, name="scoring")
 
 
 @app.callback()

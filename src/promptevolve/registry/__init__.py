@@ -9,12 +9,14 @@ from promptevolve.registry.models import (
     VariantDiff,
     VariantInfo,
 )
+from promptevolve.registry.scoring import PromptScoring, scoring_of, update_scoring
 from promptevolve.registry.seed import install_prompts, load_prompt_files
 from promptevolve.registry.service import Registry
 
 __all__ = [
     "AuditRecord",
     "LineageNode",
+    "PromptScoring",
     "PromptSummary",
     "RegisterResult",
     "Registry",
@@ -23,4 +25,6 @@ __all__ = [
     "VariantInfo",
     "install_prompts",
     "load_prompt_files",
+    "scoring_of",
+    "update_scoring",
 ]

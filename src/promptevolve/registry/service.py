@@ -486,14 +486,26 @@ class Registry:
 
         The ``scoring`` section is validated first and stored versioned (``ScoringConfig.to_stored``): a
         bad value raises a ``ValidationError`` naming the field, and nothing is written."""
+        checked = _checked_config(changes)  # refused before the prompt's row is locked
+        return self.change_config(name, lambda _before: checked, actor=actor)
+
+    def change_config(
+        self,
+        name: str,
+        change: Callable[[Mapping[str, Any]], Mapping[str, Any]],
+        *,
+        actor: str | None = None,
+    ) -> dict[str, Any]:
+        """Merge ``change(current configuration)`` into the configuration, as ``update_config`` does.
+
+        ``change`` runs under the prompt's row lock, so a partial change of one section that is merged
+        into what is stored (a few score weights, say) cannot lose a change committed at the same time.
+        It must not do I/O; an exception it raises refuses the change and nothing is written."""
         who = actor or self.actor
-        if changes.get("scoring") is not None:
-            scoring = ScoringConfig.from_stored(changes["scoring"], where="scoring")
-            changes = {**changes, "scoring": scoring.to_stored()}
         with self.store.write() as s:
             prompt = self._lock_prompt(s, name)
             before = dict(prompt.config or {})
-            after = {**before, **changes}
+            after = {**before, **_checked_config(change(before))}
             prompt.config = after
             self._audit(s, prompt, None, "config", who, None, before, after)
         self._changed(name)
@@ -717,6 +729,15 @@ class Registry:
             labels={label: version for label, version in labels},
             created_at=p.created_at,
         )
+
+
+def _checked_config(changes: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``changes`` with its ``scoring`` section validated and in its stored form (``ValidationError``
+    names the field at fault)."""
+    if changes.get("scoring") is None:
+        return changes
+    scoring = ScoringConfig.from_stored(changes["scoring"], where="scoring")
+    return {**changes, "scoring": scoring.to_stored()}
 
 
 def _template_text(template: str | list[dict[str, Any]]) -> str:

@@ -37,6 +37,7 @@ versions existed and has version 1's fields; one from a newer release is refused
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Literal
@@ -70,7 +71,7 @@ AccuracySource = Literal["evaluator", "feedback", "correction", "thumbs"]
 class Weights(BaseModel):
     """Weights of the components; any non-negative numbers with a positive sum (they are normalised)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     accuracy: float = Field(default=0.4, ge=0.0)
     response_time: float = Field(default=0.2, ge=0.0)
@@ -81,6 +82,8 @@ class Weights(BaseModel):
     def _positive_total(self) -> Weights:
         if self.total <= 0:
             raise ValueError("at least one component weight must be above 0")
+        if math.isinf(self.total):  # each is finite, but their sum overflows: every composite would be NaN
+            raise ValueError("the weights' sum must be finite: only their ratios count, so scale them down")
         return self
 
     @property
@@ -94,7 +97,7 @@ class Weights(BaseModel):
 class ScoringConfig(BaseModel):
     """How a prompt's executions are scored (``prompts.config["scoring"]``); every field has a default."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     weights: Weights = Field(default_factory=Weights)
     target_latency_ms: float = Field(
