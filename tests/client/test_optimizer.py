@@ -271,23 +271,33 @@ def test_activation_through_the_optimizer_invalidates_its_cache(registry, optimi
 
 
 def test_queued_executions_are_written_at_interpreter_exit(database_url):
+    """Only the atexit drain can write these rows: the writer is built to wait 60 s and 250 rows stay
+    under its batch size, so nothing is written while the script runs.
+
+    The recorder is built with its interval rather than given it after it started: the writer's first
+    wait had already begun with the default 0.2 s, and when a loaded machine held the script between its
+    last call and the ``print``, that wait ended, the writer wrote every row, and the test read 0 queued
+    rows (it flaked once in CI; a 0.3 s pause there reproduces it every time)."""
     script = textwrap.dedent(f"""
         from promptevolve.client import PromptOptimizer
         from promptevolve.core.settings import Settings
         from promptevolve.core.types import ModelSettings
         from promptevolve.providers.scripted import ScriptedProvider
         from promptevolve.registry import VariantCreate
-        po = PromptOptimizer(settings=Settings(database_url={database_url!r}),
+        from promptevolve.store.engine import Store
+        from promptevolve.tracking.recorder import Recorder
+        store = Store.from_url({database_url!r})
+        po = PromptOptimizer(store, settings=Settings(database_url={database_url!r}),
+                             recorder=Recorder(store, interval_s=60),
                              providers={{"scripted": ScriptedProvider(["hi"], cycle=True)}})
         po.registry.register(VariantCreate(prompt="exit", template="x {{{{ y }}}}",
                                            settings=ModelSettings(provider="scripted")))
-        po.recorder.interval_s = 60  # nothing would be written before exit without the atexit drain
         for i in range(250):
             po.run("exit", {{"y": i}})
-        print(po.recorder.pending())
+        print(po.recorder.pending(), po.recorder.stats.written)
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-    assert int(out.stdout.strip()) > 0, "records were still queued when the script ended"
+    assert out.stdout.split() == ["250", "0"], f"queued and written when the script ended: {out.stdout!r}"
     store = Store.from_url(database_url)
     with store.read() as s:
         assert s.scalar(select(func.count()).select_from(Execution)) == 250
