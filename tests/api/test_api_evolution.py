@@ -50,7 +50,7 @@ def test_an_evolution_job_runs_in_the_background_and_records_its_run(lab: Api) -
     assert job["status"] in ("queued", "running") and job["actor"] == "key:admin"
     done = wait_for(lab, job["id"])
     assert done["status"] == "succeeded", done["error"]
-    assert done["progress"]["calls"] <= 80 and done["verdict"] == "passed" and done["child_version"]
+    assert done["progress"]["calls"] <= 80 and done["verdict"] == "passed" and done["child_version"], done
     assert [j["id"] for j in lab.ok(lab.get("/evolution/jobs", "read"))["items"]] == [job["id"]]
     runs = lab.ok(lab.get("/evolution/runs", "read", params={"prompt": "colours"}))
     assert runs["total"] == 1 and runs["items"][0]["run_id"] == done["run_id"]

@@ -44,7 +44,7 @@ def test_a_clear_winner_is_promoted_and_the_log_and_report_show_why(api: Api) ->
         status = result["experiment"]["status"]
         if status == "concluded":
             break
-    assert result["verdict"] == "promoted" and result["experiment"]["winner"] == "1.1.0"
+    assert result["verdict"] == "promoted" and result["experiment"]["winner"] == "1.1.0", result
     log = api.ok(api.get(f"{exp}/decisions", "read"))
     assert [d["action"] for d in log["items"]] == ["create", "start", "winner", "promote"]
     report = api.ok(api.get(f"{exp}/report", "read", params={"buckets": 10}))

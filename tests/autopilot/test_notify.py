@@ -127,11 +127,12 @@ def test_a_pass_sends_its_decisions_after_they_are_committed(store, receiver):
         set_policy(world, "autonomous", webhook_url=receiver.url)
         world.traffic(300)
         autopilot = world.autopilot(settings=AutopilotSettings(webhook_secret=SECRET))
-        autopilot.run_once()
+        report = autopilot.run_once()
         events = [r["body"] for r in receiver.requests]
-        assert [e["event"] for e in events] == ["experiment_started"] and all(
-            r["valid"] for r in receiver.requests
+        assert [e["event"] for e in events] == ["experiment_started"], (
+            f"sent {[e['event'] for e in events]} for the pass's steps {report.prompts[0].steps}"
         )
+        assert all(r["valid"] for r in receiver.requests)
         with store.read() as s:
             decision = s.get(Decision, events[0]["decision_id"])
         assert (

@@ -65,7 +65,8 @@ def test_create_start_analyze_report_and_promote_from_the_command_line(lab, cli,
 
     analyzed = cli("analyze", exp, "--json")
     result = json.loads(analyzed.stdout)
-    assert result["verdict"] == "promoted" and result["applied"] and result["experiment"]["winner"] == "1.1.0"
+    assert result["verdict"] == "promoted" and result["applied"], result
+    assert result["experiment"]["winner"] == "1.1.0", result
 
     html = tmp_path / "report.html"
     reported = cli("report", exp, "--html", str(html))

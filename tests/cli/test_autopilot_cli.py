@@ -117,7 +117,7 @@ def test_a_candidate_is_approved_from_the_command_line(world, cli):
     world.traffic(300)
     report = world.autopilot().run_once()
     candidate = report.prompts[0].steps[0].figures["candidate"]
-    assert report.prompts[0].steps[-1].action == "awaiting_approval"
+    assert report.prompts[0].steps[-1].action == "awaiting_approval", report.prompts[0].steps
     approved = cli("approve", PROMPT, candidate)
     assert approved.exit_code == 0 and "experiment_started" in approved.stdout, approved.output
     status = json.loads(cli("status", "--json").stdout)["prompts"][0]

@@ -319,7 +319,9 @@ def test_a_retrieval_winner_picks_its_demos_per_call_when_the_sdk_serves_it(stor
         evaluator=ExactMatch(),
         provider=ScriptedProvider(copycat_reply),
     )
-    assert result.verdict == "passed" and result.winner.strategy == "retrieval"
+    gate = result.gate
+    measured = f"{result.verdict}, winner {result.winner and result.winner.strategy}, gate {gate}"
+    assert result.verdict == "passed" and result.winner.strategy == "retrieval", measured
     child = colours.register(
         VariantCreate(
             prompt="colours",
