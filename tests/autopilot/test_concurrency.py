@@ -1,5 +1,10 @@
 """Two ``run --once`` at the same moment, in two processes (SQLite and PostgreSQL): one evolution round,
-one experiment, each ramp step applied once; the per-prompt lease in the store decides who works."""
+one experiment, each ramp step applied once; the per-prompt lease in the store decides who works.
+
+The passes' store waits up to a minute for a lock instead of the default three seconds: a pass analyses
+the experiment and refreshes its rollups in transactions that took up to 2.7 s under a load of 6 on one
+core (``tests/experiments/test_concurrent_analysis.py``), and a lock timeout is not what this test is
+about (``tests/store/test_timeouts.py`` is)."""
 
 from __future__ import annotations
 
@@ -9,14 +14,15 @@ from sqlalchemy import func, select
 from tests.autopilot.support import Model, SimProvider, make_world, set_policy
 
 from promptevolve.compose import compose, compose_autopilot
-from promptevolve.store.engine import Store
+from promptevolve.store.engine import Store, StoreTimeouts
 from promptevolve.store.tables import Decision, Experiment
 
 PROCESSES = 2
+PATIENT = StoreTimeouts(lock_s=60, pool_s=60)
 
 
 def _pilot(url: str, barrier, results, rounds: int) -> None:
-    store = Store.from_url(url)
+    store = Store.from_url(url, timeouts=PATIENT)
     autopilot = compose_autopilot(compose(store, actor="autopilot", providers={"sim": SimProvider(Model())}))
     try:
         for _ in range(rounds):

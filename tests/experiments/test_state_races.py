@@ -13,6 +13,10 @@ the parent checks:
   ``production`` on it (routing no longer reads the experiment's shares).
 
 A second test starts two drafts of the same prompt at the same moment: exactly one may route.
+
+The contenders' store waits up to a minute for the other's lock (not the default three seconds): the
+loser of a race waits for the winner's whole transaction, which a loaded machine can stretch past 3 s,
+and a lock timeout is not what these tests are about (``tests/store/test_timeouts.py`` is).
 """
 
 from __future__ import annotations
@@ -29,11 +33,12 @@ from promptevolve.compose import compose
 from promptevolve.core.errors import ConflictError
 from promptevolve.experiments import ExperimentCreate, ExperimentService
 from promptevolve.registry import Registry, VariantCreate
-from promptevolve.store.engine import Store
+from promptevolve.store.engine import Store, StoreTimeouts
 from promptevolve.store.tables import Decision
 
 TRIALS = 120
 START_TRIALS = 25
+PATIENT = StoreTimeouts(lock_s=60, pool_s=60)
 PAIRS = (("promote", "rollback"), ("promote", "stop"), ("pause", "rollback"))
 
 pytestmark = pytest.mark.slow
@@ -57,7 +62,7 @@ def _call(service: ExperimentService, operation: str, exp_id: int) -> str:
 
 
 def _contender(url: str, side: int, barrier, jobs, results) -> None:
-    store = Store.from_url(url)
+    store = Store.from_url(url, timeouts=PATIENT)
     service = compose(store, actor=f"side-{side}").experiments
     try:
         while (job := jobs.get(timeout=120)) is not None:
