@@ -10,7 +10,6 @@ summary says so, and with ``PROMPTEVOLVE_TEST_REQUIRE_SERVICES=1`` (CI) they fai
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import create_engine, select, text
 from tests import services
+from tests.seeds import SeedsOfThisTest
 
 from promptevolve.store.engine import Store
 from promptevolve.store.migrate import upgrade
@@ -168,25 +168,9 @@ def db_snapshot(store: Store) -> Any:
     return lambda: snapshot(store)
 
 
-class _SeedsOfThisTest:
-    """Experiment routing seeds derived from the test's id instead of ``secrets.token_hex``.
-
-    Why: an experiment's units are hashed with its seed, so with a random seed every test that analyses
-    an experiment meets the SRM check's 1-in-1,000 false alarm (p < 0.001) at random, and its figures
-    change from run to run. Derived seeds keep each test's routing the same on every run."""
-
-    def __init__(self, nodeid: str) -> None:
-        self._nodeid = nodeid
-        self._count = 0
-
-    def token_hex(self, nbytes: int = 32) -> str:
-        self._count += 1
-        digest = hashlib.blake2b(f"{self._nodeid}#{self._count}".encode(), digest_size=nbytes)
-        return digest.hexdigest()
-
-
 @pytest.fixture(autouse=True)
 def _experiment_seeds_per_test(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Experiments created in the test's process take seeds derived from its id (``tests/seeds.py``)."""
     import promptevolve.experiments.service as experiments
 
-    monkeypatch.setattr(experiments, "secrets", _SeedsOfThisTest(request.node.nodeid))
+    monkeypatch.setattr(experiments, "secrets", SeedsOfThisTest(request.node.nodeid))

@@ -12,6 +12,7 @@ import multiprocessing as mp
 
 from sqlalchemy import func, select
 from tests.autopilot.support import Model, SimProvider, make_world, set_policy
+from tests.seeds import derive_experiment_seeds
 
 from promptevolve.compose import compose, compose_autopilot
 from promptevolve.store.engine import Store, StoreTimeouts
@@ -21,7 +22,8 @@ PROCESSES = 2
 PATIENT = StoreTimeouts(lock_s=60, pool_s=60)
 
 
-def _pilot(url: str, barrier, results, rounds: int) -> None:
+def _pilot(url: str, barrier, results, rounds: int, nodeid: str, salt: str) -> None:
+    derive_experiment_seeds(nodeid, salt)  # the experiment a pass starts here: no SRM alarm at random
     store = Store.from_url(url, timeouts=PATIENT)
     autopilot = compose_autopilot(compose(store, actor="autopilot", providers={"sim": SimProvider(Model())}))
     try:
@@ -44,13 +46,16 @@ def counts(store, *actions: str) -> dict[str, int]:
     return {action: dict(rows).get(action, 0) for action in actions}
 
 
-def test_two_concurrent_passes_never_double_apply_an_action(store, database_url):
+def test_two_concurrent_passes_never_double_apply_an_action(store, database_url, request):
     world = make_world(store)
     set_policy(world, "autonomous")
     world.traffic(300)
     ctx = mp.get_context("spawn")
     barrier, results = ctx.Barrier(PROCESSES + 1), ctx.Queue()
-    procs = [ctx.Process(target=_pilot, args=(database_url, barrier, results, 2)) for _ in range(PROCESSES)]
+    procs = [
+        ctx.Process(target=_pilot, args=(database_url, barrier, results, 2, request.node.nodeid, str(n)))
+        for n in range(PROCESSES)
+    ]
     for p in procs:
         p.start()
     try:
