@@ -43,6 +43,10 @@ class Replica:
             "PROMPTEVOLVE_DATABASE_URL": url,
             "PROMPTEVOLVE_DEFAULT_PROVIDER": "scripted",
             "PROMPTEVOLVE_JOBS_POLL_S": "0.2",
+            # Two replicas analysing at once: the one waiting for the other's transaction may wait as long
+            # as it takes (2.7 s per analysis of this lab under a load of 6 on one core, against the
+            # default 3 s); a lock timeout is not what these tests are about (test_timeouts.py is).
+            "PROMPTEVOLVE_DB_LOCK_TIMEOUT_S": "60",
         }
         command = [sys.executable, "-m", "promptevolve.cli.app", "serve", "--port", str(self.port)]
         self.process = subprocess.Popen(command, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
