@@ -51,3 +51,24 @@ def test_serve_refuses_a_bad_engine_with_exit_code_2_before_starting(
     result = CliRunner().invoke(app, ["--database-url", f"sqlite:///{tmp_path / 'pe.db'}", "serve"])
     assert result.exit_code == 2, result.output
     assert "PROMPTEVOLVE_JOBS_ENGINE='bogus'" in result.output
+
+
+@pytest.mark.parametrize(
+    ("value", "days"), [("30", 30), ("7", 7), ("0", None), ("none", None), ("None", None)]
+)
+def test_retention_days_come_from_the_environment_and_zero_or_none_keep_jobs_forever(
+    monkeypatch: pytest.MonkeyPatch, value: str, days: int | None
+) -> None:
+    monkeypatch.setenv("PROMPTEVOLVE_JOBS_RETENTION_DAYS", value)
+    assert load_job_settings().retention_days == days
+
+
+def test_retention_days_default_to_30() -> None:
+    assert JobSettings().retention_days == 30
+
+
+@pytest.mark.parametrize("value", ["-1", "soon", "1.5"])
+def test_a_bad_retention_names_its_variable(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("PROMPTEVOLVE_JOBS_RETENTION_DAYS", value)
+    with pytest.raises(ConfigurationError, match=f"PROMPTEVOLVE_JOBS_RETENTION_DAYS='{value}'"):
+        load_job_settings()

@@ -17,15 +17,27 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from promptevolve.autopilot.notify import Event
 from promptevolve.store.engine import Store
 from promptevolve.store.tables import WebhookDelivery, utcnow
 
-__all__ = ["Outbox", "StoredDelivery", "attempted", "counts", "get_delivery", "give_up", "relay"]
+__all__ = [
+    "Outbox",
+    "StoredDelivery",
+    "attempted",
+    "count_settled",
+    "counts",
+    "delete_settled",
+    "get_delivery",
+    "give_up",
+    "relay",
+]
 
 log = logging.getLogger("promptevolve.autopilot")
 
@@ -148,3 +160,34 @@ def counts(store: Store) -> dict[str, int]:
     with store.read() as s:
         rows = s.execute(select(WebhookDelivery.status, func.count()).group_by(WebhookDelivery.status))
         return {status: n for status, n in rows}
+
+
+def _settled_before(cutoff: datetime, live_jobs: Select[str]) -> list[Any]:
+    """Deliveries delivered before ``cutoff``, or failed for good and made before it (a failure has no
+    time of its own: it comes within its attempts' backoff, minutes after the event), whose job is not
+    queued or running (``live_jobs``: a person's retry may still send a failed one). Never a pending
+    delivery."""
+    return [
+        or_(
+            and_(WebhookDelivery.status == "delivered", WebhookDelivery.delivered_at < cutoff),
+            and_(WebhookDelivery.status == "failed", WebhookDelivery.created_at < cutoff),
+        ),
+        or_(WebhookDelivery.job_id.is_(None), WebhookDelivery.job_id.not_in(live_jobs)),
+    ]
+
+
+def delete_settled(session: Session, *, before: datetime, live_jobs: Select[str], limit: int) -> int:
+    """Delete up to ``limit`` settled deliveries (``_settled_before``) in the caller's transaction, by
+    primary key; returns how many. The conditions are repeated on the DELETE, as in ``jobs.rows``."""
+    where = _settled_before(before, live_jobs)
+    chosen = select(WebhookDelivery.id).where(*where).order_by(WebhookDelivery.id).limit(limit)
+    statement = delete(WebhookDelivery).where(WebhookDelivery.id.in_(chosen), *where)
+    result: Any = session.execute(statement.execution_options(synchronize_session=False))  # no RETURNING
+    return int(result.rowcount)
+
+
+def count_settled(store: Store, *, before: datetime, live_jobs: Select[str]) -> int:
+    """How many deliveries ``delete_settled`` would delete, all batches together (a dry run)."""
+    with store.read() as s:
+        where = _settled_before(before, live_jobs)
+        return int(s.scalar(select(func.count()).select_from(WebhookDelivery).where(*where)) or 0)

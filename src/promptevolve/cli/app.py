@@ -12,6 +12,7 @@ from promptevolve.cli import ab as ab_cli
 from promptevolve.cli import autopilot as autopilot_cli
 from promptevolve.cli import calls as calls_cli
 from promptevolve.cli import dataset as dataset_cli
+from promptevolve.cli import jobs as jobs_cli
 from promptevolve.cli import keys as keys_cli
 from promptevolve.cli import prompt as prompt_cli
 from promptevolve.cli import scoring as scoring_cli
@@ -50,6 +51,7 @@ app.add_typer(calls_cli.executions_app, name="executions")
 app.add_typer(keys_cli.app, name="keys")
 app.command("serve")(serve_cli.serve)
 app.command("worker")(worker)
+app.add_typer(jobs_cli.app, name="jobs")
 app.add_typer(ab_cli.app, name="ab")
 app.add_typer(autopilot_cli.app, name="autopilot")
 app.add_typer(scoring_cli.app, name="scoring")

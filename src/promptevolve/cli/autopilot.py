@@ -34,7 +34,8 @@ from promptevolve.cli.common import JsonOpt, console, context_store, print_json,
 from promptevolve.cli.evolve import EvaluatorOptionOpt, evaluator_options
 from promptevolve.compose import compose, compose_autopilot
 from promptevolve.core.errors import ValidationError
-from promptevolve.jobs import EmbeddedQueue, JobDeps
+from promptevolve.jobs import EmbeddedQueue, JobDeps, load_job_settings
+from promptevolve.jobs.retention import Pruner
 from promptevolve.jobs.webhooks import WebhookJob
 from promptevolve.registry.service import default_actor
 from promptevolve.store.engine import Store
@@ -49,11 +50,14 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def parse_duration(text: str) -> float:
-    """``30s``, ``5m``, ``1h``, ``1d`` or seconds."""
+def parse_duration(text: str, *, option: str | None = None) -> float:
+    """``30s``, ``5m``, ``1h``, ``1d`` or seconds; the error names ``option`` when given."""
     match = _DURATION.match(text)
     if match is None or float(match.group(1)) <= 0:
-        raise ValidationError(f"bad duration {text!r}: expected a positive number of s, m, h or d, e.g. 5m")
+        what = f"{option} " if option else ""
+        raise ValidationError(
+            f"bad {what}duration {text!r}: expected a positive number of s, m, h or d, e.g. 5m"
+        )
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
@@ -247,9 +251,14 @@ def run(
 @contextmanager
 def _pilot(store: Store, actor: str) -> Iterator[Autopilot]:
     """An autopilot whose webhook events go to the outbox, delivered by a runner of this process that
-    takes webhook jobs only (what an earlier, interrupted run left is delivered too)."""
+    takes webhook jobs only (what an earlier, interrupted run left is delivered too). The runner prunes
+    old jobs as a server would (``PROMPTEVOLVE_JOBS_RETENTION_DAYS``): ``autopilot serve`` may be the
+    only long-running process of a deployment."""
     settings = load_autopilot_settings()
-    runner = EmbeddedQueue(JobDeps(store=store, autopilot=settings), kinds={"webhook": WebhookJob()})
+    pruner = Pruner.from_settings(store, load_job_settings())
+    runner = EmbeddedQueue(
+        JobDeps(store=store, autopilot=settings), kinds={"webhook": WebhookJob()}, pruner=pruner
+    )
     runner.start()
     try:
         yield compose_autopilot(compose(store, actor=actor), settings=settings, notifier=runner.outbox())

@@ -14,6 +14,9 @@ A runner only takes the kinds it was given (``kinds``): the CLI's autopilot runs
 deliveries alone, beside a server that runs the rest.
 - **at any time**, a ``running`` job whose heartbeat is older than ``stalled_s`` belongs to a process
   that died elsewhere (another replica): the same, with that reason.
+
+Given a ``Pruner`` (``jobs.retention``), a thread of its own deletes old finished jobs and webhook
+deliveries once an hour, so that a long first prune never holds up the jobs.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from promptevolve.jobs.execute import Outcome, execute
 from promptevolve.jobs.kinds import JobKind
 from promptevolve.jobs.models import JobDeps, JobInfo
 from promptevolve.jobs.queue import JobQueue, settle_interrupted, worker_name
+from promptevolve.jobs.retention import Pruner
 
 __all__ = ["EmbeddedQueue"]
 
@@ -65,8 +69,10 @@ class EmbeddedQueue(JobQueue):
         poll_s: float = 1.0,
         heartbeat_s: float = 5.0,
         stalled_s: float = 30.0,
+        pruner: Pruner | None = None,
     ) -> None:
         super().__init__(deps, kinds=kinds)
+        self.pruner = pruner
         self.worker = worker_name()
         self._threads_wanted, self._poll, self._heartbeat, self._stalled = (
             threads,
@@ -87,6 +93,10 @@ class EmbeddedQueue(JobQueue):
             log.warning("jobs not recovered at start-up: %s", exc)
         for n in range(self._threads_wanted):
             thread = threading.Thread(target=self._loop, name=f"promptevolve-jobs-{n}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        if self.pruner is not None:
+            thread = threading.Thread(target=self._retain, name="promptevolve-retention", daemon=True)
             thread.start()
             self._threads.append(thread)
 
@@ -144,6 +154,18 @@ class EmbeddedQueue(JobQueue):
 
     def _dispatch(self, job: JobInfo) -> None:
         self._wake.set()
+
+    def _retain(self) -> None:
+        """Ask the pruner at every poll (a comparison of two floats); it prunes when its hour passed."""
+        assert self.pruner is not None
+        while not self._stopping.is_set():
+            try:
+                self.pruner.run_if_due()
+            except PromptevolveError as exc:  # the store is down: the pruner tries again next hour
+                log.warning("retention prune failed: %s", exc)
+            except Exception:  # the thread must not die: log and go on
+                log.exception("retention prune crashed")
+            self._stopping.wait(self._poll)
 
     def _loop(self) -> None:
         while not self._stopping.is_set():

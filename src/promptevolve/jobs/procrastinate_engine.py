@@ -18,6 +18,11 @@ one attempt of one of our jobs through ``execute``; everything a reader sees sta
   failed to match. Both steps are conditional, so two reapers settling the same job do it once.
 - **Cancelling** needs nothing from procrastinate: a queued row cancelled is never claimed (the task
   finds it so and returns), a running one stops at its checkpoint.
+- **Retention**: once an hour each worker prunes our old finished jobs and webhook deliveries
+  (``jobs.retention``, in a task of its own so the reaper never waits for it) and defers procrastinate's
+  builtin ``remove_old_jobs`` (wrapped as ``promptevolve.remove_old_jobs`` on our queue) for its own
+  failed, cancelled and aborted jobs finished as long ago (a successful one is already deleted when it
+  ends: ``delete_jobs="successful"``); a queueing lock keeps one waiting however many workers defer it.
 """
 
 from __future__ import annotations
@@ -29,8 +34,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from procrastinate import App, PsycopgConnector, SyncPsycopgConnector
-from procrastinate.exceptions import ProcrastinateException
+from procrastinate import App, JobContext, PsycopgConnector, SyncPsycopgConnector, builtin_tasks
+from procrastinate.exceptions import AlreadyEnqueued, ProcrastinateException
 from procrastinate.jobs import Job, Status
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
 from procrastinate.schema import SchemaManager
@@ -43,15 +48,27 @@ from promptevolve.jobs.execute import execute
 from promptevolve.jobs.kinds import JobKind
 from promptevolve.jobs.models import JobDeps, JobInfo
 from promptevolve.jobs.queue import JobQueue, settle_interrupted, worker_name
+from promptevolve.jobs.retention import Pruner
 from promptevolve.jobs.settings import JobSettings
 from promptevolve.store.engine import Store
 
-__all__ = ["QUEUE", "TASK", "ProcrastinateQueue", "conninfo", "ensure_schema", "run_worker"]
+__all__ = [
+    "QUEUE",
+    "REMOVE_OLD_JOBS",
+    "TASK",
+    "ProcrastinateQueue",
+    "conninfo",
+    "defer_remove_old_jobs",
+    "ensure_schema",
+    "run_worker",
+]
 
 log = logging.getLogger("promptevolve.jobs")
 
 TASK = "promptevolve.run_job"
 QUEUE = "promptevolve"
+#: Our task that runs procrastinate's builtin cleanup on our queue (``build_worker_app``).
+REMOVE_OLD_JOBS = "promptevolve.remove_old_jobs"
 _SCHEMA_LOCK = 0x70726F63  # "proc": the advisory lock under which the schema is applied once
 _SWEEP_AFTER_S = 10.0
 
@@ -174,6 +191,31 @@ async def _maintain(
         await asyncio.sleep(min(settings.stalled_s / 3, settings.poll_s * 5))
 
 
+async def defer_remove_old_jobs(app: App, *, retention_days: int) -> bool:
+    """Defer ``REMOVE_OLD_JOBS`` (procrastinate's builtin ``remove_old_jobs``, see ``build_worker_app``)
+    for our jobs whose last event is older than ``retention_days``. False when one is already waiting
+    (its queueing lock), so several workers deferring it in the same hour leave one."""
+    deferrer = app.configure_task(REMOVE_OLD_JOBS, allow_unknown=False, queueing_lock=REMOVE_OLD_JOBS)
+    try:
+        await deferrer.defer_async(retention_days=retention_days)
+    except AlreadyEnqueued:
+        return False
+    return True
+
+
+async def _retain(app: App, pruner: Pruner, poll_s: float) -> None:
+    """Prune our tables when the pruner's hour passed, then have procrastinate prune its own."""
+    while True:
+        try:
+            if await asyncio.to_thread(pruner.run_if_due) is not None:
+                await defer_remove_old_jobs(app, retention_days=pruner.retention_days)
+        except (PromptevolveError, ProcrastinateException) as exc:  # the database is away: next hour
+            log.warning("worker retention failed: %s", exc)
+        except Exception:
+            log.exception("worker retention crashed")
+        await asyncio.sleep(poll_s)
+
+
 def build_worker_app(deps: JobDeps, kinds: Mapping[str, JobKind], *, name: str, heartbeat_s: float) -> App:
     """A procrastinate app whose one task runs our jobs' attempts in ``deps``."""
     app = App(connector=PsycopgConnector(conninfo=conninfo(deps.store)))
@@ -191,6 +233,22 @@ def build_worker_app(deps: JobDeps, kinds: Mapping[str, JobKind], *, name: str, 
         if outcome.status == "retry" and outcome.retry_at is not None:
             raise _RetryLater(outcome.retry_at - time.time())
         return {"job_id": job_id, "status": outcome.status}
+
+    # procrastinate's builtin ``remove_old_jobs`` under a name of ours, on our queue, as its docs show for
+    # running it periodically. Not deferred by its own name: the builtin lives in a module-level
+    # blueprint that every ``App`` re-namespaces, so in a process that builds two apps (``run_worker``
+    # does: the queue's and this one) it is named ``builtin:builtin:…`` and the first app's name for it
+    # no longer resolves (``TaskNotFound``, seen in our tests).
+    @app.task(name=REMOVE_OLD_JOBS, queue=QUEUE, pass_context=True)
+    async def remove_old_jobs(context: JobContext, retention_days: int) -> None:
+        await builtin_tasks.remove_old_jobs(
+            context,
+            max_hours=retention_days * 24,
+            queue=QUEUE,
+            remove_failed=True,
+            remove_cancelled=True,
+            remove_aborted=True,
+        )
 
     return app
 
@@ -212,10 +270,13 @@ def run_worker(
     queue = ProcrastinateQueue(deps, settings=settings, kinds=every)
     queue.start()
     app = build_worker_app(deps, every, name=name, heartbeat_s=settings.heartbeat_s)
+    pruner = Pruner.from_settings(deps.store, settings)
 
     async def main() -> None:
         async with app.open_async():
-            chores = asyncio.create_task(_maintain(app, queue, deps, every, settings))
+            chores = [asyncio.create_task(_maintain(app, queue, deps, every, settings))]
+            if pruner is not None:
+                chores.append(asyncio.create_task(_retain(app, pruner, settings.poll_s)))
             try:
                 await app.run_worker_async(
                     queues=[QUEUE],
@@ -228,7 +289,8 @@ def run_worker(
                     delete_jobs="successful",
                 )
             finally:
-                chores.cancel()
+                for chore in chores:
+                    chore.cancel()
 
     log.info("worker %s: %d at once, queue %s", name, concurrency, QUEUE)
     try:

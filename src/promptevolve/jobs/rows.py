@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from promptevolve.core.errors import ConflictError, NotFoundError
 from promptevolve.core.ids import new_id
-from promptevolve.jobs.models import JobInfo
+from promptevolve.jobs.models import FINAL, JobInfo
 from promptevolve.store.engine import Store
 from promptevolve.store.tables import JobRow, utcnow
 
@@ -25,12 +26,15 @@ __all__ = [
     "add",
     "claim",
     "claimable",
+    "count_finished",
+    "delete_finished",
     "finish",
     "get",
     "heartbeat",
     "insert",
     "interrupted",
     "list_jobs",
+    "live_ids",
     "never_handed_over",
     "request_cancel",
     "requeue",
@@ -307,3 +311,43 @@ def interrupted(store: Store, job: JobInfo, *, reason: str, resume: bool) -> boo
     with store.write() as s:
         done = s.execute(update(JobRow).where(*_mine(job)).values(**values))
         return _count(done) == 1
+
+
+# --- retention (``jobs.retention`` runs these in its batches) ------------------------------------------
+
+
+def _finished_before(cutoff: datetime) -> list[Any]:
+    """Final jobs that finished before ``cutoff``. The id bound (ids start with their creation time, and
+    a job finishes after it is made) lets the primary key bound the scan: the table has no index on
+    ``finished_at``, and what is older than the cutoff is, after the first prune, only the few jobs
+    still queued or running."""
+    return [
+        JobRow.id < _id_before(cutoff.timestamp()),
+        JobRow.status.in_(FINAL),
+        JobRow.finished_at < cutoff,
+    ]
+
+
+def delete_finished(session: Session, *, finished_before: datetime, limit: int) -> int:
+    """Delete up to ``limit`` final jobs that finished before ``finished_before``, oldest first, in the
+    caller's transaction; returns how many. The conditions are repeated on the DELETE itself, so a job a
+    person retried between the choice and the delete (queued again) is kept."""
+    where = _finished_before(finished_before)
+    chosen = select(JobRow.id).where(*where).order_by(JobRow.id).limit(limit)
+    # No session sync: the ORM would otherwise fetch every deleted id back (RETURNING) to expire objects
+    # this session does not hold.
+    statement = delete(JobRow).where(JobRow.id.in_(chosen), *where)
+    return _count(session.execute(statement.execution_options(synchronize_session=False)))
+
+
+def count_finished(store: Store, *, finished_before: datetime) -> int:
+    """How many jobs ``delete_finished`` would delete, all batches together (a dry run)."""
+    with store.read() as s:
+        where = _finished_before(finished_before)
+        return int(s.scalar(select(func.count()).select_from(JobRow).where(*where)) or 0)
+
+
+def live_ids() -> Select[str]:
+    """The ids of queued and running jobs, as a subquery for the outbox's prune (a delivery a job may
+    still post is kept)."""
+    return select(JobRow.id).where(JobRow.status.in_(("queued", "running")))

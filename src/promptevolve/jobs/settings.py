@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic import ValidationError as SettingsError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -18,6 +18,7 @@ from promptevolve.core.errors import ConfigurationError
 from promptevolve.jobs.embedded import EmbeddedQueue
 from promptevolve.jobs.models import JobDeps
 from promptevolve.jobs.queue import JobQueue
+from promptevolve.jobs.retention import Pruner
 
 __all__ = ["JobSettings", "load_job_settings", "open_queue"]
 
@@ -34,6 +35,17 @@ class JobSettings(BaseSettings):
     stalled_s: float = Field(
         default=30.0, gt=0, description="A running job silent this long belongs to a dead worker"
     )
+    retention_days: int | None = Field(
+        default=30, ge=1, description="Days finished jobs are kept; none (or 0) keeps them forever"
+    )
+
+    @field_validator("retention_days", mode="before")
+    @classmethod
+    def _forever(cls, value: object) -> object:
+        """``0`` and ``none`` (as an operator writes them in the environment) mean "keep forever": None."""
+        if isinstance(value, str) and value.strip().lower() in ("0", "none"):
+            return None
+        return None if value == 0 else value
 
 
 def load_job_settings(**overrides: object) -> JobSettings:
@@ -62,6 +74,7 @@ def open_queue(deps: JobDeps, settings: JobSettings) -> JobQueue:
             poll_s=settings.poll_s,
             heartbeat_s=settings.heartbeat_s,
             stalled_s=settings.stalled_s,
+            pruner=Pruner.from_settings(deps.store, settings),
         )
     if deps.store.dialect != "postgresql":
         raise ConfigurationError(
