@@ -38,7 +38,7 @@ def test_prune_counts_with_dry_run_then_deletes_what_is_older_than_asked(cli, st
 
     done = cli("jobs", "prune", "--older-than", "7d")
     assert done.exit_code == 0, done.output
-    assert "deleted 1 jobs and 1 webhook deliveries finished before" in done.stdout
+    assert "deleted 1 job and 1 webhook delivery finished before" in done.stdout
     assert job_ids(store) == {recent, queued}
 
 

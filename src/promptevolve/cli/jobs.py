@@ -73,10 +73,15 @@ def prune_jobs(
     console.print(_summary(done))
 
 
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n:,} {one if n == 1 else (many or one + 's')}"
+
+
 def _summary(done: Pruned) -> str:
     verb = "would delete" if done.dry_run else "deleted"
+    deliveries = _count(done.deliveries, "webhook delivery", "webhook deliveries")
     line = (
-        f"{verb} {done.jobs:,} jobs and {done.deliveries:,} webhook deliveries finished before "
+        f"{verb} {_count(done.jobs, 'job')} and {deliveries} finished before "
         f"{done.cutoff.isoformat(timespec='seconds')}"
     )
     if not done.complete:
