@@ -246,8 +246,10 @@ _QUEUE_THEN_WAIT = textwrap.dedent(
     from promptevolve.tracking.records import ExecutionRecord
 
     store = Store.from_url(sys.argv[1])
-    # Nothing is written before the signal: no full batch, and the writer's timer is an hour.
-    recorder = Recorder(store, batch_size=10**9, interval_s=3600)
+    # Nothing is written before the signal: no full batch, and the writer's timer is an hour. The drain
+    # may take a minute instead of the default 5 s: 20,000 rows took up to 2.6 s under a load of 6 on one
+    # core (0.4 s idle), and how long a drain may take is a setting, not what this test proves.
+    recorder = Recorder(store, batch_size=10**9, interval_s=3600, sigterm_drain_s=60)
     for i in range(int(sys.argv[2])):
         values = {"id": new_id(), "status": "ok", "output": str(i), "source": "run", "ts": time.time()}
         recorder.record(ExecutionRecord(**{**dict.fromkeys(ExecutionRecord._fields), **values}))
