@@ -102,12 +102,10 @@ async def require_execute_at_commit(
     # level, and these are the calls made a thousand times a second.
     services: Services = request.app.state.services
     credential = credentials.credentials if credentials else None
-    key = services.key_cache.cached(credential) if credential else None
-    if key is None:
-        if credential is not None and is_session_token(credential):
-            key = await run_in_threadpool(SessionService(services.store).authenticate, credential)
-        else:
-            key = await run_in_threadpool(services.key_cache.authenticate, credential)
+    if credential is not None and is_session_token(credential):
+        key = await run_in_threadpool(SessionService(services.store).authenticate, credential)
+    else:
+        key = await services.key_cache.check(credential)  # read once a key, not once a request
     KeyService.require(key, Scope.EXECUTE)
     await strict_body(request)
     return key
