@@ -193,6 +193,7 @@ def run_ours(args: argparse.Namespace, spec: PublicSet, data: SearchData, provid
         seed=args.seed,
         minibatch=args.minibatch,
         finalists=args.finalists,
+        max_train_rung=args.max_rung,
     )
     marks: dict[str, float] = {}
 
@@ -462,6 +463,7 @@ def main() -> None:
     parser.add_argument("--strategies", default="labels,few_shot,retrieval")
     parser.add_argument("--minibatch", type=int, default=8)
     parser.add_argument("--finalists", type=int, default=2)
+    parser.add_argument("--max-rung", type=int, default=None, help="largest train rung of our search")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--arms", default=",".join(DEFAULT_ARMS))
     parser.add_argument("--minutes", type=float, default=15.0, help="wall-time limit of each DSPy compile")

@@ -211,6 +211,30 @@ def test_demo_orders_and_subsets_compete_on_the_rungs():
             assert len(set(mine) - set(theirs)) == 1 and len(mine) == len(theirs)
 
 
+def test_a_capped_train_rung_stops_promotion_there_and_explores_more():
+    from promptevolve.evolution.search import _rungs
+
+    assert _rungs(100, 8) == [8, 16, 32, 64, 100] and _rungs(100, 8, 64) == [8, 16, 32, 64]
+    assert _rungs(100, 8, 20) == [8, 16, 20] and _rungs(100, 8, 3) == [8] and _rungs(5, 8, 64) == [5]
+    wide = SearchData(examples(48, "train"), DATA.validation, DATA.test, "colours")
+
+    def run(cap):
+        provider = ScriptedProvider(smart_reply)
+        config = SearchConfig(
+            strategies=tuple(create_strategy(s) for s in ALL),
+            budget=Budget(max_calls=200),
+            minibatch=4,
+            max_train_rung=cap,
+        )
+        return run_search(parent=PARENT, data=wide, config=config, evaluator=ExactMatch(), provider=provider)
+
+    capped, whole = run(8), run(None)
+    assert max(c.train_items for c in capped.candidates) == 8
+    assert max(c.train_items for c in whole.candidates) > 8, "without a cap the leaders climb further"
+    assert len(capped.candidates) > len(whole.candidates), "the calls saved go to new candidates"
+    assert capped.spend.calls <= 200 and whole.spend.calls <= 200
+
+
 LONG = SearchData(examples(12, "train"), examples(80, "validation", 50), examples(12, "test", 200), "c")
 
 

@@ -18,6 +18,7 @@ One run, step by step (``run_search``):
    the seeded train order (the last rung is the whole train split). After each generation, a candidate
    that ranks in the top half of all candidates that reached its rung is promoted to the next rung.
    Every candidate is compared on the same items, so comparisons are paired and cached calls reused.
+   ``max_train_rung`` caps the last rung: promotion then stops before the whole train split.
    **Demonstration sets compete on the rungs**: when a candidate with demonstrations survives its first
    halving, ``demo_search`` adds siblings that differ only by the order of its demos or by one demo
    swapped (Lu et al. 2022: the order alone moves few-shot accuracy by tens of points); they start on
@@ -107,6 +108,9 @@ class SearchConfig:
     demo_variants: int = 2
     #: Successive-halving rungs of the validation split (1: every finalist answers all of it).
     validation_rungs: int = 3
+    #: The largest train rung (None: the whole train split). Promotion stops there, so a large train
+    #: split is not spent on confirming the leaders while the rest of the pool waits on the first rung.
+    max_train_rung: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,12 +209,15 @@ class _Entry:
     promoted: bool = False
 
 
-def _rungs(n_train: int, minibatch: int) -> list[int]:
-    sizes, size = [], max(1, min(minibatch, n_train))
-    while size < n_train:
+def _rungs(n_train: int, minibatch: int, cap: int | None = None) -> list[int]:
+    """Cumulative train items per rung: the minibatch doubled up to the split (or ``cap``, at least one
+    minibatch), the last rung being exactly that limit."""
+    top = n_train if cap is None else max(min(cap, n_train), min(minibatch, n_train), 1)
+    sizes, size = [], max(1, min(minibatch, top))
+    while size < top:
         sizes.append(size)
         size *= 2
-    return [*sizes, n_train]
+    return [*sizes, top]
 
 
 def _penalised(score: float, candidate: Candidate, parent: Candidate, penalty: float) -> float:
@@ -351,7 +358,7 @@ class _Run:
         self.test_meter: BudgetMeter | None = None
         self.train = list(data.train)
         self.rng.shuffle(self.train)
-        self.rungs = _rungs(len(self.train), config.minibatch)
+        self.rungs = _rungs(len(self.train), config.minibatch, config.max_train_rung)
         self.max_chars = config.max_prompt_chars or max(3 * parent.chars, 6000)
         self.labels = label_space(self.train, evaluator)
         self.pool: dict[str, _Entry] = {}
