@@ -58,10 +58,13 @@ class KeyCache:
 
     def cached(self, key: str) -> ApiKeyInfo | None:
         """The key's record if it authenticated less than ``ttl_s`` ago (no I/O: safe on the event loop)."""
-        hit = self._valid.get(hash_key(key))
-        if hit is None or self._clock() >= hit[0]:
-            return None
-        return hit[1]
+        hit = self._trusted(hash_key(key), self._clock())
+        return hit[1] if hit is not None else None
+
+    def _trusted(self, digest: str, now: float) -> tuple[float, ApiKeyInfo] | None:
+        """(expiry, record) of a key still trusted at ``now``: the one rule ``cached`` and ``check`` share."""
+        hit = self._valid.get(digest)
+        return hit if hit is not None and now < hit[0] else None
 
     def authenticate(self, key: str | None) -> ApiKeyInfo:
         """``KeyService.authenticate`` (reads the store), remembered for ``ttl_s`` when it succeeds."""
@@ -77,9 +80,9 @@ class KeyCache:
         """The key's record, read in a worker thread only when it is not trusted, once however many
         requests ask (see the module docstring); ``AuthenticationError`` as ``authenticate``."""
         digest = hash_key(key) if key else ""
-        hit = self._valid.get(digest)
         now = self._clock()
-        if hit is not None and now < hit[0]:
+        hit = self._trusted(digest, now)
+        if hit is not None:
             if now >= hit[0] - self.ttl_s * _RENEW_SHARE:
                 self._read(key, digest)  # renewed in the background: this request does not wait
             return hit[1]
