@@ -25,11 +25,13 @@ from promptevolve.autopilot import AutopilotSettings
 from promptevolve.core.protocols import Provider
 from promptevolve.store.engine import Store
 
-__all__ = ["FINAL", "JobDeps", "JobInfo", "JobStatus"]
+__all__ = ["FINAL", "UNFINISHED", "JobDeps", "JobInfo", "JobStatus"]
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 #: States a job never leaves by itself (a person's retry may queue a failed or cancelled one again).
 FINAL: tuple[JobStatus, ...] = ("succeeded", "failed", "cancelled")
+#: A job still to run or running: its worker may yet act on it.
+UNFINISHED: tuple[JobStatus, ...] = ("queued", "running")
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from promptevolve.core.errors import ConflictError, NotFoundError
 from promptevolve.core.ids import new_id
-from promptevolve.jobs.models import FINAL, JobInfo
+from promptevolve.jobs.models import FINAL, UNFINISHED, JobInfo
 from promptevolve.store.engine import Store
 from promptevolve.store.tables import JobRow, utcnow
 
@@ -350,4 +350,4 @@ def count_finished(store: Store, *, finished_before: datetime) -> int:
 def live_ids() -> Select[str]:
     """The ids of queued and running jobs, as a subquery for the outbox's prune (a delivery a job may
     still post is kept)."""
-    return select(JobRow.id).where(JobRow.status.in_(("queued", "running")))
+    return select(JobRow.id).where(JobRow.status.in_(UNFINISHED))
