@@ -28,6 +28,15 @@ def _row(variant_id, i, **changes):
     return ExecutionRecord(**{**values, "source": "run", "ts": time.time(), **changes})
 
 
+def _first_write_refused(recorder):
+    """Queue one row and wait (up to 30 s) until the refusing store has refused its one write."""
+    recorder.record(_row(None, 0))
+    deadline = time.monotonic() + 30
+    while recorder.stats.write_failures == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert recorder.stats.write_failures == 1
+
+
 def _count(store, table=Execution):
     with store.read() as s:
         return s.scalar(select(func.count()).select_from(table))
@@ -161,11 +170,7 @@ def test_a_refusing_store_never_paces_the_caller_and_its_drops_reach_on_drop(tmp
         on_drop=reports.append,
     )
     try:
-        recorder.record(_row(None, 0))
-        deadline = time.monotonic() + 30
-        while recorder.stats.write_failures == 0 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert recorder.stats.write_failures == 1
+        _first_write_refused(recorder)
         for i in range(200):
             recorder.record(_row(None, i))
         assert recorder.stats.paced == 0
@@ -220,11 +225,7 @@ def test_new_rows_do_not_cut_the_backoff_short_against_a_refusing_store(tmp_path
     refusing = Store.from_url("postgresql+psycopg://postgres@127.0.0.1:1/none?connect_timeout=2")
     recorder = Recorder(refusing, batch_size=10, interval_s=0.01, retry_base_s=60, retry_s=60)
     try:
-        recorder.record(_row(None, 0))
-        deadline = time.monotonic() + 30
-        while recorder.stats.write_failures == 0 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert recorder.stats.write_failures == 1
+        _first_write_refused(recorder)
         for i in range(5_000):  # 500 batches' worth of wake-ups while the writer waits out its backoff
             recorder.record(_row(None, i))
         time.sleep(0.5)
